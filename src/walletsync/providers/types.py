@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from walletsync.config import Chain
+from walletsync.providers.errors import ProviderError
 
 NATIVE = "native"
 """`asset` key of a chain's own coin: SOL in lamports, ADA in lovelace."""
@@ -123,7 +124,9 @@ class JsonTransport(Protocol):
     """What an adapter needs from the resilient client (`providers.http.ResilientClient` implements it).
 
     Paths are relative to the endpoint base URL (the client picks the endpoint). Raises the typed
-    errors of `providers.errors` on failure; returns the decoded JSON body on success.
+    errors of `providers.errors` on failure; returns the decoded JSON body on success. `cost` is how
+    many rate-limit tokens the call uses (a JSON-RPC batch of N calls costs N). `cache_ttl_s` caches
+    the decoded body of a successful call for that long (slow-changing metadata only).
     """
 
     async def get_json(
@@ -132,6 +135,7 @@ class JsonTransport(Protocol):
         *,
         params: Mapping[str, str | int] | None = None,
         cache_ttl_s: float | None = None,
+        cost: int = 1,
     ) -> Any: ...
 
     async def post_json(
@@ -141,4 +145,19 @@ class JsonTransport(Protocol):
         body: Any,
         idempotent: bool = True,
         cache_ttl_s: float | None = None,
+        cost: int = 1,
     ) -> Any: ...
+
+
+class ErrorClassifier(Protocol):
+    """Provider-specific reading of a response: the typed error it means, or None for success.
+
+    Called by the resilient client on every response with the HTTP status, the decoded JSON body
+    (None when the body is not JSON) and the headers. Twelve Data reports errors inside HTTP 200
+    bodies and Solana JSON-RPC inside `{"error": ...}`; only the adapter knows. Retry decisions
+    follow the returned error's `retryable`.
+    """
+
+    def __call__(
+        self, status: int, body: Any, headers: Mapping[str, str]
+    ) -> ProviderError | None: ...
