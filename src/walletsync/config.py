@@ -87,9 +87,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=_alias("REDIS_URL"))
     cache_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_CACHE"))
     cache_ttl_balances_s: int = Field(default=30, ge=1, validation_alias=_alias("CACHE_TTL_BALANCES"))
-    cache_ttl_leaderboard_s: int = Field(
-        default=60, ge=1, validation_alias=_alias("CACHE_TTL_LEADERBOARD")
-    )
+    cache_ttl_leaderboard_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_LEADERBOARD"))
     cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_PRICES"))
 
     # --- logging --------------------------------------------------------------------------
@@ -108,16 +106,12 @@ class Settings(BaseSettings):
     provider_backoff_initial_s: float = Field(
         default=0.2, gt=0, validation_alias=_alias("PROVIDER_BACKOFF_INITIAL")
     )
-    provider_backoff_max_s: float = Field(
-        default=10.0, gt=0, validation_alias=_alias("PROVIDER_BACKOFF_MAX")
-    )
+    provider_backoff_max_s: float = Field(default=10.0, gt=0, validation_alias=_alias("PROVIDER_BACKOFF_MAX"))
     breaker_failure_threshold: int = Field(
         default=5, ge=1, validation_alias=_alias("BREAKER_FAILURE_THRESHOLD")
     )
     breaker_cooldown_s: float = Field(default=30.0, gt=0, validation_alias=_alias("BREAKER_COOLDOWN"))
-    metadata_cache_ttl_s: float = Field(
-        default=3600.0, gt=0, validation_alias=_alias("METADATA_CACHE_TTL")
-    )
+    metadata_cache_ttl_s: float = Field(default=3600.0, gt=0, validation_alias=_alias("METADATA_CACHE_TTL"))
 
     # --- Solana JSON-RPC ------------------------------------------------------------------
     solana_rpc_urls: CommaList = Field(default_factory=list, validation_alias=_alias("SOLANA_RPC_URLS"))
@@ -126,15 +120,11 @@ class Settings(BaseSettings):
     )
     solana_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("SOLANA_RATE"))
     solana_burst: int = Field(default=100, ge=1, validation_alias=_alias("SOLANA_BURST"))
-    solana_max_concurrency: int = Field(
-        default=16, ge=1, validation_alias=_alias("SOLANA_MAX_CONCURRENCY")
-    )
+    solana_max_concurrency: int = Field(default=16, ge=1, validation_alias=_alias("SOLANA_MAX_CONCURRENCY"))
 
     # --- Blockfrost (Cardano) -------------------------------------------------------------
     blockfrost_urls: CommaList = Field(default_factory=list, validation_alias=_alias("BLOCKFROST_URLS"))
-    blockfrost_project_id: str | None = Field(
-        default=None, validation_alias=_alias("BLOCKFROST_PROJECT_ID")
-    )
+    blockfrost_project_id: str | None = Field(default=None, validation_alias=_alias("BLOCKFROST_PROJECT_ID"))
     blockfrost_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("BLOCKFROST_RATE"))
     blockfrost_burst: int = Field(default=500, ge=1, validation_alias=_alias("BLOCKFROST_BURST"))
     blockfrost_max_concurrency: int = Field(
@@ -295,7 +285,7 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"
         got = first.get("input")
-        secret = any(word in field for word in ("url", "key", "project_id"))
+        secret = any(word in field.lower() for word in ("url", "key", "project_id"))
         shown = "" if secret or isinstance(got, dict) else f" (got {got!r})"
         message = f"{_env_name(field)}: {first['msg']}{shown}"
         raise ConfigError(message) from None

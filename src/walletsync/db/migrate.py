@@ -39,9 +39,7 @@ class MigrationStatus:
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option(
-        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
-    )
+    cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     if url is not None:
         cfg.set_main_option(
             "sqlalchemy.url", psycopg_url(url).render_as_string(hide_password=False).replace("%", "%%")

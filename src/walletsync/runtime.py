@@ -1,0 +1,48 @@
+"""Process start-up shared by every command: settings, logging, the database URL, auto-migration.
+
+`prepare_database(settings)` is synchronous (it may start the embedded server and run Alembic);
+commands call it before their event loop starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from walletsync.config import Settings
+from walletsync.db import migrate
+from walletsync.db.embedded import pgdata_dir, resolve_database_url
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    url: str
+    embedded: bool
+
+    def describe(self, settings: Settings) -> str:
+        if self.embedded:
+            return f"embedded PostgreSQL in {pgdata_dir(settings.data_dir)}"
+        return f"PostgreSQL at {safe_url(self.url)}"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def prepare_database(settings: Settings, *, auto_migrate: bool | None = None) -> DatabaseTarget:
+    """Resolve the database (starting the embedded one if needed) and migrate it when configured."""
+    embedded = not settings.database_url
+    if embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    should_migrate = settings.auto_migrate if auto_migrate is None else auto_migrate
+    if should_migrate:
+        status = migrate.upgrade(url)
+        log.info("db.migrated", current=list(status.current), head=status.head)
+    return DatabaseTarget(url=url, embedded=embedded)
