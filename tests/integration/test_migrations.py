@@ -56,7 +56,7 @@ def _seed(engine: Engine) -> None:
             )
         )
         conn.execute(
-            insert(models.wallet_transactions).values(wallet_id=wallet_id, chain="solana", tx_id="t1")
+            insert(models.wallet_transactions).values(wallet_id=wallet_id, chain="solana", tx_id="t1", height=1)
         )
         conn.execute(insert(models.exchanges).values(kind="crypto", name="Binance"))
         instrument_id = conn.scalar(

@@ -138,7 +138,7 @@ wallet_transactions = Table(
     Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
     Column("chain", Text, nullable=False),
     Column("tx_id", Text, nullable=False),
-    Column("height", BigInteger),
+    Column("height", BigInteger, nullable=False),
     Column("block_time", DateTime(timezone=True)),
     PrimaryKeyConstraint("wallet_id", "tx_id"),
     ForeignKeyConstraint(

@@ -120,7 +120,7 @@ def upgrade() -> None:
         sa.Column("wallet_id", sa.BigInteger(), nullable=False),
         sa.Column("chain", sa.Text(), nullable=False),
         sa.Column("tx_id", sa.Text(), nullable=False),
-        sa.Column("height", sa.BigInteger(), nullable=True),
+        sa.Column("height", sa.BigInteger(), nullable=False),
         sa.Column("block_time", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["chain", "tx_id"],

@@ -1,0 +1,1 @@
+"""Portfolio views computed from the indexed facts: balances, valuation, leaderboards."""

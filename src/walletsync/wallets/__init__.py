@@ -1,0 +1,1 @@
+"""Tracked wallets: address validation per chain and the wallet registry queries."""
