@@ -7,8 +7,10 @@ the error's `exit_code`; nothing prints a traceback unless `WALLETSYNC_LOG_LEVEL
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from walletsync import __version__
-from walletsync.config import Settings, get_settings
+from walletsync.config import Chain, Settings, get_settings
 from walletsync.errors import WalletsyncError
 from walletsync.logs import configure_logging
 
@@ -137,6 +139,17 @@ def migrate_check() -> None:
         err_console.print(f"error: schema and models differ: {exc}")
         raise typer.Exit(1) from None
     console.print("[green]schema matches models[/]")
+
+
+@app.command("inspect-tx")
+def inspect_tx(
+    chain: Annotated[Chain, typer.Option(help="Which provider's response the file holds.")],
+    file: Annotated[Path, typer.Option(help="Raw response: Solana getTransaction, Cardano {tx, utxos}.")],
+) -> None:
+    """Normalize one raw provider response and print the transaction as JSON."""
+    from walletsync.providers.inspect import inspect_file
+
+    sys.stdout.write(json.dumps(inspect_file(chain, file), indent=2) + "\n")
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -1,0 +1,272 @@
+"""Cardano adapter over Blockfrost: page an address's transactions, fetch and normalize them, read holdings.
+
+A transaction's deltas come from its resolved UTxOs (`/txs/{hash}/utxos`): per (address, unit), what
+its outputs create minus what its inputs spend. `classify_error` maps Blockfrost's error bodies
+(`{status_code, error, message}`) to the typed provider errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from walletsync.config import Chain
+from walletsync.providers.errors import (
+    BannedError,
+    MalformedResponseError,
+    ProviderAuthError,
+    ProviderError,
+    QuotaExceededError,
+    RateLimitedError,
+    TransientProviderError,
+    UpstreamBadRequestError,
+    UpstreamNotFoundError,
+    UpstreamServerError,
+)
+from walletsync.providers.headers import retry_after_s
+from walletsync.providers.types import (
+    NATIVE,
+    AssetInfo,
+    BalanceDelta,
+    ChainTx,
+    HeldAsset,
+    JsonTransport,
+    TxRef,
+)
+
+__all__ = [
+    "CardanoAdapter",
+    "MempoolFullError",
+    "classify_error",
+    "normalize_cardano_tx",
+]
+
+PROVIDER = "blockfrost"
+LOVELACE = "lovelace"
+ADA_DECIMALS = 6
+PAGE_SIZE = 100  # Blockfrost's maximum `count`
+
+
+class MempoolFullError(TransientProviderError):
+    """Blockfrost 425: the mempool (or IPFS pin queue) is full; resubmitting later can succeed."""
+
+    status = 503
+
+
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    400: UpstreamBadRequestError,
+    401: ProviderAuthError,
+    402: QuotaExceededError,
+    403: ProviderAuthError,
+    404: UpstreamNotFoundError,
+    418: BannedError,
+    425: MempoolFullError,
+}
+
+
+def classify_error(status: int, body: Any, headers: Mapping[str, str]) -> ProviderError | None:
+    """The typed error a Blockfrost response means, or None for a usable 2xx JSON body."""
+    if 200 <= status < 300:
+        if body is None:
+            return MalformedResponseError("response is not JSON", provider=PROVIDER, http_status=status)
+        return None
+    detail = f"HTTP {status}"
+    if isinstance(body, Mapping) and (body.get("error") or body.get("message")):
+        detail = f"{status} {body.get('error') or ''}: {body.get('message') or ''}".strip(": ")
+    kwargs: dict[str, Any] = {"provider": PROVIDER, "http_status": status}
+    if status == 429:
+        return RateLimitedError(detail, retry_after_s=retry_after_s(headers), **kwargs)
+    if status >= 500:
+        return UpstreamServerError(detail, **kwargs)
+    return _BY_STATUS.get(status, UpstreamBadRequestError)(detail, **kwargs)
+
+
+def _asset_key(unit: str) -> str:
+    return NATIVE if unit == LOVELACE else unit
+
+
+def normalize_cardano_tx(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
+    """`/txs/{hash}` and `/txs/{hash}/utxos` bodies of one transaction as a `ChainTx`.
+
+    A valid transaction spends its regular inputs and creates its regular outputs; collateral is
+    untouched. A transaction whose scripts failed (`valid_contract: false`) is still on chain, but
+    only its collateral inputs are spent and only its collateral-return output is created.
+    Reference inputs are read, never spent.
+    """
+    try:
+        return _normalize(tx, utxos)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponseError(
+            f"not a Blockfrost tx/utxos pair ({type(exc).__name__}: {exc})", provider=PROVIDER
+        ) from exc
+
+
+def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
+    tx_id = utxos.get("hash") or tx["hash"]
+    if tx.get("hash") and tx["hash"] != tx_id:
+        raise ValueError(f"/txs is {tx['hash']} but /utxos is {tx_id}")
+    valid = tx.get("valid_contract", True) is not False
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for sign, side in ((-1, utxos["inputs"]), (1, utxos["outputs"])):
+        for utxo in side:
+            if utxo.get("reference"):
+                continue
+            # Counted when it is collateral exactly when the scripts failed.
+            if bool(utxo.get("collateral")) == valid:
+                continue
+            for amount in utxo["amount"]:
+                sums[(utxo["address"], _asset_key(amount["unit"]))] += sign * int(amount["quantity"])
+    block_time = tx.get("block_time")
+    height = tx.get("block_height")
+    return ChainTx(
+        chain=Chain.CARDANO,
+        tx_id=tx_id,
+        height=int(height) if height is not None else None,
+        block_time=datetime.fromtimestamp(block_time, tz=UTC) if block_time is not None else None,
+        fee=int(tx["fees"]),
+        success=valid,
+        deltas=tuple(
+            BalanceDelta(owner=owner, asset=asset, amount=amount)
+            for (owner, asset), amount in sorted(sums.items())
+            if amount != 0
+        ),
+        raw={"tx": dict(tx), "utxos": dict(utxos)},
+    )
+
+
+def native_asset() -> AssetInfo:
+    """ADA itself, in lovelace."""
+    return AssetInfo(
+        chain=Chain.CARDANO, asset_key=NATIVE, symbol="ADA", name="Cardano", decimals=ADA_DECIMALS
+    )
+
+
+def parse_asset(unit: str, body: Mapping[str, Any]) -> AssetInfo:
+    """A `/assets/{asset}` body as `AssetInfo` (token registry metadata first, then CIP-25 on-chain)."""
+    registry = body.get("metadata") or {}
+    onchain = body.get("onchain_metadata") or {}
+    name = registry.get("name") or (onchain.get("name") if isinstance(onchain, Mapping) else None)
+    if not name and body.get("asset_name"):
+        try:
+            name = bytes.fromhex(body["asset_name"]).decode("utf-8") or None
+        except (ValueError, UnicodeDecodeError):
+            name = None
+    decimals = registry.get("decimals")
+    extra = {
+        k: body[k] for k in ("policy_id", "asset_name", "fingerprint", "quantity") if body.get(k) is not None
+    }
+    return AssetInfo(
+        chain=Chain.CARDANO,
+        asset_key=unit,
+        symbol=registry.get("ticker") or None,
+        name=str(name) if name else None,
+        decimals=int(decimals) if decimals is not None else None,
+        metadata=extra,
+    )
+
+
+class CardanoAdapter:
+    """One method per Blockfrost call walletsync makes; returns normalized types."""
+
+    def __init__(self, transport: JsonTransport, *, metadata_cache_ttl_s: float = 3600.0) -> None:
+        self._transport = transport
+        self._metadata_cache_ttl_s = metadata_cache_ttl_s
+
+    async def transactions_page(
+        self, address: str, *, after: tuple[int, int] | None = None, count: int = PAGE_SIZE
+    ) -> list[TxRef]:
+        """Up to `count` transactions of `address` strictly after (block height, tx index) `after`, oldest first.
+
+        Uses Blockfrost's inclusive `from=<height>:<index>` and drops what is not after `after`, so a
+        page can hold one entry fewer than `count`: only an empty page means the address is caught up.
+        A never-used address (404) has no transactions.
+        """
+        params: dict[str, str | int] = {"order": "asc", "count": count}
+        if after is not None:
+            params["from"] = f"{after[0]}:{after[1]}"
+        try:
+            rows = await self._transport.get_json(
+                f"/addresses/{quote(address, safe='')}/transactions", params=params
+            )
+        except UpstreamNotFoundError:
+            return []
+        try:
+            refs = [
+                TxRef(
+                    tx_id=row["tx_hash"],
+                    height=int(row["block_height"]),
+                    index=int(row["tx_index"]),
+                    block_time=datetime.fromtimestamp(row["block_time"], tz=UTC),
+                )
+                for row in rows
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(
+                f"bad address transactions page ({exc!r})", provider=PROVIDER
+            ) from exc
+        if after is not None:
+            refs = [ref for ref in refs if (ref.height, ref.index) > after]
+        return refs
+
+    async def transaction(self, tx_hash: str) -> ChainTx:
+        """One transaction, its body and UTxOs fetched concurrently."""
+        path = f"/txs/{quote(tx_hash, safe='')}"
+        tx, utxos = await asyncio.gather(
+            self._transport.get_json(path), self._transport.get_json(f"{path}/utxos")
+        )
+        return normalize_cardano_tx(tx, utxos)
+
+    async def address_amounts(self, address: str) -> list[HeldAsset]:
+        """What `address` holds now, lovelace as `"native"`; empty for a never-used address."""
+        try:
+            body = await self._transport.get_json(f"/addresses/{quote(address, safe='')}")
+        except UpstreamNotFoundError:
+            return []
+        try:
+            return [HeldAsset(asset=_asset_key(a["unit"]), amount=int(a["quantity"])) for a in body["amount"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"bad address body ({exc!r})", provider=PROVIDER) from exc
+
+    async def asset(self, unit: str) -> AssetInfo:
+        """Name, ticker and decimals of a native asset (cached); `"native"`/`"lovelace"` is ADA itself."""
+        if unit in (NATIVE, LOVELACE):
+            return native_asset()
+        body = await self._transport.get_json(
+            f"/assets/{quote(unit, safe='')}", cache_ttl_s=self._metadata_cache_ttl_s
+        )
+        if not isinstance(body, Mapping):
+            raise MalformedResponseError("asset body is not an object", provider=PROVIDER)
+        return parse_asset(unit, body)
+
+    async def tip_height(self) -> int:
+        """Height of the latest block."""
+        body = await self._transport.get_json("/blocks/latest")
+        try:
+            return int(body["height"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"bad latest block body ({exc!r})", provider=PROVIDER) from exc
+
+    async def account_addresses(self, stake_address: str) -> list[str]:
+        """Every address Blockfrost associates with a stake address (all pages); empty when unknown."""
+        addresses: list[str] = []
+        for page in range(1, 1_000_000):
+            try:
+                rows = await self._transport.get_json(
+                    f"/accounts/{quote(stake_address, safe='')}/addresses",
+                    params={"page": page, "count": PAGE_SIZE},
+                )
+            except UpstreamNotFoundError:
+                break
+            try:
+                addresses.extend(row["address"] for row in rows)
+            except (KeyError, TypeError) as exc:
+                raise MalformedResponseError(
+                    f"bad account addresses page ({exc!r})", provider=PROVIDER
+                ) from exc
+            if len(rows) < PAGE_SIZE:
+                break
+        return addresses

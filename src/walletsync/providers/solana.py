@@ -1,0 +1,212 @@
+"""Solana JSON-RPC adapter: list a wallet's signatures, fetch and normalize transactions, read balances.
+
+Every call goes through the `JsonTransport` it is given (the resilient client in production), so rate
+limits, retries and endpoint failover are not this module's concern. `classify_error` is the reading
+of Solana responses the client applies to every reply. Parsing lives in `solana_parse`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from walletsync.providers.errors import (
+    MalformedResponseError,
+    ProviderAuthError,
+    ProviderError,
+    RateLimitedError,
+    UpstreamBadRequestError,
+    UpstreamNotFoundError,
+    UpstreamServerError,
+)
+from walletsync.providers.headers import retry_after_s
+from walletsync.providers.solana_parse import (
+    PROVIDER,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    TokenAccount,
+    TransactionNotFoundError,
+    native_asset,
+    normalize_solana_tx,
+    parse_mint_info,
+    parse_signatures,
+    parse_token_accounts,
+    rpc_error,
+    unwrap_result,
+)
+from walletsync.providers.types import NATIVE, AssetInfo, ChainTx, JsonTransport, TxRef
+
+__all__ = [
+    "RPC_PATH",
+    "SolanaAdapter",
+    "TokenAccount",
+    "TransactionNotFoundError",
+    "classify_error",
+    "normalize_solana_tx",
+]
+
+RPC_PATH = ""
+"""JSON-RPC is posted to the endpoint URL itself."""
+
+Commitment = Literal["confirmed", "finalized"]
+
+
+def classify_error(status: int, body: Any, headers: Mapping[str, str]) -> ProviderError | None:
+    """The typed error a Solana RPC response means, or None when it is a usable reply.
+
+    A batch reply (a JSON list) is only judged as a whole here; its items' errors are the adapter's.
+    """
+    if status == 429:
+        detail = "HTTP 429 rate limited"
+        if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+            detail = f"{detail}: {body['error'].get('message', '')}".rstrip(": ")
+        return RateLimitedError(
+            detail, retry_after_s=retry_after_s(headers), provider=PROVIDER, http_status=429
+        )
+    if isinstance(body, Mapping) and body.get("error") is not None:
+        return rpc_error(body["error"], http_status=status, retry_after=retry_after_s(headers))
+    if status >= 500:
+        return UpstreamServerError(f"HTTP {status}", provider=PROVIDER, http_status=status)
+    if status in (401, 403):
+        return ProviderAuthError(
+            f"HTTP {status}: RPC endpoint refused the key", provider=PROVIDER, http_status=status
+        )
+    if status == 404:
+        return UpstreamNotFoundError(
+            "HTTP 404: no JSON-RPC service at this URL", provider=PROVIDER, http_status=404
+        )
+    if status >= 400:
+        return UpstreamBadRequestError(f"HTTP {status}", provider=PROVIDER, http_status=status)
+    if body is None:
+        return MalformedResponseError("response is not JSON", provider=PROVIDER, http_status=status)
+    if isinstance(body, list):
+        return None
+    if isinstance(body, Mapping) and "result" in body:
+        return None
+    return MalformedResponseError(
+        "JSON-RPC response has neither result nor error", provider=PROVIDER, http_status=status
+    )
+
+
+class SolanaAdapter:
+    """One method per JSON-RPC call walletsync makes; returns normalized types."""
+
+    def __init__(
+        self,
+        transport: JsonTransport,
+        *,
+        commitment: Commitment = "finalized",
+        metadata_cache_ttl_s: float = 3600.0,
+    ) -> None:
+        self._transport = transport
+        self._commitment = commitment
+        self._metadata_cache_ttl_s = metadata_cache_ttl_s
+        self._ids = itertools.count(1)
+
+    def _request(self, method: str, params: list[Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+
+    async def _call(self, method: str, params: list[Any], *, cache_ttl_s: float | None = None) -> Any:
+        body = await self._transport.post_json(
+            RPC_PATH, body=self._request(method, params), idempotent=True, cache_ttl_s=cache_ttl_s
+        )
+        return unwrap_result(body)
+
+    async def signatures(
+        self, address: str, *, before: str | None = None, until: str | None = None, limit: int = 1000
+    ) -> list[TxRef]:
+        """Signatures involving `address`, newest first: those older than `before`, newer than `until`.
+
+        At most `limit` (1..1000) per call; page backwards by passing the last one as `before`.
+        """
+        options: dict[str, Any] = {"limit": limit, "commitment": self._commitment}
+        if before is not None:
+            options["before"] = before
+        if until is not None:
+            options["until"] = until
+        return parse_signatures(await self._call("getSignaturesForAddress", [address, options]))
+
+    async def transactions(self, signatures: Sequence[str]) -> list[ChainTx]:
+        """The transactions of `signatures`, in the same order, fetched in ONE JSON-RPC batch.
+
+        Raises when any item failed: a non-retryable item error first, else a retryable one, else
+        `TransactionNotFoundError` naming every signature the node answered null for. Keep batches
+        within what the endpoint accepts (public RPCs cap batch sizes; 100 is widely accepted).
+        """
+        if not signatures:
+            return []
+        options = {
+            "encoding": "jsonParsed",
+            "maxSupportedTransactionVersion": 0,
+            "commitment": self._commitment,
+        }
+        requests = [self._request("getTransaction", [signature, options]) for signature in signatures]
+        body = await self._transport.post_json(RPC_PATH, body=requests, idempotent=True, cost=len(requests))
+        if isinstance(body, Mapping):
+            # Some nodes answer a whole batch with one error object (e.g. batch too large).
+            unwrap_result(body)
+            raise MalformedResponseError("batch request answered with a single object", provider=PROVIDER)
+        if not isinstance(body, list):
+            raise MalformedResponseError("batch response is not a list", provider=PROVIDER)
+        by_id = {item.get("id"): item for item in body if isinstance(item, Mapping)}
+        errors: list[ProviderError] = []
+        missing: list[str] = []
+        txs: list[ChainTx] = []
+        for request, signature in zip(requests, signatures, strict=True):
+            item = by_id.get(request["id"])
+            if item is None:
+                errors.append(
+                    MalformedResponseError(f"batch response lacks id {request['id']}", provider=PROVIDER)
+                )
+            elif item.get("error") is not None:
+                errors.append(rpc_error(item["error"]))
+            elif item.get("result") is None:
+                missing.append(signature)
+            else:
+                txs.append(normalize_solana_tx(item["result"]))
+        if errors:
+            raise next((e for e in errors if not e.retryable), errors[0])
+        if missing:
+            raise TransactionNotFoundError(missing, provider=PROVIDER)
+        return txs
+
+    async def transaction(self, signature: str) -> ChainTx:
+        """One transaction (a batch of one)."""
+        return (await self.transactions([signature]))[0]
+
+    async def balance(self, address: str) -> int:
+        """Lamports held by `address` now."""
+        result = await self._call("getBalance", [address, {"commitment": self._commitment}])
+        try:
+            return int(result["value"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"bad getBalance result ({exc!r})", provider=PROVIDER) from exc
+
+    async def token_accounts(self, owner: str) -> list[TokenAccount]:
+        """Every SPL Token and Token-2022 account of `owner` with its raw amount, by (mint, account)."""
+        options = {"encoding": "jsonParsed", "commitment": self._commitment}
+        results = await asyncio.gather(
+            *(
+                self._call("getTokenAccountsByOwner", [owner, {"programId": program}, options])
+                for program in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
+            )
+        )
+        accounts = [account for result in results for account in parse_token_accounts(result)]
+        return sorted(accounts, key=lambda a: (a.mint, a.account))
+
+    async def mint_info(self, mint: str) -> AssetInfo:
+        """Decimals (and, for Token-2022 metadata, name/symbol) of a mint; `"native"` is SOL itself."""
+        if mint == NATIVE:
+            return native_asset()
+        options = {"encoding": "jsonParsed", "commitment": self._commitment}
+        result = await self._call("getAccountInfo", [mint, options], cache_ttl_s=self._metadata_cache_ttl_s)
+        return parse_mint_info(mint, result)
+
+    async def slot(self) -> int:
+        """The current slot at the adapter's commitment."""
+        result = await self._call("getSlot", [{"commitment": self._commitment}])
+        if not isinstance(result, int):
+            raise MalformedResponseError(f"getSlot result is not an integer: {result!r}", provider=PROVIDER)
+        return result
