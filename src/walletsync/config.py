@@ -148,6 +148,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["SOL/USD", "ADA/USD"], validation_alias=_alias("PRICE_SYMBOLS")
     )
     quote_currency: str = Field(default="USD", validation_alias=_alias("QUOTE_CURRENCY"))
+    price_history_days: int = Field(default=90, ge=1, le=3650, validation_alias=_alias("PRICE_HISTORY_DAYS"))
+    price_asset_map: CommaList = Field(default_factory=list, validation_alias=_alias("PRICE_ASSET_MAP"))
+    price_crypto_quotes: CommaList = Field(
+        default_factory=lambda: ["USD"], validation_alias=_alias("PRICE_CRYPTO_QUOTES")
+    )
+    price_stock_exchanges: CommaList = Field(
+        default_factory=list, validation_alias=_alias("PRICE_STOCK_EXCHANGES")
+    )
 
     # --- indexing and jobs ----------------------------------------------------------------
     sync_interval_s: int = Field(default=300, ge=1, validation_alias=_alias("SYNC_INTERVAL"))
@@ -173,6 +181,9 @@ class Settings(BaseSettings):
         "twelvedata_urls",
         "price_intervals",
         "price_symbols",
+        "price_asset_map",
+        "price_crypto_quotes",
+        "price_stock_exchanges",
         "cors_origins",
         mode="before",
     )
