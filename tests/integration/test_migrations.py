@@ -23,6 +23,7 @@ OWNED = {
         "procrastinate_periodic_defers",
         "procrastinate_workers",
     },
+    "0005": {"provider_credits"},
 }
 ALL_TABLES = set().union(*OWNED.values())
 
@@ -85,6 +86,7 @@ def _seed(engine: Engine) -> None:
         conn.execute(insert(models.provider_endpoints).values(provider="solana", url="http://x"))
         conn.execute(insert(models.job_failures).values(job_id=1, task_name="t", attempt=1, error="boom"))
         conn.execute(insert(jobs).values(queue_name="default", task_name="t", args={}))
+        conn.execute(insert(models.provider_credits).values(provider="twelvedata", day=func.current_date()))
 
 
 def _row_counts(engine: Engine, names: set[str]) -> dict[str, int]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -203,6 +204,20 @@ asset_prices = Table(
     Column("asset_id", BigInteger, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
     Column("instrument_id", BigInteger, ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False),
     _now(),
+)
+
+provider_credits = Table(
+    "provider_credits",
+    metadata,
+    # A provider's paid credits used per UTC day, shared by every process (API, workers, CLI) through
+    # the database, so a daily budget survives restarts. Twelve Data catalogs refresh once a day too.
+    Column("provider", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("used", Integer, nullable=False, server_default="0"),
+    Column("catalogs_refreshed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("provider", "day"),
+    CheckConstraint("used >= 0", name="used"),
 )
 
 outbox = Table(
