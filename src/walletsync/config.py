@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     cache_ttl_balances_s: int = Field(default=30, ge=1, validation_alias=_alias("CACHE_TTL_BALANCES"))
     cache_ttl_leaderboard_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_LEADERBOARD"))
     cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_PRICES"))
+    # Prefix of every cache and rate-limit key, so deployments (or test runs) can share one Redis.
+    cache_namespace: str = Field(
+        default="walletsync", pattern=r"^[A-Za-z0-9_.-]{1,64}$", validation_alias=_alias("WALLETSYNC_CACHE_NAMESPACE")
+    )
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
