@@ -1,0 +1,162 @@
+"""The endpoint URLs of one provider, their breakers, and the weighted choice among them.
+
+An endpoint is usable when its breaker lets a call through (closed, cooled-down open, or half-open with
+no probe in flight). `pick` makes a weighted random choice among usable endpoints, preferring those the
+current call has not failed on yet, so a retry goes elsewhere when it can. A weight of 0 makes an
+endpoint a standby: chosen only when no weighted endpoint is usable.
+
+`EndpointState` is the persisted and reported form of an endpoint (the health endpoint, the
+`provider_endpoints` table). Its `url` is the public form of the URL: no credentials, no query string
+(keys such as `?api-key=` live there), so it can be stored and shown; it is also the endpoint's identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from walletsync.providers.breaker import BreakerState, CircuitBreaker, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    """One endpoint's health, as persisted and reported."""
+
+    provider: str
+    url: str
+    weight: int = 1
+    breaker_state: BreakerState = BreakerState.CLOSED
+    consecutive_failures: int = 0
+    opened_at: datetime | None = None
+    last_error: str | None = None
+
+
+def public_url(url: str) -> str:
+    """`url` without user info, query or fragment: safe to log, store and show."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
+
+
+def url_secrets(url: str) -> list[str]:
+    """Values in `url` that may be credentials (query values, password): to scrub from error text."""
+    parsed = httpx.URL(url)
+    values = [value for _, value in parsed.params.multi_items()]
+    if parsed.password:
+        values.append(parsed.password)
+    return values
+
+
+class Endpoint:
+    """One base URL of a provider and its breaker."""
+
+    def __init__(self, provider: str, url: str, weight: int, breaker: CircuitBreaker) -> None:
+        self.provider = provider
+        self.url = url
+        self.public_url = public_url(url)
+        parsed = httpx.URL(url)
+        self.host = parsed.host
+        # Metric and log label: the host (with a port when one is given); made unique by the pool.
+        self.label = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+        self.weight = max(0, weight)
+        self.breaker = breaker
+
+    def state(self) -> EndpointState:
+        b = self.breaker
+        return EndpointState(
+            provider=self.provider,
+            url=self.public_url,
+            weight=self.weight,
+            breaker_state=b.state,
+            consecutive_failures=b.consecutive_failures,
+            opened_at=b.opened_at,
+            last_error=b.last_error,
+        )
+
+
+class EndpointPool:
+    """The endpoints of one provider; `changed()` wakes callers waiting for one to become usable."""
+
+    def __init__(
+        self,
+        provider: str,
+        urls: Sequence[str],
+        *,
+        threshold: int,
+        cooldown_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        initial_states: Sequence[EndpointState] = (),
+        on_transition: Callable[[Endpoint, BreakerState], None] | None = None,
+    ) -> None:
+        if not urls:
+            raise ValueError(f"{provider}: no endpoint URLs configured")
+        self.provider = provider
+        self._rng = rng or random.Random()
+        self._on_transition = on_transition
+        self._changed = asyncio.Event()
+        saved = {state.url: state for state in initial_states if state.provider in ("", provider)}
+        self.endpoints: list[Endpoint] = []
+        for url in urls:
+            breaker = CircuitBreaker(threshold=threshold, cooldown_s=cooldown_s, clock=clock, now=now)
+            endpoint = Endpoint(provider, url, 1, breaker)
+            state = saved.get(endpoint.public_url)
+            if state is not None:
+                endpoint.weight = max(0, state.weight)
+                breaker.restore(
+                    state.breaker_state,
+                    consecutive_failures=state.consecutive_failures,
+                    opened_at=state.opened_at,
+                    last_error=state.last_error,
+                )
+            breaker.listener = self._listener_for(endpoint)
+            self.endpoints.append(endpoint)
+        labels = [e.label for e in self.endpoints]
+        for endpoint in self.endpoints:
+            if labels.count(endpoint.label) > 1:  # same host twice: tell them apart by path
+                endpoint.label = endpoint.public_url.split("://", 1)[-1]
+
+    def _listener_for(self, endpoint: Endpoint) -> Callable[[CircuitBreaker, BreakerState], None]:
+        def listener(_: CircuitBreaker, state: BreakerState) -> None:
+            if self._on_transition is not None:
+                self._on_transition(endpoint, state)
+
+        return listener
+
+    def pick(self, avoid: Collection[str] = ()) -> tuple[Endpoint, bool] | None:
+        """A usable endpoint (and whether the call is its half-open probe), or None when none is usable."""
+        usable = [e for e in self.endpoints if e.breaker.available()]
+        fresh = [e for e in usable if e.url not in avoid]
+        candidates = fresh or usable
+        if not candidates:
+            return None
+        weighted = [e for e in candidates if e.weight > 0]
+        if weighted:
+            endpoint = self._rng.choices(weighted, weights=[e.weight for e in weighted])[0]
+        else:
+            endpoint = self._rng.choice(candidates)
+        probe = endpoint.breaker.acquire()
+        assert probe is not None  # available() was just true and nothing awaited since
+        return endpoint, probe
+
+    def next_usable_in(self) -> float | None:
+        """Seconds until some endpoint cools down; None when only half-open probes are awaited."""
+        waits = [w for e in self.endpoints if (w := e.breaker.retry_in()) is not None]
+        return min(waits) if waits else None
+
+    def notify(self) -> None:
+        """Wake every caller waiting in `changed()` (a probe finished, a breaker changed)."""
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    def states(self) -> list[EndpointState]:
+        return [e.state() for e in self.endpoints]

@@ -1,0 +1,521 @@
+"""The resilient HTTP client every provider adapter uses (`ResilientClient`, implementing `JsonTransport`).
+
+One instance per provider, one `httpx.AsyncClient` inside. A call goes:
+
+1. metadata cache (`cache_ttl_s`): a fresh cached body is returned without a request; concurrent
+   identical calls share one request (`providers.metadata_cache`);
+2. concurrency cap: at most `max_concurrency` calls in flight (an `asyncio.Semaphore`);
+3. endpoint choice: weighted among endpoints whose breaker lets a call through, preferring one this
+   call has not failed on (`providers.endpoints`, `providers.breaker`). When every breaker is open the
+   call waits for the earliest cool-down (or for a half-open probe to finish) if that comes within
+   `backoff_max_s`, the longest it would wait between retries anyway; otherwise it fails fast with
+   `ProviderUnavailableError`, leaving the retry to the job queue;
+4. rate limit: `cost` tokens from the provider's token bucket, shared by every process through Redis
+   (`providers.ratelimit`). Tokens are taken after the endpoint choice, right before sending, because
+   the bucket's schedule only holds if requests leave when their tokens fall due;
+5. the request, bounded by `timeout_s` in total (httpx's connect timeout is half of it, so an
+   unreachable endpoint is recognised as "never sent"); the adapter's `ErrorClassifier` reads the answer;
+6. breaker accounting: 5xx, timeouts, connection errors and malformed bodies are endpoint failures;
+   other answers (including 4xx) prove the endpoint alive; 429 is neutral: it is retried after
+   `Retry-After` (capped at `backoff_max_s`) and does not open a breaker, since the limit is the
+   provider's, not one endpoint's;
+7. retry (`providers.retry`): only errors whose `retryable` is true, at most `max_attempts` attempts,
+   full-jitter exponential backoff, on another endpoint when one is usable. A non-idempotent call
+   (`post_json(idempotent=False)`) is retried only when the request cannot have been processed:
+   connect errors/timeouts (never sent) and 429 (refused). Retries exhausted: `ProviderUnavailableError`.
+
+Every attempt logs `provider.request` (host, method, path template, status, latency, attempt, breaker
+state; never URLs with keys, query parameters or headers) and updates the `walletsync_provider_*`
+metrics. Breaker changes go to the async `on_change` hook (persistence lives outside `providers/`),
+one at a time in the background so a slow database never slows a request; `flush_state()` awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import structlog
+
+from walletsync.config import ProviderConfig
+from walletsync.providers import metrics
+from walletsync.providers.breaker import GAUGE_VALUE, BreakerState, utcnow
+from walletsync.providers.classify import default_classifier
+from walletsync.providers.endpoints import Endpoint, EndpointPool, EndpointState, url_secrets
+from walletsync.providers.errors import (
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from walletsync.providers.metadata_cache import TtlCache
+from walletsync.providers.ratelimit import LocalTokenBucket, RateLimiter
+from walletsync.providers.retry import Backoff
+from walletsync.providers.types import ErrorClassifier
+
+log = structlog.get_logger(__name__)
+
+OnChange = Callable[[EndpointState], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+_SECRET_NAME = re.compile(r"key|token|secret|auth|project_id|password", re.IGNORECASE)
+_ID_SEGMENT = re.compile(r"^(\d+|[^/]{16,})$")
+
+
+def path_template(path: str) -> str:
+    """`path` with identifier segments (numbers, addresses, hashes) replaced by `{id}`: bounded, loggable."""
+    return "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("?", 1)[0].split("/"))
+
+
+def error_kind(error: ProviderError) -> str:
+    """A bounded label for an error: its class name in snake case, without `_error`."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+    return name.removesuffix("_error") or "provider"
+
+
+def outcome_of(error: ProviderError | None) -> str:
+    if error is None:
+        return "ok"
+    if isinstance(error, RateLimitedError):
+        return "rate_limited"
+    if isinstance(error, ProviderTimeoutError):
+        return "timeout"
+    if isinstance(error, ProviderConnectionError):
+        return "connection_error"
+    if isinstance(error, MalformedResponseError):
+        return "malformed"
+    return "server_error" if error.retryable else "client_error"
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None
+    body: Any
+    idempotent: bool
+    cost: int
+
+    def cache_key(self) -> str:
+        params = sorted((self.params or {}).items())
+        return json.dumps([self.method, self.path, params, self.body], sort_keys=True, separators=(",", ":"))
+
+    def rpc_method(self) -> str | None:
+        if isinstance(self.body, dict) and isinstance(self.body.get("method"), str):
+            return str(self.body["method"])
+        if isinstance(self.body, list):
+            return f"batch[{len(self.body)}]"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    body: Any = None
+    error: ProviderError | None = None
+    maybe_sent: bool = True  # could the server have processed the request?
+
+
+class ResilientClient:
+    """Rate-limited, retrying, circuit-breaking JSON client of one provider (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        classify: ErrorClassifier = default_classifier,
+        rate_limiter: RateLimiter | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        initial_states: Sequence[EndpointState] = (),
+        on_change: OnChange | None = None,
+        cache_max_entries: int = 2048,
+    ) -> None:
+        self.config = config
+        self.provider = config.name
+        self._classify = classify
+        self._clock = clock
+        self._sleep = sleep
+        self._on_change = on_change
+        rng = rng or random.Random()
+        self._limiter: RateLimiter = rate_limiter or LocalTokenBucket(
+            config.rate, config.burst, clock=clock, sleep=sleep
+        )
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s, rng)
+        self._cache = TtlCache(clock=clock, max_entries=cache_max_entries)
+        self._default_params = dict(params or {})
+        self._pool = EndpointPool(
+            config.name,
+            config.urls,
+            threshold=config.breaker_failure_threshold,
+            cooldown_s=config.breaker_cooldown_s,
+            clock=clock,
+            now=now,
+            rng=rng,
+            initial_states=initial_states,
+            on_transition=self._on_transition,
+        )
+        secrets = {config.api_key or ""}
+        secrets |= {v for k, v in (headers or {}).items() if _SECRET_NAME.search(k)}
+        secrets |= {v for k, v in self._default_params.items() if _SECRET_NAME.search(k)}
+        for url in config.urls:
+            secrets |= set(url_secrets(url))
+        self._secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+        self._persist_lock = asyncio.Lock()
+        self._persist_tasks: set[asyncio.Task[None]] = set()
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "walletsync", **(headers or {})},
+            timeout=httpx.Timeout(config.timeout_s, connect=config.timeout_s / 2),
+            limits=httpx.Limits(
+                max_connections=config.max_concurrency + len(config.urls),
+                max_keepalive_connections=config.max_concurrency,
+            ),
+            follow_redirects=False,
+        )
+        for endpoint in self._pool.endpoints:
+            metrics.BREAKER_STATE.labels(self.provider, endpoint.label).set(
+                GAUGE_VALUE[endpoint.breaker.state]
+            )
+
+    # --- JsonTransport ---------------------------------------------------------------------
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        cache_ttl_s: float | None = None,
+        cost: int = 1,
+    ) -> Any:
+        request = _Request("GET", path, params, None, idempotent=True, cost=cost)
+        return await self._call(request, cache_ttl_s)
+
+    async def post_json(
+        self,
+        path: str,
+        *,
+        body: Any,
+        idempotent: bool = True,
+        cache_ttl_s: float | None = None,
+        cost: int = 1,
+    ) -> Any:
+        request = _Request("POST", path, None, body, idempotent=idempotent, cost=cost)
+        return await self._call(request, cache_ttl_s)
+
+    # --- health, lifecycle -----------------------------------------------------------------
+
+    @property
+    def metadata_ttl_s(self) -> float:
+        """The configured TTL for slow-changing metadata (what adapters pass as `cache_ttl_s`)."""
+        return self.config.metadata_cache_ttl_s
+
+    def snapshot(self) -> list[EndpointState]:
+        """Every endpoint's health now (public URL, breaker state, failures, last error, opened_at)."""
+        return [self._public(state) for state in self._pool.states()]
+
+    async def flush_state(self) -> None:
+        """Wait until every breaker change has been handed to `on_change`."""
+        while self._persist_tasks:
+            await asyncio.gather(*self._persist_tasks)
+
+    async def aclose(self) -> None:
+        await self.flush_state()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- the call ----------------------------------------------------------------------------
+
+    async def _call(self, request: _Request, cache_ttl_s: float | None) -> Any:
+        if not cache_ttl_s or cache_ttl_s <= 0:
+            return await self._send(request)
+        value, cached = await self._cache.get_or_load(
+            request.cache_key(), cache_ttl_s, lambda: self._send(request)
+        )
+        metrics.CACHE.labels(self.provider, "hit" if cached else "miss").inc()
+        return value
+
+    async def _send(self, request: _Request) -> Any:
+        avoid: set[str] = set()
+        previous: Endpoint | None = None
+        previous_kind = ""
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome, endpoint = await self._attempt(request, attempt, avoid, previous, previous_kind)
+            error = outcome.error
+            if error is None:
+                return outcome.body
+            kind = error_kind(error)
+            if not error.retryable:
+                raise error
+            if not request.idempotent and outcome.maybe_sent:
+                log.warning(
+                    "provider.request.not_retried",
+                    provider=self.provider,
+                    endpoint=endpoint.label,
+                    kind=kind,
+                    reason="non-idempotent call may have reached the server",
+                )
+                raise error
+            if attempt >= self.config.max_attempts:
+                raise ProviderUnavailableError(
+                    f"gave up after {attempt} attempts: {self._scrub(error.detail)}",
+                    provider=self.provider,
+                    endpoint=endpoint.public_url,
+                ) from error
+            delay = self._backoff.delay(attempt, error)
+            metrics.RETRIES.labels(self.provider, kind).inc()
+            log.info(
+                "provider.request.retry",
+                provider=self.provider,
+                endpoint=endpoint.label,
+                attempt=attempt,
+                kind=kind,
+                delay_s=round(delay, 3),
+            )
+            avoid.add(endpoint.url)
+            previous, previous_kind = endpoint, kind
+            await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        request: _Request,
+        attempt: int,
+        avoid: set[str],
+        previous: Endpoint | None,
+        previous_kind: str,
+    ) -> tuple[_Outcome, Endpoint]:
+        async with self._semaphore:
+            endpoint, probe = await self._choose(avoid)
+            settled = False
+            try:
+                if previous is not None and endpoint is not previous:
+                    log.info(
+                        "provider.endpoint.rotated",
+                        provider=self.provider,
+                        from_endpoint=previous.label,
+                        to_endpoint=endpoint.label,
+                        attempt=attempt,
+                        reason=previous_kind,
+                    )
+                waited = await self._limiter.acquire(request.cost)
+                metrics.RATELIMIT_WAIT_SECONDS.labels(self.provider).observe(waited)
+                started = self._clock()
+                outcome, status = await self._exchange(request, endpoint)
+                latency = self._clock() - started
+                self._settle(endpoint, probe, outcome.error)
+                settled = True
+            finally:
+                if not settled:  # cancelled, or a programming error: hand the probe slot back
+                    endpoint.breaker.record_neutral(probe=probe)
+                    self._pool.notify()
+        self._record(request, endpoint, attempt, outcome.error, status, latency)
+        return outcome, endpoint
+
+    async def _choose(self, avoid: set[str]) -> tuple[Endpoint, bool]:
+        deadline: float | None = None
+        while True:
+            picked = self._pool.pick(avoid)
+            if picked is not None:
+                return picked
+            now = self._clock()
+            if deadline is None:
+                deadline = now + self.config.backoff_max_s
+            wait = self._pool.next_usable_in()
+            remaining = deadline - now
+            if remaining <= 0 or (wait is not None and wait > remaining):
+                raise ProviderUnavailableError(
+                    "every endpoint's circuit breaker is open", provider=self.provider
+                )
+            log.info(
+                "provider.endpoint.waiting",
+                provider=self.provider,
+                wait_s=round(wait if wait is not None else remaining, 3),
+            )
+            await self._wait_for_change(wait if wait is not None else remaining)
+
+    async def _wait_for_change(self, seconds: float) -> None:
+        """Until `seconds` pass or an endpoint's state changes, whichever is first."""
+        changed = asyncio.ensure_future(self._pool.changed())
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (changed, timer):
+                task.cancel()
+            await asyncio.gather(changed, timer, return_exceptions=True)
+
+    async def _exchange(self, request: _Request, endpoint: Endpoint) -> tuple[_Outcome, int | None]:
+        """One HTTP exchange: the decoded body or the typed error, and the status when there was one."""
+        url = self._url(endpoint, request.path)
+        params = {**self._default_params, **(request.params or {})}
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                response = await self._http.request(
+                    request.method,
+                    url,
+                    params=params or None,
+                    json=request.body if request.method == "POST" else None,
+                )
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
+        except httpx.TimeoutException as exc:
+            return self._failed(ProviderTimeoutError, "read timeout", exc, endpoint, sent=True), None
+        except TimeoutError as exc:
+            detail = f"no answer within {self.config.timeout_s}s"
+            return self._failed(ProviderTimeoutError, detail, exc, endpoint, sent=True), None
+        except httpx.ConnectError as exc:
+            return self._failed(ProviderConnectionError, "cannot connect", exc, endpoint, sent=False), None
+        except httpx.TransportError as exc:
+            return self._failed(ProviderConnectionError, "connection lost", exc, endpoint, sent=True), None
+        status = response.status_code
+        decoded = True
+        try:
+            body: Any = json.loads(response.content)
+        except (ValueError, RecursionError):
+            body, decoded = None, False
+        error = self._classify(status, body, response.headers)
+        if error is None and not decoded:
+            error = MalformedResponseError(f"HTTP {status} with a body that is not JSON", http_status=status)
+        if error is None:
+            return _Outcome(body=body), status
+        error.provider = error.provider or self.provider
+        error.endpoint = error.endpoint or endpoint.public_url
+        # A 429 was refused before processing; any other answer may follow a processed request.
+        return _Outcome(error=error, maybe_sent=not isinstance(error, RateLimitedError)), status
+
+    def _failed(
+        self,
+        kind: type[ProviderError],
+        what: str,
+        exc: BaseException,
+        endpoint: Endpoint,
+        *,
+        sent: bool,
+    ) -> _Outcome:
+        reason = self._scrub(str(exc)) or type(exc).__name__
+        error = kind(f"{what}: {reason}", provider=self.provider, endpoint=endpoint.public_url)
+        error.__cause__ = exc
+        return _Outcome(error=error, maybe_sent=sent)
+
+    def _url(self, endpoint: Endpoint, path: str) -> httpx.URL:
+        base = httpx.URL(endpoint.url)
+        if not path:
+            return base
+        return base.copy_with(path=base.path.rstrip("/") + "/" + path.lstrip("/"))
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _settle(self, endpoint: Endpoint, probe: bool, error: ProviderError | None) -> None:
+        breaker = endpoint.breaker
+        if error is None or not error.retryable:
+            breaker.record_success(probe=probe)
+        elif isinstance(error, RateLimitedError):
+            breaker.record_neutral(probe=probe)
+        else:
+            breaker.record_failure(self._scrub(f"{error_kind(error)}: {error.detail}")[:500], probe=probe)
+        self._pool.notify()
+
+    def _record(
+        self,
+        request: _Request,
+        endpoint: Endpoint,
+        attempt: int,
+        error: ProviderError | None,
+        status: int | None,
+        latency: float,
+    ) -> None:
+        outcome = outcome_of(error)
+        metrics.REQUESTS.labels(self.provider, endpoint.label, outcome).inc()
+        metrics.REQUEST_SECONDS.labels(self.provider, endpoint.label).observe(latency)
+        fields: dict[str, Any] = {
+            "provider": self.provider,
+            "endpoint": endpoint.label,
+            "method": request.method,
+            "path": path_template(request.path),
+            "status": status,
+            "latency_ms": round(latency * 1000, 1),
+            "attempt": attempt,
+            "breaker": str(endpoint.breaker.state),
+            "outcome": outcome,
+        }
+        rpc_method = request.rpc_method()
+        if rpc_method is not None:
+            fields["rpc_method"] = rpc_method
+        if error is None:
+            log.info("provider.request", **fields)
+            return
+        metrics.ERRORS.labels(self.provider, error_kind(error)).inc()
+        fields["error"] = self._scrub(error.detail)[:300]
+        if outcome == "client_error":
+            log.info("provider.request", **fields)
+        else:
+            log.warning("provider.request", **fields)
+
+    def _on_transition(self, endpoint: Endpoint, state: BreakerState) -> None:
+        metrics.BREAKER_STATE.labels(self.provider, endpoint.label).set(GAUGE_VALUE[state])
+        event = {
+            BreakerState.OPEN: "provider.breaker.opened",
+            BreakerState.HALF_OPEN: "provider.breaker.half_open",
+            BreakerState.CLOSED: "provider.breaker.closed",
+        }[state]
+        log.warning(
+            event,
+            provider=self.provider,
+            endpoint=endpoint.label,
+            consecutive_failures=endpoint.breaker.consecutive_failures,
+            last_error=endpoint.breaker.last_error,
+        )
+        if self._on_change is not None:
+            task = asyncio.get_running_loop().create_task(self._persist(endpoint))
+            self._persist_tasks.add(task)
+            task.add_done_callback(self._persist_tasks.discard)
+
+    async def _persist(self, endpoint: Endpoint) -> None:
+        assert self._on_change is not None
+        # One at a time, reading the state inside the lock: the last write is always the newest state.
+        async with self._persist_lock:
+            state = self._public(endpoint.state())
+            try:
+                await self._on_change(state)
+            except Exception as exc:  # noqa: BLE001 - persistence is best effort; requests must go on
+                log.warning(
+                    "provider.endpoint.persist_failed",
+                    provider=self.provider,
+                    endpoint=endpoint.label,
+                    error=type(exc).__name__,
+                )
+
+    def _public(self, state: EndpointState) -> EndpointState:
+        if state.last_error is None:
+            return state
+        return replace(state, last_error=self._scrub(state.last_error))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
