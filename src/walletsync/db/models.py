@@ -196,6 +196,8 @@ candles = Table(
     Column("close", Numeric, nullable=False),
     Column("volume", Numeric),
     PrimaryKeyConstraint("instrument_id", "interval", "ts"),
+    # Latest close per instrument whatever the interval (valuation, leaderboards).
+    Index("ix_candles_instrument_ts", "instrument_id", "ts"),
 )
 
 asset_prices = Table(

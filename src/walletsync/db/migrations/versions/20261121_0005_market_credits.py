@@ -1,4 +1,4 @@
-"""Market data operations: the daily provider credit budget and the `candles_daily_close` view.
+"""Market data operations: the daily credit budget, a latest-close index, `candles_daily_close`.
 
 Revision ID: 0005
 Revises: 0004
@@ -34,9 +34,11 @@ def upgrade() -> None:
         sa.CheckConstraint("used >= 0", name=op.f("ck_provider_credits_used")),
         sa.PrimaryKeyConstraint("provider", "day", name=op.f("pk_provider_credits")),
     )
+    op.create_index("ix_candles_instrument_ts", "candles", ["instrument_id", "ts"], unique=False)
     timescale.create_daily_close_view(op.get_bind())
 
 
 def downgrade() -> None:
     timescale.drop_daily_close_view(op.get_bind())
+    op.drop_index("ix_candles_instrument_ts", table_name="candles")
     op.drop_table("provider_credits")
