@@ -1,0 +1,307 @@
+"""The price sync job body: catalogs, instruments, asset links and incremental candles, within budget.
+
+`sync_prices` is what the `sync_prices` Procrastinate task, `walletsync prices sync` and the demo call.
+Order of work: catalogs (when due: once per UTC day, or when a wanted symbol has no instrument yet),
+then an instrument per wanted symbol, then the asset links, then for each symbol and interval the
+bars from the last stored one (inclusive, so a bar still forming is completed) or from
+`PRICE_HISTORY_DAYS` ago, paging forward 5000 bars per request.
+
+Credits: every request reserves one credit of the day's budget first (`CreditBudget`); when the
+budget is used up the sync stops cleanly and says when it resumes (the next UTC day) — that is not
+an error. Provider errors are: a bad symbol (400) is recorded and the other symbols go on; the
+provider's own "out of credits for the day" marks the day's budget used up and stops; a rate limit
+that outlasted the client's retries, or a rejected API key, stops too. Whatever failed, everything
+else is stored, and the function then raises `PriceSyncError` carrying the report, so a job shows a
+clear message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Protocol, TypeVar
+
+import structlog
+from prometheus_client import Counter
+
+from walletsync.config import Settings
+from walletsync.db.engine import Database
+from walletsync.market.budget import Clock, CreditBudget, utc_now
+from walletsync.market.candles import ensure_instrument, find_instrument, last_bar_ts, store_candles
+from walletsync.market.catalog import UpsertCounts, upsert_exchanges, upsert_instruments
+from walletsync.market.errors import CreditBudgetExhaustedError, PriceSyncError
+from walletsync.market.intervals import Interval, parse_interval
+from walletsync.market.links import ensure_native_assets, link_assets, price_rules, sync_symbols
+from walletsync.providers.errors import (
+    ProviderAuthError,
+    ProviderError,
+    QuotaExceededError,
+    RateLimitedError,
+)
+from walletsync.providers.types import Candle, ExchangeInfo, InstrumentInfo
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+MAX_OUTPUTSIZE = 5000
+
+CANDLES_WRITTEN = Counter(
+    "walletsync_market_candles_written_total", "Candles inserted or updated by price syncs", ["interval"]
+)
+CREDITS_SPENT = Counter("walletsync_market_credits_spent_total", "Market data provider credits reserved")
+SYNC_ERRORS = Counter("walletsync_market_sync_errors_total", "Failed market data requests", ["kind"])
+
+
+class MarketDataSource(Protocol):
+    """What the sync needs from the market data adapter (`providers.twelvedata.TwelveDataAdapter`)."""
+
+    async def exchanges(self) -> list[ExchangeInfo]: ...
+
+    async def crypto_exchanges(self) -> list[ExchangeInfo]: ...
+
+    async def cryptocurrencies(self, *, currency_quote: str | None = None) -> list[InstrumentInfo]: ...
+
+    async def stocks(
+        self, *, exchange: str | None = None, country: str | None = None
+    ) -> list[InstrumentInfo]: ...
+
+    async def time_series(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        outputsize: int = MAX_OUTPUTSIZE,
+    ) -> list[Candle]: ...
+
+
+class SyncProgress(Protocol):
+    """Progress sink (the CLI's progress bar): `start` once with the step count, `advance` per step."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, label: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFailure:
+    scope: str  # "SOL/USD 1h", "catalog /stocks NASDAQ"
+    kind: str  # the error class, e.g. "UpstreamBadRequestError"
+    message: str
+
+
+@dataclass(slots=True)
+class SeriesResult:
+    symbol: str
+    interval: str
+    requests: int = 0
+    written: int = 0
+    last_ts: datetime | None = None
+
+
+@dataclass(slots=True)
+class PriceSyncReport:
+    started_at: datetime
+    finished_at: datetime | None = None
+    credits_used: int = 0
+    credits_remaining: int | None = None
+    catalogs: dict[str, UpsertCounts] = field(default_factory=dict)
+    links_changed: int = 0
+    series: list[SeriesResult] = field(default_factory=list)
+    errors: list[SyncFailure] = field(default_factory=list)
+    stopped: str | None = None  # why the run ended early without an error (the daily budget)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def candles_written(self) -> int:
+        return sum(s.written for s in self.series)
+
+
+class _Stop(Exception):
+    """Internal: no further request can succeed in this run."""
+
+
+class _Run:
+    def __init__(
+        self,
+        db: Database,
+        source: MarketDataSource,
+        budget: CreditBudget,
+        report: PriceSyncReport,
+        progress: SyncProgress | None,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.budget = budget
+        self.report = report
+        self.progress = progress
+
+    def step(self, label: str) -> None:
+        if self.progress is not None:
+            self.progress.advance(label)
+
+    async def request(self, scope: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """One paid request: reserve a credit, call, classify failure (None: failed, go on)."""
+        try:
+            usage = await self.budget.spend(1)
+        except CreditBudgetExhaustedError as exc:
+            self.report.stopped = exc.detail
+            log.warning("market.sync.budget_exhausted", scope=scope, resets_at=exc.resets_at.isoformat())
+            raise _Stop from exc
+        self.report.credits_used += 1
+        self.report.credits_remaining = usage.remaining
+        CREDITS_SPENT.inc()
+        try:
+            return await call()
+        except ProviderError as exc:
+            kind = type(exc).__name__
+            SYNC_ERRORS.labels(kind=kind).inc()
+            self.report.errors.append(SyncFailure(scope, kind, exc.detail))
+            log.warning("market.sync.request_failed", scope=scope, kind=kind, error=exc.detail)
+            if isinstance(exc, QuotaExceededError):
+                usage = await self.budget.exhaust()
+                self.report.credits_remaining = 0
+                self.report.stopped = f"the provider reports its daily credits used up; resumes after {usage.resets_at.isoformat()}"
+                raise _Stop from exc
+            if isinstance(exc, (RateLimitedError, ProviderAuthError)):
+                raise _Stop from exc
+            return None
+
+    async def catalogs(self, settings: Settings) -> None:
+        source = self.source
+        exchange_calls: list[tuple[str, Callable[[], Awaitable[list[ExchangeInfo]]]]] = [
+            ("catalog /exchanges", source.exchanges),
+            ("catalog /cryptocurrency_exchanges", source.crypto_exchanges),
+        ]
+        instrument_calls: Sequence[tuple[str, Callable[[], Awaitable[list[InstrumentInfo]]]]] = [
+            (f"catalog /cryptocurrencies {q}", partial(source.cryptocurrencies, currency_quote=q))
+            for q in _upper(settings.price_crypto_quotes)
+        ] + [
+            (f"catalog /stocks {ex}", partial(source.stocks, exchange=ex))
+            for ex in _upper(settings.price_stock_exchanges)
+        ]
+        complete = True
+        for scope, fetch_exchanges in exchange_calls:
+            found = await self.request(scope, fetch_exchanges)
+            if found is None:
+                complete = False
+            else:
+                async with self.db.write() as conn:
+                    self.report.catalogs[scope] = await upsert_exchanges(conn, found)
+            self.step(scope)
+        for scope, fetch_instruments in instrument_calls:
+            listed = await self.request(scope, fetch_instruments)
+            if listed is None:
+                complete = False
+            else:
+                async with self.db.write() as conn:
+                    self.report.catalogs[scope] = await upsert_instruments(conn, listed)
+            self.step(scope)
+        if complete:
+            await self.budget.mark_catalogs_refreshed()
+
+    async def series(self, symbol: str, interval: Interval, history_start: datetime) -> None:
+        result = SeriesResult(symbol, interval.name)
+        self.report.series.append(result)
+        async with self.db.write() as conn:
+            instrument = await ensure_instrument(conn, symbol)
+            cursor = await last_bar_ts(conn, instrument.id, interval.name) or history_start
+        scope = f"{symbol} {interval.name}"
+        while True:
+            page = await self.request(
+                scope,
+                partial(
+                    self.source.time_series, symbol, interval.name, start=cursor, outputsize=MAX_OUTPUTSIZE
+                ),
+            )
+            if page is None:
+                return
+            result.requests += 1
+            if page:
+                async with self.db.write() as conn:
+                    written = await store_candles(conn, instrument.id, page)
+                result.written += written
+                result.last_ts = page[-1].ts
+                CANDLES_WRITTEN.labels(interval=interval.name).inc(written)
+            if len(page) < MAX_OUTPUTSIZE or page[-1].ts <= cursor:
+                return
+            cursor = page[-1].ts
+
+
+def _upper(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip().upper() for v in values if v.strip()))
+
+
+async def sync_prices(
+    db: Database,
+    source: MarketDataSource,
+    settings: Settings,
+    *,
+    budget: CreditBudget | None = None,
+    clock: Clock = utc_now,
+    catalogs: bool | None = None,
+    symbols: Sequence[str] | None = None,
+    intervals: Sequence[str] | None = None,
+    progress: SyncProgress | None = None,
+) -> PriceSyncReport:
+    """Ingest catalogs (when due, or as `catalogs` says), link assets, and bring candles up to date.
+
+    Returns the report; raises `PriceSyncError` (with `.report`) when any request failed, after
+    storing everything that succeeded. Stopping on the daily budget is not an error (`report.stopped`).
+    """
+    wanted = list(dict.fromkeys(s.strip().upper() for s in symbols)) if symbols else sync_symbols(settings)
+    bar_intervals = [parse_interval(name) for name in (intervals or settings.price_intervals)]
+    rules = price_rules(settings)
+    budget = budget or CreditBudget(db, limit=settings.twelvedata_daily_credits, clock=clock)
+    now = clock()
+    report = PriceSyncReport(started_at=now)
+    run = _Run(db, source, budget, report, progress)
+    history_start = now - timedelta(days=settings.price_history_days)
+
+    if catalogs is None:
+        async with db.read() as conn:
+            missing = [s for s in wanted if await find_instrument(conn, s) is None]
+        catalogs = bool(missing) or not await budget.catalogs_refreshed_today()
+    catalog_steps = (
+        2 + len(_upper(settings.price_crypto_quotes)) + len(_upper(settings.price_stock_exchanges))
+    )
+    if progress is not None:
+        progress.start((catalog_steps if catalogs else 0) + len(wanted) * len(bar_intervals))
+    log.info(
+        "market.sync.started",
+        symbols=len(wanted),
+        intervals=[i.name for i in bar_intervals],
+        catalogs=catalogs,
+    )
+    try:
+        if catalogs:
+            await run.catalogs(settings)
+        async with db.write() as conn:
+            for symbol in wanted:
+                await ensure_instrument(conn, symbol)
+            await ensure_native_assets(conn)
+            report.links_changed = await link_assets(conn, rules)
+        for symbol in wanted:
+            for interval in bar_intervals:
+                await run.series(symbol, interval, history_start)
+                run.step(f"{symbol} {interval.name}")
+    except _Stop:
+        pass
+    report.finished_at = clock()
+    log.info(
+        "market.sync.finished",
+        credits_used=report.credits_used,
+        candles_written=report.candles_written,
+        errors=len(report.errors),
+        stopped=report.stopped,
+    )
+    if report.errors:
+        raise PriceSyncError(report)
+    return report
