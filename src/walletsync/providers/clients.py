@@ -115,7 +115,7 @@ def build_provider_clients(
             continue
         limiter: RateLimiter | None = None
         if redis is not None:
-            key = bucket_key(name, config.api_key, config.urls)
+            key = bucket_key(name, config.api_key, config.urls, namespace=settings.cache_namespace)
             limiter = RedisTokenBucket(redis, key, config.rate, config.burst, clock=clock, sleep=sleep)
         client = ResilientClient(
             config,

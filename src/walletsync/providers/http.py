@@ -179,6 +179,7 @@ class ResilientClient:
         self._secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
         self._persist_lock = asyncio.Lock()
         self._persist_tasks: set[asyncio.Task[None]] = set()
+        self._dirty: set[str] = set()
         self._http = httpx.AsyncClient(
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "walletsync", **(headers or {})},
@@ -371,15 +372,11 @@ class ResilientClient:
 
     async def _exchange(self, request: _Request, endpoint: Endpoint) -> tuple[_Outcome, int | None]:
         """One HTTP exchange: the decoded body or the typed error, and the status when there was one."""
-        url = self._url(endpoint, request.path)
-        params = {**self._default_params, **(request.params or {})}
+        url = self._url(endpoint, request)
         try:
             async with asyncio.timeout(self.config.timeout_s):
                 response = await self._http.request(
-                    request.method,
-                    url,
-                    params=params or None,
-                    json=request.body if request.method == "POST" else None,
+                    request.method, url, json=request.body if request.method == "POST" else None
                 )
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
@@ -422,11 +419,13 @@ class ResilientClient:
         error.__cause__ = exc
         return _Outcome(error=error, maybe_sent=sent)
 
-    def _url(self, endpoint: Endpoint, path: str) -> httpx.URL:
-        base = httpx.URL(endpoint.url)
-        if not path:
-            return base
-        return base.copy_with(path=base.path.rstrip("/") + "/" + path.lstrip("/"))
+    def _url(self, endpoint: Endpoint, request: _Request) -> httpx.URL:
+        """Endpoint URL + path, keeping the endpoint's own query (e.g. `?api-key=`) beside ours."""
+        url = httpx.URL(endpoint.url)
+        if request.path:
+            url = url.copy_with(path=url.path.rstrip("/") + "/" + request.path.lstrip("/"))
+        params = {**self._default_params, **(request.params or {})}
+        return url.copy_merge_params(params) if params else url
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -490,15 +489,18 @@ class ResilientClient:
             consecutive_failures=endpoint.breaker.consecutive_failures,
             last_error=endpoint.breaker.last_error,
         )
-        if self._on_change is not None:
+        if self._on_change is not None and endpoint.url not in self._dirty:
+            # Changes that pile up before the write collapse into one write of the newest state.
+            self._dirty.add(endpoint.url)
             task = asyncio.get_running_loop().create_task(self._persist(endpoint))
             self._persist_tasks.add(task)
             task.add_done_callback(self._persist_tasks.discard)
 
     async def _persist(self, endpoint: Endpoint) -> None:
         assert self._on_change is not None
-        # One at a time, reading the state inside the lock: the last write is always the newest state.
+        # One write at a time, each reading the state when it starts: the last write is the newest state.
         async with self._persist_lock:
+            self._dirty.discard(endpoint.url)
             state = self._public(endpoint.state())
             try:
                 await self._on_change(state)

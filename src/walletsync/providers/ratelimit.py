@@ -20,7 +20,7 @@ jitter after a burst, and the slower pace refills the provider's bucket so stead
 
 Redis: one Lua script makes the read-compute-write atomic across processes; it reads the time with
 Redis `TIME`, so every process shares one clock and host clock skew cannot matter. TAT is stored in
-integer microseconds (exact in a double) under `walletsync:ratelimit:<provider>:<hash>`, where the hash
+integer microseconds (exact in a double) under `<namespace>:ratelimit:<provider>:<hash>`, where the hash
 is of the API key (or of the endpoint URLs when the provider has no key), never the key itself. If Redis
 fails, the call falls back to the in-process bucket (logged once per outage) and Redis is retried after
 `redis_retry_s`: a request never fails because Redis is down.
@@ -64,11 +64,13 @@ def effective_limits(rate: float, burst: int, rate_margin: float = DEFAULT_RATE_
     return rate * (1.0 - rate_margin), burst - 1 if burst >= 2 else 1
 
 
-def bucket_key(provider: str, api_key: str | None, urls: Iterable[str] = ()) -> str:
+def bucket_key(
+    provider: str, api_key: str | None, urls: Iterable[str] = (), *, namespace: str = "walletsync"
+) -> str:
     """The Redis key shared by every process that calls `provider` with the same credentials."""
     identity = api_key if api_key else "\n".join(sorted(urls))
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return f"walletsync:ratelimit:{provider}:{digest}"
+    return f"{namespace}:ratelimit:{provider}:{digest}"
 
 
 class Gcra:

@@ -1,0 +1,135 @@
+"""The token bucket: GCRA arithmetic, exact waits, cost, conformance, Redis fallback."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import structlog
+from redis.asyncio import Redis
+
+from tests.unit.providers.client_fakes import FakeClock
+from walletsync.providers.ratelimit import (
+    Gcra,
+    LocalTokenBucket,
+    RedisTokenBucket,
+    bucket_key,
+    effective_limits,
+)
+
+
+def violations(sends: list[tuple[float, int]], rate: float, burst: int) -> int:
+    """How many sends a provider enforcing a token bucket (rate, burst) at arrival would reject."""
+    tokens, last, rejected = float(burst), None, 0
+    for at, cost in sorted(sends):
+        if last is not None:
+            tokens = min(float(burst), tokens + (at - last) * rate)
+        last = at
+        if tokens + 1e-9 >= cost:
+            tokens -= cost
+        else:
+            rejected += 1
+    return rejected
+
+
+def test_effective_limits_keep_a_margin() -> None:
+    """We pace 3% under the rate and keep one token of the burst in reserve."""
+    assert effective_limits(50.0, 10) == pytest.approx((48.5, 9))
+    assert effective_limits(50.0, 1) == pytest.approx((48.5, 1))
+    with pytest.raises(ValueError, match="rate"):
+        effective_limits(0, 1)
+
+
+def test_gcra_lets_the_burst_through_then_spaces_by_the_interval() -> None:
+    """A full bucket of 4 passes at once; the next calls wait one interval more each."""
+    gcra = Gcra(rate=10.0, burst=4)
+    waits = [gcra.reserve(1, now=100.0) for _ in range(6)]
+    assert waits == pytest.approx([0, 0, 0, 0, 0.1, 0.2])
+
+
+def test_gcra_refills_but_never_beyond_the_burst() -> None:
+    """After a long idle period the bucket holds `burst` tokens, not more."""
+    gcra = Gcra(rate=10.0, burst=3)
+    for _ in range(3):
+        gcra.reserve(1, now=0.0)
+    assert gcra.reserve(1, now=0.05) == pytest.approx(0.05)
+    waits = [gcra.reserve(1, now=100.0) for _ in range(4)]
+    assert waits == pytest.approx([0, 0, 0, 0.1])
+
+
+def test_cost_takes_that_many_tokens() -> None:
+    """A call of cost 3 uses three tokens; the next cost-3 call waits for the two that are missing."""
+    gcra = Gcra(rate=10.0, burst=4)
+    assert gcra.reserve(3, now=0.0) == 0
+    assert gcra.reserve(3, now=0.0) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("cost", [0, 5])
+def test_cost_outside_the_bucket_is_refused(cost: int) -> None:
+    """Cost below 1 or above the burst can never conform, so it is an error, not a silent overrun."""
+    with pytest.raises(ValueError, match="cost"):
+        Gcra(rate=10.0, burst=4).reserve(cost, now=0.0)
+
+
+async def test_acquire_awaits_exactly_the_reserved_time_once() -> None:
+    """Waiting is one await of the exact time (no polling): sleeps are exactly the GCRA waits."""
+    clock = FakeClock()
+    bucket = LocalTokenBucket(10.0, 3, rate_margin=0.0, clock=clock, sleep=clock.sleep)
+    waited = [await bucket.acquire() for _ in range(5)]
+    assert waited == pytest.approx([0, 0, 0.1, 0.1, 0.1])
+    assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1])
+
+
+def test_any_request_schedule_conforms_to_the_providers_bucket() -> None:
+    """Random arrivals and costs, sent when the bucket says: a provider bucket (rate, burst) rejects none."""
+    rng = random.Random(7)
+    rate, burst = 50.0, 5
+    clock = FakeClock(start=0.0)
+    bucket = LocalTokenBucket(rate, burst, clock=clock)
+    sends: list[tuple[float, int]] = []
+    now = 0.0
+    for _ in range(2000):
+        now += rng.expovariate(80.0)  # offered load above the limit, in bursts
+        clock.now = now
+        cost = rng.choice([1, 1, 1, 2, 4])
+        sends.append((now + bucket.reserve(cost), cost))
+    assert violations(sends, rate, burst) == 0
+    # And the limiter does not starve the caller: the schedule uses most of the allowed rate.
+    span = max(at for at, _ in sends) - min(at for at, _ in sends)
+    assert sum(c for _, c in sends) / span > 0.9 * rate
+
+
+def test_without_margin_the_same_checker_does_catch_violations() -> None:
+    """The conformance checker can fail: a bucket faster than the provider's is caught."""
+    clock = FakeClock(start=0.0)
+    bucket = LocalTokenBucket(60.0, 5, rate_margin=0.0, clock=clock)
+    sends = [(bucket.reserve(1), 1) for _ in range(100)]
+    assert violations(sends, 50.0, 5) > 0
+
+
+def test_bucket_key_names_the_provider_and_hides_the_key() -> None:
+    """The Redis key carries the provider and a hash, never the API key itself."""
+    key = bucket_key("blockfrost", "mainnetSECRETKEY123")
+    assert key.startswith("walletsync:ratelimit:blockfrost:")
+    assert "SECRETKEY" not in key
+    assert key != bucket_key("blockfrost", "another-key")
+    assert bucket_key("solana", None, ["https://x?api-key=abc"]) != bucket_key("solana", None, ["https://y"])
+    assert bucket_key("solana", None, namespace="run42").startswith("run42:ratelimit:solana:")
+
+
+async def test_redis_down_falls_back_to_the_local_bucket_and_logs_once() -> None:
+    """With Redis unreachable, calls still get tokens (from the in-process bucket) and one warning is logged."""
+    clock = FakeClock()
+    redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5, socket_timeout=0.5)
+    bucket = RedisTokenBucket(
+        redis, "test:down", 10.0, 3, rate_margin=0.0, clock=clock, sleep=clock.sleep, redis_retry_s=5.0
+    )
+    try:
+        with structlog.testing.capture_logs() as logs:
+            waited = [await bucket.acquire() for _ in range(4)]
+    finally:
+        await redis.aclose()
+    assert waited == pytest.approx([0, 0, 0.1, 0.1])
+    assert bucket.using_fallback
+    events = [e["event"] for e in logs]
+    assert events.count("provider.ratelimit.redis_unavailable") == 1
