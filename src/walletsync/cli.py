@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,13 @@ from walletsync import __version__
 from walletsync.config import Chain, Settings, get_settings
 from walletsync.errors import WalletsyncError
 from walletsync.logs import configure_logging
+
+if TYPE_CHECKING:
+    from walletsync.db.engine import Database
+    from walletsync.indexing.state import SyncStatus
+    from walletsync.jobs.api import JobInfo
+    from walletsync.portfolio.balances import Balance
+    from walletsync.wallets.repository import WalletRow
 
 app = typer.Typer(
     name="walletsync",
@@ -150,6 +158,293 @@ def inspect_tx(
     from walletsync.providers.inspect import inspect_file
 
     sys.stdout.write(json.dumps(inspect_file(chain, file), indent=2) + "\n")
+
+
+# --- wallets, sync, balances, jobs, worker, serve ---------------------------------------------
+
+wallets_app = typer.Typer(help="Add, list and remove tracked wallets.", no_args_is_help=True)
+app.add_typer(wallets_app, name="wallets")
+jobs_app = typer.Typer(help="Inspect and requeue background jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+ChainOption = Annotated[Chain, typer.Option("--chain", "-c", help="solana or cardano.")]
+OptionalChain = Annotated[
+    Chain | None, typer.Option("--chain", "-c", help="Narrow to one chain when the address is ambiguous.")
+]
+
+
+def _database(settings: Settings) -> str:
+    from walletsync.runtime import prepare_database
+
+    return prepare_database(settings).url
+
+
+async def _with_db(settings: Settings, url: str, body: Callable[[Database], Awaitable[T]]) -> T:
+    from walletsync.db.engine import Database
+
+    db = Database.from_settings(url, settings, application_name="walletsync-cli")
+    try:
+        return await body(db)
+    finally:
+        await db.dispose()
+
+
+@wallets_app.command("add")
+def wallets_add(
+    address: Annotated[str, typer.Argument(help="The wallet address.")],
+    chain: ChainOption,
+    label: Annotated[str | None, typer.Option(help="A name to show for it.")] = None,
+    group: Annotated[str | None, typer.Option(help="A wallet group (e.g. a user) to total values over.")] = None,
+    sync_now: Annotated[bool, typer.Option("--sync/--no-sync", help="Queue a sync job right away.")] = True,
+) -> None:
+    """Track a wallet (the address is validated for its chain)."""
+    from walletsync.jobs.api import defer_sync
+    from walletsync.wallets.repository import add_wallet
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> tuple[WalletRow, int | None]:
+        async with db.write() as conn:
+            wallet = await add_wallet(conn, chain=chain, address=address, label=label, group=group)
+            job_id = await defer_sync(conn, wallet.id) if sync_now else None
+        return wallet, job_id
+
+    wallet, job_id = run_async(_with_db(settings, url, body))
+    queued = f"; sync job {job_id} queued" if job_id is not None else ""
+    console.print(f"added wallet {wallet.id}: {wallet.chain.value} {wallet.address}{queued}")
+
+
+@wallets_app.command("list")
+def wallets_list(
+    chain: OptionalChain = None,
+    group: Annotated[str | None, typer.Option(help="Only this group.")] = None,
+) -> None:
+    """List tracked wallets with their sync status."""
+    from walletsync.indexing.state import get_sync_state
+    from walletsync.wallets.repository import list_wallets
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> list[tuple[WalletRow, SyncStatus]]:
+        rows: list[tuple[WalletRow, SyncStatus]] = []
+        async with db.read() as conn:
+            after: int | None = None
+            while page := await list_wallets(conn, after_id=after, limit=500, chain=chain, group=group):
+                for wallet in page:
+                    rows.append((wallet, await get_sync_state(conn, wallet.id)))
+                after = page[-1].id
+        return rows
+
+    rows = run_async(_with_db(settings, url, body))
+    table = Table(title=f"{len(rows)} tracked wallet(s)")
+    for column in ("id", "chain", "address", "label", "group", "sync", "txs", "last synced", "error"):
+        table.add_column(column, overflow="fold")
+    for wallet, status in rows:
+        table.add_row(
+            str(wallet.id),
+            wallet.chain.value,
+            wallet.address,
+            wallet.label or "",
+            wallet.group_name or "",
+            status.status,
+            str(status.tx_count),
+            status.last_synced_at.isoformat(timespec="seconds") if status.last_synced_at else "never",
+            status.error or "",
+        )
+    console.print(table)
+
+
+@wallets_app.command("remove")
+def wallets_remove(
+    address: Annotated[str, typer.Argument(help="The wallet's address or id.")],
+    chain: OptionalChain = None,
+) -> None:
+    """Stop tracking a wallet (its indexed balance changes are removed with it)."""
+    from walletsync.wallets.repository import find_wallet, get_wallet, remove_wallet
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> WalletRow:
+        async with db.write() as conn:
+            if address.isdigit():
+                wallet = await get_wallet(conn, int(address))
+            else:
+                wallet = await find_wallet(conn, address, chain)
+            await remove_wallet(conn, wallet.id)
+        return wallet
+
+    wallet = run_async(_with_db(settings, url, body))
+    console.print(f"removed wallet {wallet.id}: {wallet.chain.value} {wallet.address}")
+
+
+@app.command("sync")
+def sync_command(
+    address: Annotated[str, typer.Argument(help="A tracked wallet's address or id.")],
+    chain: OptionalChain = None,
+) -> None:
+    """Sync one wallet now, in the foreground, with a progress bar."""
+    from walletsync.commands import sync_in_foreground
+
+    settings = load()
+    url = _database(settings)
+    report = run_async(sync_in_foreground(settings, url, address, chain, console=console))
+    console.print(
+        f"wallet {report.wallet_id}: {report.new_transactions} new transaction(s) "
+        f"({report.seen_transactions} listed) in {report.seconds:.2f}s"
+    )
+
+
+@app.command("balances")
+def balances_command(
+    address: Annotated[str, typer.Argument(help="A tracked wallet's address or id.")],
+    chain: OptionalChain = None,
+    at: Annotated[
+        datetime | None, typer.Option(help="Balances as of this time (ISO 8601, UTC if no offset).")
+    ] = None,
+) -> None:
+    """Print a wallet's balances computed from its indexed history."""
+    from walletsync.commands import wallet_balances_for
+
+    settings = load()
+    url = _database(settings)
+    when = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    wallet, balances = run_async(wallet_balances_for(settings, url, address, chain, at=when))
+    console.print(balances_table(wallet, balances, at=when))
+
+
+def balances_table(wallet: WalletRow, balances: Sequence[Balance], *, at: datetime | None = None) -> Table:
+    when = f" at {at.isoformat()}" if at else ""
+    table = Table(title=f"{wallet.chain.value} {wallet.address}{when}")
+    table.add_column("asset", overflow="fold")
+    table.add_column("symbol")
+    table.add_column("amount", justify="right")
+    table.add_column("base units", justify="right")
+    for balance in balances:
+        table.add_row(balance.asset_key, balance.symbol or "?", balance.formatted(), str(balance.amount))
+    if not balances:
+        table.add_row("(no balances)", "", "", "")
+    return table
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Jobs run at once (default WORKER_CONCURRENCY).")
+    ] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="Only these queues (sync, market, maintenance).")] = None,
+) -> None:
+    """Run a job worker (several may run at once, in any number of processes)."""
+    from walletsync.jobs.worker import run_worker
+    from walletsync.services import open_services
+
+    settings = load(interactive=False)
+    url = _database(settings)
+
+    async def body() -> None:
+        async with open_services(settings, url, application_name="walletsync-worker") as services:
+            await run_worker(services, concurrency=concurrency or settings.worker_concurrency, queues=queue)
+
+    run_async(body())
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="todo, doing, succeeded, failed, cancelled, aborted.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List recent jobs, newest first."""
+    _print_jobs(status, limit)
+
+
+@jobs_app.command("failed")
+def jobs_failed(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
+    """List failed jobs with their last error (the dead-letter list)."""
+    _print_jobs("failed", limit)
+
+
+def _print_jobs(status: str | None, limit: int) -> None:
+    from walletsync.jobs.api import list_jobs
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> list[JobInfo]:
+        async with db.read() as conn:
+            return await list_jobs(conn, status=status, limit=limit)
+
+    jobs = run_async(_with_db(settings, url, body))
+    table = Table(title=f"{len(jobs)} job(s)" + (f" with status {status}" if status else ""))
+    for column in ("id", "task", "status", "attempts", "args", "scheduled", "last error"):
+        table.add_column(column, overflow="fold")
+    for job in jobs:
+        table.add_row(
+            str(job.id),
+            job.task_name,
+            job.status,
+            str(job.attempts),
+            json.dumps(job.args, sort_keys=True),
+            job.scheduled_at.isoformat(timespec="seconds") if job.scheduled_at else "",
+            job.last_error or "",
+        )
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="The failed job's id.")]) -> None:
+    """Requeue one failed job (it gets a fresh set of attempts)."""
+    from walletsync.jobs.api import retry_job
+
+    settings = load()
+    url = _database(settings)
+    job = run_async(_with_db(settings, url, lambda db: retry_job(db, job_id)))
+    console.print(f"job {job.id} ({job.task_name}) requeued: {job.status}")
+
+
+@jobs_app.command("retry-failed")
+def jobs_retry_failed(
+    task: Annotated[str | None, typer.Option(help="Only jobs of this task (e.g. sync_wallet).")] = None,
+) -> None:
+    """Requeue every failed job."""
+    from walletsync.jobs.api import retry_failed
+
+    settings = load()
+    url = _database(settings)
+    ids = run_async(_with_db(settings, url, lambda db: retry_failed(db, task_name=task)))
+    console.print(f"requeued {len(ids)} job(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=256, help="Worker jobs at once.")] = None,
+) -> None:
+    """Run the API, a job worker and the scheduler in one process (for small installs)."""
+    from walletsync.commands import serve_all
+
+    settings = load(interactive=False)
+    url = _database(settings)
+    run_async(serve_all(settings, url, host=host, port=port, concurrency=concurrency or settings.worker_concurrency))
+
+
+@app.command("demo")
+def demo_command(
+    exit_after_sync: Annotated[
+        bool, typer.Option("--exit-after-sync", help="Exit 0 after printing balances instead of serving.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same demo ledger).")] = 7,
+    host: Annotated[str, typer.Option(help="API interface when serving.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API port when serving.")] = 8000,
+) -> None:
+    """Start everything locally (embedded database, simulator), sync demo wallets, print balances, serve."""
+    from walletsync.demo import run_demo
+
+    settings = load()
+    code = run_demo(settings, console=console, exit_after_sync=exit_after_sync, seed=seed, host=host, port=port)
+    raise typer.Exit(code)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

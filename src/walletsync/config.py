@@ -163,10 +163,12 @@ class Settings(BaseSettings):
 
     # --- indexing and jobs ----------------------------------------------------------------
     sync_interval_s: int = Field(default=300, ge=1, validation_alias=_alias("SYNC_INTERVAL"))
-    sync_batch_size: int = Field(default=500, ge=1, le=10000, validation_alias=_alias("SYNC_BATCH_SIZE"))
+    # getTransaction calls per Solana JSON-RPC batch; public RPCs commonly cap batches near 100.
+    sync_batch_size: int = Field(default=100, ge=1, le=1000, validation_alias=_alias("SYNC_BATCH_SIZE"))
     sync_fetch_concurrency: int = Field(
         default=16, ge=1, le=1024, validation_alias=_alias("SYNC_FETCH_CONCURRENCY")
     )
+    store_raw_transactions: bool = Field(default=True, validation_alias=_alias("STORE_RAW_TRANSACTIONS"))
     job_max_attempts: int = Field(default=5, ge=1, le=100, validation_alias=_alias("JOB_MAX_ATTEMPTS"))
     worker_concurrency: int = Field(default=4, ge=1, le=256, validation_alias=_alias("WORKER_CONCURRENCY"))
 

@@ -1,0 +1,116 @@
+"""The async bodies of the longer CLI commands (`sync`, `balances`, `serve`), kept out of `cli.py`
+so it stays a list of thin command functions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import structlog
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from walletsync.config import Chain, Settings
+from walletsync.db.engine import Database
+from walletsync.indexing.sync import SyncReport, sync_wallet
+from walletsync.portfolio.balances import Balance, wallet_balances
+from walletsync.services import Services, open_services
+from walletsync.wallets.repository import WalletRow, find_wallet, get_wallet
+
+log = structlog.get_logger(__name__)
+
+
+async def resolve_wallet(db: Database, address_or_id: str, chain: Chain | None) -> WalletRow:
+    async with db.read() as conn:
+        if address_or_id.isdigit():
+            return await get_wallet(conn, int(address_or_id))
+        return await find_wallet(conn, address_or_id, chain)
+
+
+def sync_progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        MofNCompleteColumn(),
+        TextColumn("new · {task.fields[seen]} listed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def sync_with_progress(
+    services: Services, wallet: WalletRow, progress: Progress, *, total: int | None = None
+) -> SyncReport:
+    """Sync one wallet, advancing a row of `progress` as pages are stored."""
+    label = f"{wallet.chain.value} {wallet.address[:10]}…"
+    task = progress.add_task(label, total=total, seen=0)
+
+    def advance(new: int, seen: int) -> None:
+        progress.update(task, completed=new, seen=seen)
+
+    report = await sync_wallet(
+        services.db,
+        wallet.id,
+        adapters=services.adapters,
+        settings=services.settings,
+        progress=advance,
+        on_new_transactions=services.invalidate_wallet,
+    )
+    progress.update(task, completed=report.new_transactions, total=total or report.new_transactions)
+    return report
+
+
+async def sync_in_foreground(
+    settings: Settings, url: str, address_or_id: str, chain: Chain | None, *, console: Console
+) -> SyncReport:
+    async with open_services(settings, url, application_name="walletsync-sync") as services:
+        wallet = await resolve_wallet(services.db, address_or_id, chain)
+        with sync_progress(console) as progress:
+            return await sync_with_progress(services, wallet, progress)
+
+
+async def wallet_balances_for(
+    settings: Settings, url: str, address_or_id: str, chain: Chain | None, *, at: datetime | None
+) -> tuple[WalletRow, list[Balance]]:
+    db = Database.from_settings(url, settings, application_name="walletsync-cli")
+    try:
+        wallet = await resolve_wallet(db, address_or_id, chain)
+        async with db.read() as conn:
+            return wallet, await wallet_balances(conn, wallet.id, at=at)
+    finally:
+        await db.dispose()
+
+
+async def serve_all(settings: Settings, url: str, *, host: str, port: int, concurrency: int) -> None:
+    """The API and a worker (with the periodic scheduler) in one process until SIGINT/SIGTERM."""
+    async with open_services(settings, url, application_name="walletsync-serve") as services:
+        await serve_services(services, host=host, port=port, concurrency=concurrency)
+
+
+async def serve_services(services: Services, *, host: str, port: int, concurrency: int) -> None:
+    import uvicorn
+
+    from walletsync.api.app import create_app
+    from walletsync.jobs.worker import run_worker
+
+    config = uvicorn.Config(
+        create_app(services.settings, database=services.db, services=services),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    worker = asyncio.create_task(
+        run_worker(services, concurrency=concurrency, install_signal_handlers=False), name="worker"
+    )
+    log.info("serve.started", host=host, port=port, concurrency=concurrency)
+    try:
+        await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker

@@ -1,0 +1,201 @@
+"""Per-chain transaction sources: list a wallet's new transactions page by page, fetch them in parallel.
+
+A source turns the wallet's stored cursor into a stream of `Page`s, each carrying the cursor to
+commit once that page's facts are stored, so a crash resumes at the last committed page.
+
+- Solana lists signatures newest first (`getSignaturesForAddress`), for the wallet's own key and for
+  each of its token accounts (a transfer into a token account does not list under the owner). The
+  cursor per address keeps the newest signature reached and, while a run pages backwards, a
+  `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
+  short. Only finalized signatures are listed, so there is nothing to roll back.
+- Cardano lists an address's transactions oldest first (Blockfrost `from=height:index`) and stops
+  `CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
+  so a rolled-back transaction never reaches the balances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from walletsync.config import Chain
+from walletsync.errors import WalletsyncError
+from walletsync.providers.cardano import CardanoAdapter
+from walletsync.providers.errors import UpstreamNotFoundError
+from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.types import AssetInfo, ChainTx, TxRef
+
+log = structlog.get_logger(__name__)
+
+SOLANA_PAGE = 1000  # getSignaturesForAddress maximum
+CARDANO_PAGE = 100  # Blockfrost maximum `count`
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ChainNotConfiguredError(WalletsyncError):
+    status = 503
+    title = "Chain not configured"
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    refs: list[TxRef]
+    cursor: dict[str, Any]  # to commit with this page's facts
+
+
+class TransactionSource(Protocol):
+    chain: Chain
+
+    async def owners(self) -> frozenset[str]: ...
+
+    def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]: ...
+
+    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]: ...
+
+    async def asset_infos(self, keys: set[str]) -> list[AssetInfo]: ...
+
+
+async def bounded_map(func: Callable[[T], Awaitable[R]], items: Sequence[T], *, concurrency: int) -> list[R]:
+    """`func` over `items` with at most `concurrency` in flight; results in input order."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            return await func(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def _unknown_asset(chain: Chain, key: str) -> AssetInfo:
+    return AssetInfo(chain=chain, asset_key=key, symbol=None, name=None, decimals=None)
+
+
+class SolanaSource:
+    chain = Chain.SOLANA
+
+    def __init__(self, adapter: SolanaAdapter, address: str, *, concurrency: int, batch_size: int) -> None:
+        self._adapter = adapter
+        self._address = address
+        self._concurrency = concurrency
+        self._batch_size = batch_size
+
+    async def owners(self) -> frozenset[str]:
+        return frozenset({self._address})
+
+    async def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]:
+        current: dict[str, Any] = copy.deepcopy(cursor) if cursor else {}
+        per_address: dict[str, Any] = current.setdefault("addresses", {})
+        token_accounts = await self._adapter.token_accounts(self._address)
+        # Accounts scanned before stay scanned even if closed since (they no longer list by owner).
+        addresses = list(dict.fromkeys([self._address, *(a.account for a in token_accounts), *per_address]))
+        for address in addresses:
+            position = per_address.setdefault(address, {"newest": None, "pending": None})
+            while True:
+                pending = position["pending"]
+                refs = await self._adapter.signatures(
+                    address,
+                    before=pending["before"] if pending else None,
+                    until=pending["until"] if pending else position["newest"],
+                    limit=SOLANA_PAGE,
+                )
+                if pending is None:
+                    if not refs:
+                        break
+                    pending = position["pending"] = {
+                        "head": refs[0].tx_id,
+                        "before": None,
+                        "until": position["newest"],
+                    }
+                if refs:
+                    pending["before"] = refs[-1].tx_id
+                finished = len(refs) < SOLANA_PAGE
+                if finished:
+                    position["newest"] = pending["head"]
+                    position["pending"] = None
+                yield Page(refs=refs, cursor=copy.deepcopy(current))
+                if finished:
+                    break
+
+    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]:
+        signatures = [ref.tx_id for ref in refs]
+        size = self._batch_size
+        batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
+        results = await bounded_map(self._adapter.transactions, batches, concurrency=self._concurrency)
+        return [tx for batch in results for tx in batch]
+
+    async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
+        async def info(key: str) -> AssetInfo:
+            try:
+                return await self._adapter.mint_info(key)
+            except UpstreamNotFoundError:
+                # A mint whose account is gone (closed) still has balances to show; decimals unknown.
+                return _unknown_asset(self.chain, key)
+
+        return await bounded_map(info, sorted(keys), concurrency=self._concurrency)
+
+
+class CardanoSource:
+    chain = Chain.CARDANO
+
+    def __init__(self, adapter: CardanoAdapter, address: str, *, concurrency: int, safety_depth: int) -> None:
+        self._adapter = adapter
+        self._address = address
+        self._concurrency = concurrency
+        self._safety_depth = safety_depth
+        self._owners: frozenset[str] | None = None
+
+    async def owners(self) -> frozenset[str]:
+        if self._owners is None:
+            if self._address.startswith("stake"):
+                self._owners = frozenset(await self._adapter.account_addresses(self._address))
+            else:
+                self._owners = frozenset({self._address})
+        return self._owners
+
+    async def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]:
+        current: dict[str, Any] = copy.deepcopy(cursor) if cursor else {}
+        per_address: dict[str, Any] = current.setdefault("addresses", {})
+        owners = sorted(await self.owners())
+        safe_height: int | None = None
+        for address in owners:
+            while True:
+                after = per_address.get(address)
+                listing = self._adapter.transactions_page(
+                    address, after=(after[0], after[1]) if after else None, count=CARDANO_PAGE
+                )
+                if safe_height is None:
+                    # The tip is read once per run, alongside the first listing (one round trip).
+                    tip, refs = await asyncio.gather(self._adapter.tip_height(), listing)
+                    safe_height = tip - self._safety_depth
+                else:
+                    refs = await listing
+                safe = [ref for ref in refs if ref.height <= safe_height]
+                if safe:
+                    per_address[address] = [safe[-1].height, safe[-1].index]
+                    yield Page(refs=safe, cursor=copy.deepcopy(current))
+                # The adapter drops at most the one inclusive `from` entry, so fewer than
+                # CARDANO_PAGE - 1 means the listing is exhausted.
+                if len(safe) < len(refs) or len(refs) < CARDANO_PAGE - 1:
+                    break
+
+    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]:
+        return await bounded_map(
+            self._adapter.transaction, [ref.tx_id for ref in refs], concurrency=self._concurrency
+        )
+
+    async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
+        async def info(key: str) -> AssetInfo:
+            try:
+                return await self._adapter.asset(key)
+            except UpstreamNotFoundError:
+                return _unknown_asset(self.chain, key)
+
+        return await bounded_map(info, sorted(keys), concurrency=self._concurrency)

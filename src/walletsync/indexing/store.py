@@ -1,0 +1,229 @@
+"""Storing one batch of normalized transactions for one wallet, in one database transaction.
+
+Facts (transactions, the wallet's link to each, its balance deltas), one `tx.indexed` outbox event
+per transaction new to the wallet, and the advanced cursor commit together: a crash leaves either
+nothing of the batch or all of it. Every insert is `ON CONFLICT DO NOTHING` on natural keys, so a
+re-run of the same batch (after a crash between fetch and commit) adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from walletsync.config import Chain
+from walletsync.db.models import assets, balance_deltas, outbox, transactions, wallet_transactions
+from walletsync.indexing import state
+from walletsync.providers.types import AssetInfo, ChainTx
+
+TX_INDEXED = "tx.indexed"
+# asyncpg caps a statement at 32767 bind parameters; stay well below with this many per statement.
+_MAX_PARAMS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTx:
+    """A transaction as it concerns one wallet: its net change per asset over the wallet's owners."""
+
+    tx: ChainTx
+    amounts: dict[str, int]  # asset key -> net change, zero sums removed
+
+
+def wallet_view(tx: ChainTx, owners: frozenset[str]) -> WalletTx:
+    amounts: dict[str, int] = defaultdict(int)
+    for delta in tx.deltas:
+        if delta.owner in owners:
+            amounts[delta.asset] += delta.amount
+    return WalletTx(tx=tx, amounts={k: v for k, v in sorted(amounts.items()) if v != 0})
+
+
+class AssetIds:
+    """(chain, asset key) -> `assets.id`, remembered for the life of a sync."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def missing(self, chain: Chain, keys: Iterable[str]) -> set[str]:
+        return {key for key in keys if (chain.value, key) not in self._ids}
+
+    async def load(self, conn: AsyncConnection, chain: Chain, keys: Iterable[str]) -> set[str]:
+        """Fill ids of keys already in `assets`; return the keys still unknown."""
+        wanted = self.missing(chain, keys)
+        if wanted:
+            rows = await conn.execute(
+                select(assets.c.asset_key, assets.c.id)
+                .where(assets.c.chain == chain.value)
+                .where(assets.c.asset_key.in_(sorted(wanted)))
+            )
+            for row in rows:
+                self._ids[(chain.value, row.asset_key)] = row.id
+        return self.missing(chain, wanted)
+
+    async def insert(self, conn: AsyncConnection, infos: Sequence[AssetInfo]) -> None:
+        if not infos:
+            return
+        await conn.execute(
+            pg_insert(assets)
+            .values(
+                [
+                    {
+                        "chain": info.chain.value,
+                        "asset_key": info.asset_key,
+                        "symbol": info.symbol,
+                        "name": info.name,
+                        "decimals": info.decimals,
+                        "metadata": info.metadata,
+                        "refreshed_at": datetime.now().astimezone(),
+                    }
+                    for info in infos
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["chain", "asset_key"])
+        )
+        await self.load(conn, infos[0].chain, [info.asset_key for info in infos])
+
+    def __getitem__(self, key: tuple[Chain, str]) -> int:
+        return self._ids[(key[0].value, key[1])]
+
+
+def _chunks(rows: list[dict[str, Any]], per_row: int) -> Iterable[list[dict[str, Any]]]:
+    size = max(1, _MAX_PARAMS // max(1, per_row))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+async def _insert_ignore(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    for chunk in _chunks(rows, len(rows[0])):
+        await conn.execute(pg_insert(table).values(chunk).on_conflict_do_nothing())
+
+
+async def store_batch(
+    conn: AsyncConnection,
+    *,
+    wallet_id: int,
+    chain: Chain,
+    address: str,
+    batch: Sequence[WalletTx],
+    asset_ids: AssetIds,
+    cursor: dict[str, Any],
+    store_raw: bool = True,
+) -> int:
+    """Store `batch` for the wallet and advance its cursor; return how many txs were new to it.
+
+    Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`).
+    """
+    if batch:
+        await _insert_ignore(
+            conn,
+            transactions,
+            [
+                {
+                    "chain": chain.value,
+                    "tx_id": item.tx.tx_id,
+                    "height": item.tx.height,
+                    "block_time": item.tx.block_time,
+                    "fee": item.tx.fee,
+                    "success": item.tx.success,
+                    "raw": item.tx.raw if store_raw else None,
+                }
+                for item in batch
+            ],
+        )
+    new_ids = await _link(conn, wallet_id=wallet_id, chain=chain, batch=batch)
+    new = [item for item in batch if item.tx.tx_id in new_ids]
+    await _insert_ignore(
+        conn,
+        balance_deltas,
+        [
+            {
+                "wallet_id": wallet_id,
+                "chain": chain.value,
+                "tx_id": item.tx.tx_id,
+                "asset_id": asset_ids[(chain, asset)],
+                "amount": amount,
+                "block_time": item.tx.block_time,
+                "height": item.tx.height,
+            }
+            for item in new
+            for asset, amount in item.amounts.items()
+        ],
+    )
+    if new:
+        await conn.execute(
+            outbox.insert().values(
+                [{"topic": TX_INDEXED, "payload": event_payload(wallet_id, address, item)} for item in new]
+            )
+        )
+    heights = [item.tx.height for item in batch if item.tx.height is not None]
+    await state.save_progress(
+        conn,
+        wallet_id,
+        cursor=cursor,
+        last_height=max(heights) if heights else None,
+        new_transactions=len(new),
+    )
+    return len(new)
+
+
+async def _link(
+    conn: AsyncConnection, *, wallet_id: int, chain: Chain, batch: Sequence[WalletTx]
+) -> set[str]:
+    """Link the batch to the wallet; return the tx ids that were not linked before."""
+    new_ids: set[str] = set()
+    rows = [
+        {
+            "wallet_id": wallet_id,
+            "chain": chain.value,
+            "tx_id": item.tx.tx_id,
+            "height": item.tx.height or 0,
+            "block_time": item.tx.block_time,
+        }
+        for item in batch
+    ]
+    for chunk in _chunks(rows, 5):
+        result = await conn.execute(
+            pg_insert(wallet_transactions)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .returning(wallet_transactions.c.tx_id)
+        )
+        new_ids.update(result.scalars())
+    return new_ids
+
+
+async def already_linked(conn: AsyncConnection, wallet_id: int, tx_ids: Sequence[str]) -> set[str]:
+    """Which of `tx_ids` this wallet already has (skipped before fetching their details)."""
+    if not tx_ids:
+        return set()
+    rows = await conn.execute(
+        select(wallet_transactions.c.tx_id).where(
+            tuple_(wallet_transactions.c.wallet_id, wallet_transactions.c.tx_id).in_(
+                [(wallet_id, tx_id) for tx_id in tx_ids]
+            )
+        )
+    )
+    return set(rows.scalars())
+
+
+def event_payload(wallet_id: int, address: str, item: WalletTx) -> dict[str, Any]:
+    tx = item.tx
+    return {
+        "wallet_id": wallet_id,
+        "chain": tx.chain.value,
+        "address": address,
+        "tx_id": tx.tx_id,
+        "height": tx.height,
+        "block_time": tx.block_time.isoformat() if tx.block_time else None,
+        "success": tx.success,
+        "fee": str(tx.fee),
+        "deltas": [{"asset": asset, "amount": str(amount)} for asset, amount in item.amounts.items()],
+    }

@@ -1,0 +1,238 @@
+"""One wallet's sync, from its stored cursor to the chain's (finalized / safe) head.
+
+Listing and fetching run ahead of storing by a bounded number of pages (`PREFETCH_PAGES`), so the
+network and the database work at the same time while memory stays bounded whatever the wallet's
+size. A session-level advisory lock per wallet guarantees that two workers (or a worker and
+`walletsync sync`) never sync the same wallet at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Integer, func, literal, select
+
+from walletsync.config import Chain, Settings
+from walletsync.db.engine import Database
+from walletsync.errors import ConflictError, WalletsyncError
+from walletsync.indexing import state
+from walletsync.indexing.sources import (
+    CardanoSource,
+    ChainNotConfiguredError,
+    SolanaSource,
+    TransactionSource,
+)
+from walletsync.indexing.store import AssetIds, WalletTx, already_linked, store_batch, wallet_view
+from walletsync.providers.cardano import CardanoAdapter
+from walletsync.providers.solana import SolanaAdapter
+from walletsync.wallets.repository import WalletRow, get_wallet
+
+log = structlog.get_logger(__name__)
+
+PREFETCH_PAGES = 2
+# First key of the two-key advisory lock: "wallet sync" (the second key is the wallet id).
+SYNC_LOCK_CLASS = 0x5753  # "WS"
+
+Progress = Callable[[int, int], None]
+"""Called after each stored page with (transactions new to the wallet so far, transactions seen so far)."""
+OnNewTransactions = Callable[[int], Awaitable[None]]
+
+
+class WalletBusyError(ConflictError):
+    title = "Wallet is being synced"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAdapters:
+    solana: SolanaAdapter | None = None
+    cardano: CardanoAdapter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    wallet_id: int
+    chain: Chain
+    new_transactions: int
+    seen_transactions: int
+    pages: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    views: list[WalletTx]
+    cursor: dict[str, object]
+    seen: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) -> TransactionSource:
+    if wallet.chain is Chain.SOLANA:
+        if adapters.solana is None:
+            raise ChainNotConfiguredError("no Solana RPC endpoint configured (set SOLANA_RPC_URLS)")
+        return SolanaSource(
+            adapters.solana,
+            wallet.address,
+            concurrency=settings.sync_fetch_concurrency,
+            batch_size=settings.sync_batch_size,
+        )
+    if adapters.cardano is None:
+        raise ChainNotConfiguredError("no Blockfrost endpoint configured (set BLOCKFROST_URLS)")
+    return CardanoSource(
+        adapters.cardano,
+        wallet.address,
+        concurrency=settings.sync_fetch_concurrency,
+        safety_depth=settings.cardano_safety_depth,
+    )
+
+
+@asynccontextmanager
+async def wallet_lock(db: Database, wallet_id: int) -> AsyncIterator[None]:
+    """Hold the wallet's sync lock for the block, or raise `WalletBusyError` at once."""
+    keys = (literal(SYNC_LOCK_CLASS, Integer), literal(wallet_id, Integer))
+    async with db.primary.connect() as conn:
+        acquired = await conn.scalar(select(func.pg_try_advisory_lock(*keys)))
+        await conn.commit()
+        if not acquired:
+            raise WalletBusyError(f"wallet {wallet_id} is already being synced")
+        try:
+            yield
+        finally:
+            await conn.execute(select(func.pg_advisory_unlock(*keys)))
+            await conn.commit()
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, WalletsyncError):
+        return f"{type(exc).__name__}: {exc.detail}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def sync_wallet(
+    db: Database,
+    wallet_id: int,
+    *,
+    adapters: ChainAdapters,
+    settings: Settings,
+    progress: Progress | None = None,
+    on_new_transactions: OnNewTransactions | None = None,
+) -> SyncReport:
+    """Bring the wallet's facts up to the chain head; record status and error in `sync_state`."""
+    started = time.perf_counter()
+    async with wallet_lock(db, wallet_id):
+        async with db.write() as conn:
+            wallet = await get_wallet(conn, wallet_id)
+            cursor = (await state.get_sync_state(conn, wallet_id)).cursor
+            await state.mark_running(conn, wallet_id)
+        log.info("sync.wallet.started", wallet_id=wallet_id, chain=wallet.chain.value)
+        try:
+            new, seen, pages = await _run(
+                db,
+                wallet,
+                cursor,
+                adapters=adapters,
+                settings=settings,
+                progress=progress,
+                on_new_transactions=on_new_transactions,
+            )
+        except BaseException as exc:
+            error = describe_error(exc)
+            async with db.write() as conn:
+                await state.mark_failed(conn, wallet_id, error=error, retry_in_s=settings.sync_interval_s)
+            log.warning("sync.wallet.failed", wallet_id=wallet_id, error=error)
+            raise
+        async with db.write() as conn:
+            await state.mark_done(conn, wallet_id, interval_s=settings.sync_interval_s)
+    report = SyncReport(
+        wallet_id=wallet_id,
+        chain=wallet.chain,
+        new_transactions=new,
+        seen_transactions=seen,
+        pages=pages,
+        seconds=time.perf_counter() - started,
+    )
+    log.info(
+        "sync.wallet.finished",
+        wallet_id=wallet_id,
+        new=new,
+        seen=seen,
+        pages=pages,
+        seconds=round(report.seconds, 3),
+    )
+    return report
+
+
+async def _run(
+    db: Database,
+    wallet: WalletRow,
+    cursor: dict[str, object] | None,
+    *,
+    adapters: ChainAdapters,
+    settings: Settings,
+    progress: Progress | None,
+    on_new_transactions: OnNewTransactions | None,
+) -> tuple[int, int, int]:
+    source = make_source(wallet, adapters, settings)
+    owners = await source.owners()
+    queue: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=PREFETCH_PAGES)
+
+    async def produce() -> None:
+        try:
+            async for page in source.pages(cursor):
+                async with db.primary.connect() as conn:
+                    linked = await already_linked(conn, wallet.id, [ref.tx_id for ref in page.refs])
+                todo = [ref for ref in page.refs if ref.tx_id not in linked]
+                txs = await source.fetch(todo)
+                await queue.put(
+                    _Prepared(
+                        views=[wallet_view(tx, owners) for tx in txs], cursor=page.cursor, seen=len(page.refs)
+                    )
+                )
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(None)
+
+    asset_ids = AssetIds()
+    new_total = seen_total = pages = 0
+    producer = asyncio.create_task(produce(), name=f"sync-produce-{wallet.id}")
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, _Failed):
+                raise item.error
+            keys = {asset for view in item.views for asset in view.amounts}
+            async with db.primary.connect() as conn:
+                unknown = await asset_ids.load(conn, source.chain, keys)
+            infos = await source.asset_infos(unknown) if unknown else []
+            async with db.write() as conn:
+                await asset_ids.insert(conn, infos)
+                new = await store_batch(
+                    conn,
+                    wallet_id=wallet.id,
+                    chain=wallet.chain,
+                    address=wallet.address,
+                    batch=item.views,
+                    asset_ids=asset_ids,
+                    cursor=item.cursor,
+                    store_raw=settings.store_raw_transactions,
+                )
+            pages += 1
+            new_total += new
+            seen_total += item.seen
+            if new and on_new_transactions is not None:
+                await on_new_transactions(wallet.id)
+            if progress is not None:
+                progress(new_total, seen_total)
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+    return new_total, seen_total, pages

@@ -1,0 +1,1 @@
+"""Durable jobs on PostgreSQL (Procrastinate): the app, its tasks, schedules, and job queries."""

@@ -1,0 +1,145 @@
+"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, stalled-job recovery, `sync_prices`.
+
+Tasks get the process's `Services` from the worker's additional context. Every failed attempt is
+recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and
+`RetryPolicy` retries with exponential backoff and full jitter, except errors that no retry can fix.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import procrastinate
+import structlog
+from procrastinate import JobContext, RetryDecision
+from procrastinate.retry import BaseRetryStrategy
+from sqlalchemy import insert
+
+from walletsync.db.models import job_failures
+from walletsync.errors import WalletsyncError
+from walletsync.indexing import state
+from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
+from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
+from walletsync.providers.errors import ProviderError
+from walletsync.services import Services
+
+log = structlog.get_logger(__name__)
+
+STALLED_AFTER_S = 60.0
+BACKOFF_BASE_S = 5.0
+BACKOFF_MAX_S = 600.0
+
+
+class RetryPolicy(BaseRetryStrategy):
+    """Retry up to JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
+
+    Errors that a retry cannot fix (a wallet that no longer exists, a chain with no endpoint, a
+    provider rejecting our request or key) fail the job at once.
+    """
+
+    def __init__(self, *, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> RetryDecision | None:
+        from walletsync.config import get_settings
+
+        attempts_so_far = job.attempts + 1
+        if attempts_so_far >= get_settings().job_max_attempts or not is_retryable(exception):
+            return None
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempts_so_far - 1))
+        delay = timedelta(seconds=self._rng.uniform(0, ceiling))
+        return RetryDecision(retry_at=datetime.now(UTC) + delay)
+
+
+def is_retryable(exception: BaseException) -> bool:
+    if isinstance(exception, WalletBusyError):
+        return True
+    if isinstance(exception, ProviderError):
+        return exception.retryable or exception.status in (502, 503, 504)
+    # Domain errors (not found, invalid input, not configured) will fail the same way again.
+    return not isinstance(exception, WalletsyncError)
+
+
+def services_of(context: JobContext) -> Services:
+    services = context.additional_context.get("services")
+    if not isinstance(services, Services):
+        raise RuntimeError("the worker was started without walletsync services")
+    return services
+
+
+async def record_failures(call_next: Any, context: JobContext, worker: Any) -> Any:
+    """Worker middleware: write each failed attempt's error where operators and the API read it."""
+    try:
+        return await call_next()
+    except BaseException as exc:
+        job = context.job
+        services = context.additional_context.get("services")
+        if isinstance(services, Services) and job.id is not None:
+            async with services.db.write() as conn:
+                await conn.execute(
+                    insert(job_failures).values(
+                        job_id=job.id,
+                        task_name=job.task_name,
+                        attempt=job.attempts + 1,
+                        error=describe_error(exc)[:4000],
+                    )
+                )
+        log.warning("job.failed", job_id=job.id, task=job.task_name, error=describe_error(exc))
+        raise
+
+
+@app.task(name="sync_wallet", queue=SYNC_QUEUE, pass_context=True, retry=RetryPolicy())
+async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any]:
+    """Sync one wallet to its chain head."""
+    services = services_of(context)
+    report = await sync_wallet(
+        services.db,
+        wallet_id,
+        adapters=services.adapters,
+        settings=services.settings,
+        on_new_transactions=services.invalidate_wallet,
+    )
+    return {"new_transactions": report.new_transactions, "seconds": round(report.seconds, 3)}
+
+
+@app.periodic(cron="* * * * *", periodic_id="sweep")
+@app.task(name="sweep_due_wallets", queue=MAINTENANCE_QUEUE, queueing_lock="sweep", pass_context=True)
+async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
+    """Enqueue a sync for every wallet whose next sync time has come; return how many were queued."""
+    from walletsync.jobs.api import defer_sync
+
+    services = services_of(context)
+    async with services.db.write() as conn:
+        due = await state.due_wallets(conn)
+        for wallet_id in due:
+            await defer_sync(conn, wallet_id)
+    return len(due)
+
+
+@app.periodic(cron="*/2 * * * *", periodic_id="stalled")
+@app.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, queueing_lock="stalled", pass_context=True)
+async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    """Requeue jobs left `doing` by a worker that stopped sending heartbeats (killed, crashed)."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_S)
+    for job in stalled:
+        log.warning("job.stalled.retried", job_id=job.id, task=job.task_name)
+        await app.job_manager.retry_job(job)
+    return len(list(stalled))
+
+
+@app.periodic(cron="7 * * * *", periodic_id="prices")
+@app.task(
+    name="sync_prices",
+    queue=MARKET_QUEUE,
+    queueing_lock="sync_prices",
+    pass_context=True,
+    retry=RetryPolicy(),
+)
+async def sync_prices_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
+    """Ingest catalogs and candles from Twelve Data (or the simulator) within the credit budget."""
+    services = services_of(context)
+    return await services.sync_prices()

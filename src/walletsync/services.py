@@ -1,0 +1,98 @@
+"""The process's long-lived services, opened once and shared: database, provider clients, adapters, cache.
+
+Commands (`sync`, `worker`, `serve`, `demo`) open them with `open_services`; job tasks receive them
+through the worker's context. Endpoint health is read from `provider_endpoints` at start and written
+back on every breaker change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from walletsync import cache
+from walletsync.config import Settings
+from walletsync.db.engine import Database
+from walletsync.db.provider_endpoints import endpoint_state_saver, load_endpoint_states
+from walletsync.errors import ConfigError
+from walletsync.indexing.sync import ChainAdapters
+from walletsync.providers import cardano, solana, twelvedata
+from walletsync.providers.cardano import CardanoAdapter
+from walletsync.providers.clients import ProviderClients, build_provider_clients
+from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.twelvedata import TwelveDataAdapter
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clients: ProviderClients
+    adapters: ChainAdapters
+    twelvedata: TwelveDataAdapter | None
+
+    async def invalidate_wallet(self, wallet_id: int) -> None:
+        """Drop the wallet's cached reads after a sync committed new transactions."""
+        await cache.invalidate_wallet(wallet_id)
+
+    async def sync_prices(self) -> dict[str, Any]:
+        """Run the market-data sync (catalogs and candles) and return its report as JSON-able data."""
+        if self.twelvedata is None:
+            raise ConfigError("no Twelve Data endpoint configured (set TWELVEDATA_URLS)")
+        from walletsync.market.sync import sync_prices
+
+        report = await sync_prices(self.db, self.twelvedata, self.settings)
+        return report.as_dict()
+
+
+def build_adapters(
+    settings: Settings, clients: ProviderClients
+) -> tuple[ChainAdapters, TwelveDataAdapter | None]:
+    ttl = settings.metadata_cache_ttl_s
+    adapters = ChainAdapters(
+        solana=SolanaAdapter(clients.solana, commitment=settings.solana_commitment, metadata_cache_ttl_s=ttl)
+        if clients.solana
+        else None,
+        cardano=CardanoAdapter(clients.blockfrost, metadata_cache_ttl_s=ttl) if clients.blockfrost else None,
+    )
+    market = TwelveDataAdapter(clients.twelvedata) if clients.twelvedata else None
+    return adapters, market
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, database_url: str, *, application_name: str = "walletsync"
+) -> AsyncIterator[Services]:
+    """Open the database, the cache and the provider clients for the block; close them after."""
+    db = Database.from_settings(database_url, settings, application_name=application_name)
+    layer = cache.setup_cache(settings)
+    try:
+        states = await load_endpoint_states(db)
+        by_provider: dict[str, list[Any]] = {}
+        for endpoint in states:
+            by_provider.setdefault(endpoint.provider, []).append(endpoint)
+        clients = build_provider_clients(
+            settings,
+            redis_url=settings.redis_url,
+            classifiers={
+                "solana": solana.classify_error,
+                "blockfrost": cardano.classify_error,
+                "twelvedata": twelvedata.classify_error,
+            },
+            initial_states=by_provider,
+            on_change=endpoint_state_saver(db),
+        )
+        try:
+            adapters, market = build_adapters(settings, clients)
+            yield Services(settings=settings, db=db, clients=clients, adapters=adapters, twelvedata=market)
+        finally:
+            await clients.aclose()
+    finally:
+        await cache.teardown_cache(layer)
+        await db.dispose()
