@@ -28,6 +28,20 @@ class FakeClock:
         self.now += seconds
 
 
+def bucket_violations(sends: list[tuple[float, int]], rate: float, burst: int) -> int:
+    """How many (time, cost) sends a provider enforcing a token bucket (rate, burst) at arrival would reject."""
+    tokens, last, rejected = float(burst), None, 0
+    for at, cost in sorted(sends):
+        if last is not None:
+            tokens = min(float(burst), tokens + (at - last) * rate)
+        last = at
+        if tokens + 1e-9 >= cost:
+            tokens -= cost
+        else:
+            rejected += 1
+    return rejected
+
+
 BASE = ProviderConfig(
     name="solana",
     urls=("http://a.test", "http://b.test"),

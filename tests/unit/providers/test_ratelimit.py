@@ -8,7 +8,7 @@ import pytest
 import structlog
 from redis.asyncio import Redis
 
-from tests.unit.providers.client_fakes import FakeClock
+from tests.unit.providers.client_fakes import FakeClock, bucket_violations
 from walletsync.providers.ratelimit import (
     Gcra,
     LocalTokenBucket,
@@ -16,20 +16,6 @@ from walletsync.providers.ratelimit import (
     bucket_key,
     effective_limits,
 )
-
-
-def violations(sends: list[tuple[float, int]], rate: float, burst: int) -> int:
-    """How many sends a provider enforcing a token bucket (rate, burst) at arrival would reject."""
-    tokens, last, rejected = float(burst), None, 0
-    for at, cost in sorted(sends):
-        if last is not None:
-            tokens = min(float(burst), tokens + (at - last) * rate)
-        last = at
-        if tokens + 1e-9 >= cost:
-            tokens -= cost
-        else:
-            rejected += 1
-    return rejected
 
 
 def test_effective_limits_keep_a_margin() -> None:
@@ -93,7 +79,7 @@ def test_any_request_schedule_conforms_to_the_providers_bucket() -> None:
         clock.now = now
         cost = rng.choice([1, 1, 1, 2, 4])
         sends.append((now + bucket.reserve(cost), cost))
-    assert violations(sends, rate, burst) == 0
+    assert bucket_violations(sends, rate, burst) == 0
     # And the limiter does not starve the caller: the schedule uses most of the allowed rate.
     span = max(at for at, _ in sends) - min(at for at, _ in sends)
     assert sum(c for _, c in sends) / span > 0.9 * rate
@@ -104,7 +90,7 @@ def test_without_margin_the_same_checker_does_catch_violations() -> None:
     clock = FakeClock(start=0.0)
     bucket = LocalTokenBucket(60.0, 5, rate_margin=0.0, clock=clock)
     sends = [(bucket.reserve(1), 1) for _ in range(100)]
-    assert violations(sends, 50.0, 5) > 0
+    assert bucket_violations(sends, 50.0, 5) > 0
 
 
 def test_bucket_key_names_the_provider_and_hides_the_key() -> None:
