@@ -107,16 +107,18 @@ def _parse_datetime(text: str, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
-def parse_time_series(body: Any, *, symbol: str, interval: str, values_tz: str | None = None) -> list[Candle]:
+def parse_time_series(
+    body: Any, *, symbol: str, interval: str, default_timezone: str | None = None
+) -> list[Candle]:
     """A `/time_series` body as candles, oldest first, bar starts in UTC.
 
-    Datetimes are read in `values_tz` when given (the zone the request asked for), else in
-    `meta.exchange_timezone` (stocks), else UTC (crypto and forex carry no exchange zone).
+    Datetimes are in the exchange's zone: `meta.exchange_timezone` (stocks), else
+    `default_timezone`, else UTC (crypto and forex carry no exchange zone and are quoted in UTC).
     """
     if not isinstance(body, Mapping) or not isinstance(body.get("values"), list):
         raise MalformedResponseError("time series has no values array", provider=PROVIDER)
     meta = body.get("meta") or {}
-    zone = _zone(values_tz or meta.get("exchange_timezone"))
+    zone = _zone(meta.get("exchange_timezone") or default_timezone)
     candles: dict[datetime, Candle] = {}
     try:
         for row in body["values"]:
@@ -137,12 +139,13 @@ def parse_time_series(body: Any, *, symbol: str, interval: str, values_tz: str |
     return [candles[ts] for ts in sorted(candles)]
 
 
-def _format_bound(value: date, *, daily: bool) -> str:
+def _format_bound(value: date, *, daily: bool, zone: ZoneInfo) -> str:
+    """A start/end bound as Twelve Data reads it: local time of the instrument's exchange."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("time series bounds must be timezone-aware datetimes or dates")
-        value = value.astimezone(UTC)
-        return value.date().isoformat() if daily else value.strftime("%Y-%m-%dT%H:%M:%S")
+        local = value.astimezone(zone)
+        return local.date().isoformat() if daily else local.strftime("%Y-%m-%d %H:%M:%S")
     return value.isoformat()
 
 
@@ -233,34 +236,38 @@ class TwelveDataAdapter:
         start: date | None = None,
         end: date | None = None,
         outputsize: int = MAX_OUTPUTSIZE,
+        exchange_timezone: str | None = None,
     ) -> list[Candle]:
-        """Candles of `symbol` at `interval` ("1min" ... "1month"), OLDEST FIRST, timestamps in UTC.
+        """Candles of `symbol` at `interval` ("1min" ... "1month"), OLDEST FIRST, bar starts in UTC.
 
-        `start`/`end` are aware datetimes or dates, inclusive. With `start`, the API is asked for
-        ascending order, so the `outputsize` candles returned are the first ones from `start`: page
-        forward by calling again from the last candle's `ts`. Without `start`, the latest
-        `outputsize` candles come back. Intraday requests ask Twelve Data for UTC (`timezone=UTC`);
-        daily and longer bars are always dated in the exchange's zone (the API ignores `timezone`
-        there), so their bounds are sent as dates. An empty range returns [] (the API calls it a 400).
-        Costs 1 credit.
+        `start`/`end` are aware datetimes or dates, inclusive. Twelve Data reads them in the
+        instrument's local time: UTC for crypto and forex, the exchange's zone for stocks, which
+        the caller passes as `exchange_timezone` (IANA name, e.g. from the `exchanges` catalog;
+        None means UTC). Values come back in that same local time (`meta.exchange_timezone`) and
+        are converted to UTC. With `start` the API is asked for ascending order, so the candles
+        returned are the first `outputsize` from `start`: page forward from the last candle's `ts`.
+        Without `start`, the latest `outputsize` candles come back. An empty range returns [] (the
+        API reports it as a 400). Costs 1 credit.
         """
         daily = interval in DAILY_INTERVALS
+        try:
+            zone = ZoneInfo(exchange_timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {exchange_timezone!r}") from exc
         params: dict[str, str | int] = {
             "symbol": symbol,
             "interval": interval,
             "outputsize": max(1, min(outputsize, MAX_OUTPUTSIZE)),
         }
-        if not daily:
-            params["timezone"] = "UTC"
         if start is not None:
-            params["start_date"] = _format_bound(start, daily=daily)
+            params["start_date"] = _format_bound(start, daily=daily, zone=zone)
             params["order"] = "asc"
         if end is not None:
-            params["end_date"] = _format_bound(end, daily=daily)
+            params["end_date"] = _format_bound(end, daily=daily, zone=zone)
         try:
             body = await self._transport.get_json("/time_series", params=params, cost=1)
         except UpstreamBadRequestError as exc:
             if NO_DATA_MESSAGE.lower() in exc.detail.lower():
                 return []
             raise
-        return parse_time_series(body, symbol=symbol, interval=interval, values_tz=None if daily else "UTC")
+        return parse_time_series(body, symbol=symbol, interval=interval, default_timezone=exchange_timezone)

@@ -116,8 +116,8 @@ def test_crypto_without_exchange_zone_is_utc_and_may_lack_volume() -> None:
     assert candles[1].open == Decimal("71200.5")
 
 
-async def test_intraday_request_asks_for_utc_and_ascending_from_start(make_transport: MakeTransport) -> None:
-    """Intraday with start/end: timezone=UTC, bounds as UTC timestamps, order=asc, cost 1, values read as UTC."""
+async def test_intraday_request_sends_bounds_and_ascending_order(make_transport: MakeTransport) -> None:
+    """Intraday crypto with start/end: bounds in UTC (crypto's local time), order=asc, cost 1, values in UTC."""
     seen: list[httpx.Request] = []
     transport = make_transport(api(BTC_1MIN, seen), twelvedata.classify_error)
     start = datetime(2024, 3, 13, 15, 31, tzinfo=UTC)
@@ -131,40 +131,51 @@ async def test_intraday_request_asks_for_utc_and_ascending_from_start(make_trans
         "symbol": "BTC/USD",
         "interval": "1min",
         "outputsize": "10",
-        "timezone": "UTC",
-        "start_date": "2024-03-13T15:31:00",
+        "start_date": "2024-03-13 15:31:00",
         "order": "asc",
-        "end_date": "2024-03-13T17:32:00",
+        "end_date": "2024-03-13 17:32:00",
     }
     assert transport.calls[0].cost == 1
     assert candles[0].ts == start
 
 
-async def test_intraday_stock_values_are_read_as_utc_not_exchange_time(make_transport: MakeTransport) -> None:
-    """Having asked for UTC, intraday datetimes are UTC even though meta names the exchange zone."""
+async def test_stock_bounds_and_values_use_the_exchange_zone(make_transport: MakeTransport) -> None:
+    """For a stock, bounds are sent in exchange time and intraday values read in meta.exchange_timezone."""
     body = {**AAPL_1DAY, "meta": {**AAPL_1DAY["meta"], "interval": "1h"}}
     body["values"] = [{**v, "datetime": f"{v['datetime']} 14:00:00"} for v in AAPL_1DAY["values"]]
-    transport = make_transport(api(body, []), twelvedata.classify_error)
+    seen: list[httpx.Request] = []
+    transport = make_transport(api(body, seen), twelvedata.classify_error)
 
-    candles = await TwelveDataAdapter(transport).time_series("AAPL", "1h")
+    candles = await TwelveDataAdapter(transport).time_series(
+        "AAPL", "1h", start=datetime(2021, 9, 15, 13, 30, tzinfo=UTC), exchange_timezone="America/New_York"
+    )
 
-    assert candles[0].ts == datetime(2021, 9, 15, 14, 0, tzinfo=UTC)
+    assert seen[0].url.params["start_date"] == "2021-09-15 09:30:00"  # EDT = UTC-4
+    assert [c.ts for c in candles] == [
+        datetime(2021, 9, 15, 18, 0, tzinfo=UTC),
+        datetime(2021, 9, 16, 18, 0, tzinfo=UTC),
+    ]
 
 
-async def test_daily_request_sends_dates_and_no_timezone(make_transport: MakeTransport) -> None:
-    """Daily bars: bounds as dates (the API ignores timezone for them), values in the exchange's zone."""
+async def test_daily_request_sends_dates(make_transport: MakeTransport) -> None:
+    """Daily bars: bounds as dates in the exchange's zone, values dated in that zone."""
     seen: list[httpx.Request] = []
     transport = make_transport(api(AAPL_1DAY, seen), twelvedata.classify_error)
 
     candles = await TwelveDataAdapter(transport).time_series(
-        "AAPL", "1day", start=date(2021, 9, 1), end=datetime(2021, 9, 17, 3, 0, tzinfo=UTC), outputsize=9000
+        "AAPL",
+        "1day",
+        start=date(2021, 9, 1),
+        end=datetime(2021, 9, 17, 3, 0, tzinfo=UTC),  # still the 16th in New York
+        outputsize=9000,
+        exchange_timezone="America/New_York",
     )
 
     params = dict(seen[0].url.params)
     assert "timezone" not in params
     assert (params["start_date"], params["end_date"], params["outputsize"]) == (
         "2021-09-01",
-        "2021-09-17",
+        "2021-09-16",
         "5000",
     )
     assert candles[-1].ts == datetime(2021, 9, 16, 4, 0, tzinfo=UTC)
@@ -215,11 +226,14 @@ async def test_other_errors_surface(make_transport: MakeTransport) -> None:
         )
 
 
-async def test_naive_bounds_are_refused(make_transport: MakeTransport) -> None:
-    """A naive datetime bound is ambiguous and raises ValueError before any request."""
+async def test_naive_bounds_and_unknown_zones_are_refused(make_transport: MakeTransport) -> None:
+    """A naive datetime bound or an unknown zone name raises ValueError before any request."""
     transport = make_transport(api(AAPL_1DAY, []), twelvedata.classify_error)
+    adapter = TwelveDataAdapter(transport)
     with pytest.raises(ValueError, match="timezone-aware"):
-        await TwelveDataAdapter(transport).time_series("AAPL", "1h", start=datetime(2024, 1, 1))
+        await adapter.time_series("AAPL", "1h", start=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="unknown time zone"):
+        await adapter.time_series("AAPL", "1h", exchange_timezone="Mars/Olympus")
     assert transport.calls == []
 
 
