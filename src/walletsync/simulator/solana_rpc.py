@@ -1,0 +1,573 @@
+"""Solana JSON-RPC 2.0 over the synthetic chain: single and batch requests, real response shapes.
+
+Methods: getSignaturesForAddress, getTransaction (json / jsonParsed), getBalance,
+getTokenAccountsByOwner, getAccountInfo, getSlot, getHealth, getVersion. Shapes follow the real
+responses in shared/real-responses/solana (see its README "Format quirks"): lamports are integers,
+token amounts strings beside decimals/uiAmount/uiAmountString, `version` only when the caller sent
+maxSupportedTransactionVersion, and a v0 transaction without it is error -32015.
+Deliberate limits: getTransaction supports only the json and jsonParsed encodings (others get
+-32602); the compute-unit and log lines are plausible, not what a validator would print.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from walletsync.simulator.encoding import b58decode, b58encode, is_solana_pubkey
+from walletsync.simulator.solana_chain import (
+    COMPUTE_BUDGET_PROGRAM,
+    LEGACY,
+    MINT_RENT,
+    SOL_TRANSFER,
+    SYSTEM_PROGRAM,
+    TOKEN_ACCOUNT_RENT,
+    TOKEN_PROGRAM,
+    TOKEN_PROGRAM_LAMPORTS,
+    SolanaChain,
+    SolTx,
+)
+from walletsync.simulator.wire import SimRequest, SimResponse, dumps, json_response
+
+API_VERSION = "2.1.21"
+RENT_EPOCH = 18446744073709551615
+MAX_SIGNATURES = 1000
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+VERSION_NOT_SUPPORTED = -32015
+
+_V0_NOT_SUPPORTED = (
+    "Transaction version (0) is not supported by the requesting client. Please try the request again "
+    'with the following configuration parameter: "maxSupportedTransactionVersion": 0'
+)
+_SYSTEM_LOGS_OK = (f"Program {SYSTEM_PROGRAM} invoke [1]", f"Program {SYSTEM_PROGRAM} success")
+_CB_LOGS = (f"Program {COMPUTE_BUDGET_PROGRAM} invoke [1]", f"Program {COMPUTE_BUDGET_PROGRAM} success") * 2
+_CB_UNITS = 300
+_SOL_UNITS = 150
+_SPL_UNITS = 4644
+_SPL_FAILED_UNITS = 4381
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def ui_amount_string(amount: int, decimals: int) -> str:
+    """Decimal string without trailing zeros, as the RPC prints uiAmountString ("0.07", "6900")."""
+    if decimals == 0:
+        return str(amount)
+    whole, frac = divmod(amount, 10**decimals)
+    text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".")
+    return text
+
+
+def token_amount(amount: int, decimals: int, *, null_zero: bool) -> dict[str, Any]:
+    """A uiTokenAmount object; transaction token balances print a zero uiAmount as null."""
+    text = ui_amount_string(amount, decimals)
+    ui: float | None = None if (amount == 0 and null_zero) else float(text)
+    return {"amount": str(amount), "decimals": decimals, "uiAmount": ui, "uiAmountString": text}
+
+
+class SolanaRpc:
+    """The JSON-RPC handler: `handle` a POST body (single call or batch) into a response."""
+
+    name = "solana"
+
+    def __init__(self, chain: SolanaChain) -> None:
+        self.chain = chain
+        self._methods = {
+            "getSignaturesForAddress": self.get_signatures_for_address,
+            "getTransaction": self.get_transaction,
+            "getBalance": self.get_balance,
+            "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getAccountInfo": self.get_account_info,
+            "getSlot": self.get_slot,
+            "getHealth": self.get_health,
+            "getVersion": self.get_version,
+        }
+
+    # --- ProviderHandler --------------------------------------------------------------------
+
+    def cost(self, request: SimRequest) -> int:
+        if request.parsed is None:
+            try:
+                request.parsed = json.loads(request.body)
+            except ValueError:
+                request.parsed = _Unparseable
+        parsed = request.parsed
+        return max(1, len(parsed)) if isinstance(parsed, list) else 1
+
+    def handle(self, request: SimRequest) -> SimResponse:
+        if request.method != "POST":
+            return SimResponse(
+                405, b"Used HTTP Method is not allowed. POST or OPTIONS is required", "text/plain"
+            )
+        self.cost(request)
+        parsed = request.parsed
+        if parsed is _Unparseable:
+            return json_response(_error_envelope(None, PARSE_ERROR, "Parse error"))
+        if isinstance(parsed, list):
+            if not parsed:
+                return json_response(_error_envelope(None, INVALID_REQUEST, "Invalid request"))
+            return SimResponse(200, b"[" + b",".join(self._call_bytes(c) for c in parsed) + b"]")
+        return SimResponse(200, self._call_bytes(parsed))
+
+    def rate_limited(self, retry_after_s: int) -> SimResponse:
+        body = _error_envelope(
+            None, 429, "Too many requests for a specific RPC call, contact your app developer"
+        )
+        return json_response(body, 429, (("retry-after", str(retry_after_s)),))
+
+    def server_error(self, status: int) -> SimResponse:
+        text = b"Service Unavailable" if status == 503 else b"Internal Server Error"
+        return SimResponse(status, text, "text/plain")
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def call(self, call: Any) -> dict[str, Any]:
+        """One JSON-RPC call object to its response object."""
+        if (
+            not isinstance(call, dict)
+            or call.get("jsonrpc") != "2.0"
+            or not isinstance(call.get("method"), str)
+        ):
+            call_id = call.get("id") if isinstance(call, dict) else None
+            return _error_envelope(call_id, INVALID_REQUEST, "Invalid request")
+        call_id = call.get("id")
+        method = self._methods.get(call["method"])
+        if method is None:
+            return _error_envelope(call_id, METHOD_NOT_FOUND, "Method not found")
+        params = call.get("params", [])
+        if not isinstance(params, list):
+            return _error_envelope(call_id, INVALID_PARAMS, "Invalid params: expected an array")
+        try:
+            return {"jsonrpc": "2.0", "result": method(params), "id": call_id}
+        except RpcError as exc:
+            return _error_envelope(call_id, exc.code, exc.message)
+
+    def _call_bytes(self, call: Any) -> bytes:
+        return dumps(self.call(call))
+
+    # --- methods ----------------------------------------------------------------------------
+
+    def get_slot(self, params: list[Any]) -> int:
+        _config(params, 0)
+        return self.chain.latest_slot
+
+    def get_health(self, params: list[Any]) -> str:
+        return "ok"
+
+    def get_version(self, params: list[Any]) -> dict[str, Any]:
+        return {"feature-set": 1_725_507_508, "solana-core": API_VERSION}
+
+    def _context(self) -> dict[str, Any]:
+        return {"apiVersion": API_VERSION, "slot": self.chain.latest_slot}
+
+    def get_balance(self, params: list[Any]) -> dict[str, Any]:
+        address = _pubkey_param(params)
+        _config(params, 1)
+        idx = self.chain.account_index.get(address)
+        return {"context": self._context(), "value": self.chain.lamports[idx] if idx is not None else 0}
+
+    def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
+        address = _pubkey_param(params)
+        config = _config(params, 1)
+        limit = config.get("limit", MAX_SIGNATURES)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_SIGNATURES:
+            raise RpcError(INVALID_PARAMS, f"Invalid limit; max {MAX_SIGNATURES}")
+        chain = self.chain
+        tx_ids = chain.signatures_for(address)
+        end = len(tx_ids)  # exclusive, newest-first walk starts at end - 1
+        before = config.get("before")
+        if before is not None:
+            _signature_param(before)
+            pos = chain.position_of(tx_ids, before)
+            end = pos if pos is not None else 0
+        start = 0
+        until = config.get("until")
+        if until is not None:
+            _signature_param(until)
+            pos = chain.position_of(tx_ids, until)
+            if pos is not None:
+                start = pos + 1
+        txs = chain.txs
+        out = []
+        for i in range(end - 1, max(start, end - limit) - 1, -1):
+            tx = txs[tx_ids[i]]
+            out.append(
+                {
+                    "blockTime": tx.block_time,
+                    "confirmationStatus": "finalized",
+                    "err": _tx_error(tx),
+                    "memo": None,
+                    "signature": tx.signature,
+                    "slot": tx.slot,
+                }
+            )
+        return out
+
+    def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
+        if not params or not isinstance(params[0], str):
+            raise RpcError(INVALID_PARAMS, "Invalid params: missing signature")
+        signature = params[0]
+        _signature_param(signature)
+        raw = params[1] if len(params) > 1 else None
+        config: dict[str, Any] = {"encoding": raw} if isinstance(raw, str) else _config(params, 1)
+        encoding = config.get("encoding") or "json"
+        if encoding not in ("json", "jsonParsed"):
+            raise RpcError(INVALID_PARAMS, f"Invalid params: unsupported encoding {encoding!r}")
+        if config.get("commitment") == "processed":
+            raise RpcError(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
+        max_version = config.get("maxSupportedTransactionVersion")
+        idx = self.chain.sig_index.get(signature)
+        if idx is None:
+            return None
+        tx = self.chain.txs[idx]
+        if tx.version == 0 and max_version is None:
+            raise RpcError(VERSION_NOT_SUPPORTED, _V0_NOT_SUPPORTED)
+        return transaction_json(
+            self.chain, tx, parsed=encoding == "jsonParsed", with_version=max_version is not None
+        )
+
+    def get_token_accounts_by_owner(self, params: list[Any]) -> dict[str, Any]:
+        owner = _pubkey_param(params)
+        selector = params[1] if len(params) > 1 else None
+        if not isinstance(selector, dict) or not ({"mint", "programId"} & selector.keys()):
+            raise RpcError(INVALID_PARAMS, "Invalid params: missing `mint` or `programId` filter")
+        config = _config(params, 2)
+        chain = self.chain
+        accounts = chain.owner_token_accounts.get(chain.account_index.get(owner, -1), {})
+        if "mint" in selector:
+            mint = chain.mint_index.get(selector["mint"])
+            chosen = [accounts[mint]] if mint is not None and mint in accounts else []
+        else:
+            if selector["programId"] != TOKEN_PROGRAM:
+                raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
+            chosen = list(accounts.values())
+        encoding = config.get("encoding", "base58")
+        value = [
+            {"account": self._token_account(ta, encoding), "pubkey": chain.accounts[ta]} for ta in chosen
+        ]
+        return {"context": self._context(), "value": value}
+
+    def get_account_info(self, params: list[Any]) -> dict[str, Any]:
+        address = _pubkey_param(params)
+        encoding = _config(params, 1).get("encoding", "base58")
+        chain = self.chain
+        value: dict[str, Any] | None = None
+        mint = chain.mint_index.get(address)
+        idx = chain.account_index.get(address)
+        if mint is not None:
+            value = self._mint_account(mint, encoding)
+        elif idx is not None and idx in chain.token_accounts:
+            value = self._token_account(idx, encoding)
+        elif idx is not None:
+            data: Any = ["", "base64"] if encoding in ("base64", "jsonParsed") else ""
+            value = {
+                "data": data,
+                "executable": False,
+                "lamports": chain.lamports[idx],
+                "owner": SYSTEM_PROGRAM,
+                "rentEpoch": RENT_EPOCH,
+                "space": 0,
+            }
+        return {"context": self._context(), "value": value}
+
+    def _token_account(self, ta: int, encoding: str) -> dict[str, Any]:
+        chain = self.chain
+        account = chain.token_accounts[ta]
+        mint = chain.mints[account.mint]
+        amount = chain.token_amount[ta]
+        data: Any
+        if encoding == "jsonParsed":
+            info = {
+                "isNative": False,
+                "mint": mint.address,
+                "owner": chain.accounts[account.owner],
+                "state": "initialized",
+                "tokenAmount": token_amount(amount, mint.decimals, null_zero=False),
+            }
+            data = {"parsed": {"info": info, "type": "account"}, "program": "spl-token", "space": 165}
+        else:
+            raw = (
+                b58decode(mint.address)
+                + b58decode(chain.accounts[account.owner])
+                + amount.to_bytes(8, "little")
+                + bytes(4 + 32)
+                + b"\x01"
+                + bytes(4 + 8 + 8 + 4 + 32)
+            )
+            data = _binary(raw, encoding)
+        return {
+            "data": data,
+            "executable": False,
+            "lamports": TOKEN_ACCOUNT_RENT,
+            "owner": TOKEN_PROGRAM,
+            "rentEpoch": RENT_EPOCH,
+            "space": 165,
+        }
+
+    def _mint_account(self, mint_idx: int, encoding: str) -> dict[str, Any]:
+        mint = self.chain.mints[mint_idx]
+        data: Any
+        if encoding == "jsonParsed":
+            info = {
+                "decimals": mint.decimals,
+                "freezeAuthority": None,
+                "isInitialized": True,
+                "mintAuthority": mint.authority,
+                "supply": str(mint.supply),
+            }
+            data = {"parsed": {"info": info, "type": "mint"}, "program": "spl-token", "space": 82}
+        else:
+            raw = (
+                b"\x01\x00\x00\x00"
+                + b58decode(mint.authority)
+                + mint.supply.to_bytes(8, "little")
+                + bytes([mint.decimals, 1])
+                + bytes(4 + 32)
+            )
+            data = _binary(raw, encoding)
+        return {
+            "data": data,
+            "executable": False,
+            "lamports": MINT_RENT,
+            "owner": TOKEN_PROGRAM,
+            "rentEpoch": RENT_EPOCH,
+            "space": 82,
+        }
+
+
+class _UnparseableBody:
+    pass
+
+
+_Unparseable = _UnparseableBody()
+
+
+def _binary(raw: bytes, encoding: str) -> Any:
+    import base64
+
+    if encoding == "base64":
+        return [base64.b64encode(raw).decode(), "base64"]
+    # the real RPC refuses base58 for accounts over 128 bytes with this string in place of data
+    return "error: data too large for bs58 encoding" if len(raw) > 128 else b58encode(raw)
+
+
+def _error_envelope(call_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": call_id}
+
+
+def _pubkey_param(params: list[Any]) -> str:
+    if not params or not isinstance(params[0], str):
+        raise RpcError(INVALID_PARAMS, "Invalid params: missing address")
+    if not is_solana_pubkey(params[0]):
+        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid")
+    return params[0]
+
+
+def _signature_param(value: Any) -> None:
+    if not isinstance(value, str) or not 64 <= len(value) <= 88:
+        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid")
+    try:
+        if len(b58decode(value)) != 64:
+            raise RpcError(INVALID_PARAMS, "Invalid param: WrongSize")
+    except ValueError:
+        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
+
+
+def _config(params: list[Any], position: int) -> dict[str, Any]:
+    if len(params) <= position or params[position] is None:
+        return {}
+    config = params[position]
+    if not isinstance(config, dict):
+        raise RpcError(INVALID_PARAMS, "Invalid params: expected a configuration object")
+    return config
+
+
+def _tx_error(tx: SolTx) -> dict[str, Any] | None:
+    if not tx.failed:
+        return None
+    return {"InstructionError": [2 if tx.cu_limit else 0, {"Custom": 1}]}
+
+
+# --- transaction bodies ---------------------------------------------------------------------
+
+
+def _ix_data(tx: SolTx) -> str:
+    if tx.kind == SOL_TRANSFER:
+        return b58encode(struct.pack("<IQ", 2, tx.amount))
+    return b58encode(struct.pack("<BQ", 3, tx.amount))
+
+
+def _compute_budget_data(tx: SolTx) -> tuple[str, str]:
+    return b58encode(struct.pack("<BI", 2, tx.cu_limit)), b58encode(struct.pack("<BQ", 3, tx.cu_price))
+
+
+def _logs(tx: SolTx) -> tuple[list[str], int]:
+    logs: list[str] = list(_CB_LOGS) if tx.cu_limit else []
+    units = _CB_UNITS if tx.cu_limit else 0
+    budget = (tx.cu_limit - _CB_UNITS) if tx.cu_limit else 200_000
+    if tx.kind == SOL_TRANSFER:
+        units += _SOL_UNITS
+        if tx.failed:
+            logs += [
+                f"Program {SYSTEM_PROGRAM} invoke [1]",
+                f"Transfer: insufficient lamports {tx.pre_payer - tx.fee}, need {tx.amount}",
+                f"Program {SYSTEM_PROGRAM} failed: custom program error: 0x1",
+            ]
+        else:
+            logs += _SYSTEM_LOGS_OK
+    else:
+        spent = _SPL_FAILED_UNITS if tx.failed else _SPL_UNITS
+        units += spent
+        logs += [f"Program {TOKEN_PROGRAM} invoke [1]", "Program log: Instruction: Transfer"]
+        if tx.failed:
+            logs.append("Program log: Error: insufficient funds")
+        logs.append(f"Program {TOKEN_PROGRAM} consumed {spent} of {budget} compute units")
+        logs.append(
+            f"Program {TOKEN_PROGRAM} failed: custom program error: 0x1"
+            if tx.failed
+            else f"Program {TOKEN_PROGRAM} success"
+        )
+    return logs, units
+
+
+def transaction_json(chain: SolanaChain, tx: SolTx, *, parsed: bool, with_version: bool) -> dict[str, Any]:
+    """The getTransaction result for `tx` in the json or jsonParsed encoding."""
+    accounts = chain.accounts
+    payer = accounts[tx.payer]
+    ok = not tx.failed
+    moved = tx.amount if ok else 0
+    has_cb = tx.cu_limit > 0
+    pre_token: list[dict[str, Any]] = []
+    post_token: list[dict[str, Any]] = []
+    if tx.kind == SOL_TRANSFER:
+        dest = accounts[tx.dest]
+        keys = [payer, dest, SYSTEM_PROGRAM]
+        pre = [tx.pre_payer, tx.pre_dest, 1]
+        post = [tx.pre_payer - tx.fee - moved, tx.pre_dest + moved, 1]
+        ix_accounts = [0, 1]
+        program_index = 2
+        parsed_ix: dict[str, Any] = {
+            "parsed": {
+                "info": {"destination": dest, "lamports": tx.amount, "source": payer},
+                "type": "transfer",
+            },
+            "program": "system",
+            "programId": SYSTEM_PROGRAM,
+            "stackHeight": None,
+        }
+    else:
+        src_ta, dst_ta = accounts[tx.source], accounts[tx.dest]
+        keys = [payer, src_ta, dst_ta, TOKEN_PROGRAM]
+        pre = [tx.pre_payer, TOKEN_ACCOUNT_RENT, TOKEN_ACCOUNT_RENT, TOKEN_PROGRAM_LAMPORTS]
+        post = [tx.pre_payer - tx.fee, TOKEN_ACCOUNT_RENT, TOKEN_ACCOUNT_RENT, TOKEN_PROGRAM_LAMPORTS]
+        ix_accounts = [1, 2, 0]
+        program_index = 3
+        mint = chain.mints[tx.mint]
+        token_accounts = chain.token_accounts
+        src_owner = accounts[token_accounts[tx.source].owner]
+        dst_owner = accounts[token_accounts[tx.dest].owner]
+        for index, owner, before, after in (
+            (1, src_owner, tx.pre_source_tokens, tx.pre_source_tokens - moved),
+            (2, dst_owner, tx.pre_dest, tx.pre_dest + moved),
+        ):
+            common = {"accountIndex": index, "mint": mint.address, "owner": owner, "programId": TOKEN_PROGRAM}
+            pre_token.append({**common, "uiTokenAmount": token_amount(before, mint.decimals, null_zero=True)})
+            post_token.append({**common, "uiTokenAmount": token_amount(after, mint.decimals, null_zero=True)})
+        parsed_ix = {
+            "parsed": {
+                "info": {
+                    "amount": str(tx.amount),
+                    "authority": payer,
+                    "destination": dst_ta,
+                    "source": src_ta,
+                },
+                "type": "transfer",
+            },
+            "program": "spl-token",
+            "programId": TOKEN_PROGRAM,
+            "stackHeight": None,
+        }
+    readonly_unsigned = 1
+    instructions: list[dict[str, Any]] = []
+    if has_cb:
+        cb_index = len(keys)
+        keys.append(COMPUTE_BUDGET_PROGRAM)
+        pre.append(1)
+        post.append(1)
+        readonly_unsigned = 2
+        for data in _compute_budget_data(tx):
+            if parsed:
+                instructions.append(
+                    {"accounts": [], "data": data, "programId": COMPUTE_BUDGET_PROGRAM, "stackHeight": None}
+                )
+            else:
+                instructions.append(
+                    {"accounts": [], "data": data, "programIdIndex": cb_index, "stackHeight": None}
+                )
+    if parsed:
+        instructions.append(parsed_ix)
+    else:
+        instructions.append(
+            {
+                "accounts": ix_accounts,
+                "data": _ix_data(tx),
+                "programIdIndex": program_index,
+                "stackHeight": None,
+            }
+        )
+    logs, units = _logs(tx)
+    error = _tx_error(tx)
+    meta: dict[str, Any] = {
+        "computeUnitsConsumed": units,
+        "err": error,
+        "fee": tx.fee,
+        "innerInstructions": [],
+    }
+    if not parsed:
+        meta["loadedAddresses"] = {"readonly": [], "writable": []}
+    meta["logMessages"] = logs
+    meta["postBalances"] = post
+    meta["postTokenBalances"] = post_token
+    meta["preBalances"] = pre
+    meta["preTokenBalances"] = pre_token
+    meta["rewards"] = []
+    meta["status"] = {"Err": error} if error else {"Ok": None}
+    message: dict[str, Any]
+    if parsed:
+        writable_count = len(keys) - readonly_unsigned
+        account_keys: list[Any] = [
+            {"pubkey": key, "signer": i == 0, "source": "transaction", "writable": i < writable_count}
+            for i, key in enumerate(keys)
+        ]
+        message = {"accountKeys": account_keys}
+    else:
+        message = {"accountKeys": keys}
+    if tx.version == 0:
+        message["addressTableLookups"] = []
+    if not parsed:
+        message["header"] = {
+            "numReadonlySignedAccounts": 0,
+            "numReadonlyUnsignedAccounts": readonly_unsigned,
+            "numRequiredSignatures": 1,
+        }
+    message["instructions"] = instructions
+    message["recentBlockhash"] = chain.recent_blockhash(tx.slot)
+    body: dict[str, Any] = {
+        "blockTime": tx.block_time,
+        "meta": meta,
+        "slot": tx.slot,
+        "transaction": {"message": message, "signatures": [tx.signature]},
+    }
+    if with_version:
+        body["version"] = "legacy" if tx.version == LEGACY else 0
+    return body
