@@ -2,9 +2,11 @@
 
 `sync_prices` is what the `sync_prices` Procrastinate task, `walletsync prices sync` and the demo call.
 Order of work: catalogs (when due: once per UTC day, or when a wanted symbol has no instrument yet),
-then an instrument per wanted symbol, then the asset links, then for each symbol and interval the
-bars from the last stored one (inclusive, so a bar still forming is completed) or from
-`PRICE_HISTORY_DAYS` ago, paging forward 5000 bars per request.
+then an instrument per wanted symbol, then the asset links, then for each symbol and interval
+(stalest first, so a tight budget still reaches every series over the days) the bars from the last
+stored one (inclusive, so a bar still forming is completed), paging forward 5000
+bars per request; a series with no stored bar starts with the latest bars covering
+`PRICE_HISTORY_DAYS` (at most 5000).
 
 Credits: every request reserves one credit of the day's budget first (`CreditBudget`); when the
 budget is used up the sync stops cleanly and says when it resumes (the next UTC day) — that is not
@@ -17,9 +19,10 @@ clear message instead of a traceback.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -207,32 +210,58 @@ class _Run:
         if complete:
             await self.budget.mark_catalogs_refreshed()
 
-    async def series(self, symbol: str, interval: Interval, history_start: datetime) -> None:
+    async def series(self, symbol: str, interval: Interval, history_days: int, page_size: int) -> None:
         result = SeriesResult(symbol, interval.name)
         self.report.series.append(result)
         async with self.db.write() as conn:
             instrument = await ensure_instrument(conn, symbol)
-            cursor = await last_bar_ts(conn, instrument.id, interval.name) or history_start
+            cursor = await last_bar_ts(conn, instrument.id, interval.name)
         scope = f"{symbol} {interval.name}"
-        while True:
-            page = await self.request(
-                scope,
-                partial(
-                    self.source.time_series, symbol, interval.name, start=cursor, outputsize=MAX_OUTPUTSIZE
-                ),
-            )
+        fetch = partial(self.source.time_series, symbol, interval.name)
+        if cursor is None:
+            # First run: the latest bars covering PRICE_HISTORY_DAYS, capped at one page. Asking for
+            # the latest bars (rather than "from N days ago") works against any clock, the simulator's too.
+            wanted = min(page_size, max(1, math.ceil(history_days * 86_400 / interval.seconds)))
+            page = await self.request(scope, partial(fetch, outputsize=wanted))
             if page is None:
                 return
-            result.requests += 1
-            if page:
-                async with self.db.write() as conn:
-                    written = await store_candles(conn, instrument.id, page)
-                result.written += written
-                result.last_ts = page[-1].ts
-                CANDLES_WRITTEN.labels(interval=interval.name).inc(written)
-            if len(page) < MAX_OUTPUTSIZE or page[-1].ts <= cursor:
+            await self._store(result, instrument.id, interval, page)
+            return
+        while True:
+            # From the last stored bar, inclusive: a bar that was still forming gets its final values.
+            page = await self.request(scope, partial(fetch, start=cursor, outputsize=page_size))
+            if page is None:
+                return
+            await self._store(result, instrument.id, interval, page)
+            if len(page) < page_size or page[-1].ts <= cursor:
                 return
             cursor = page[-1].ts
+
+    async def _store(
+        self, result: SeriesResult, instrument_id: int, interval: Interval, page: list[Candle]
+    ) -> None:
+        result.requests += 1
+        if not page:
+            return
+        async with self.db.write() as conn:
+            written = await store_candles(conn, instrument_id, page)
+        result.written += written
+        result.last_ts = page[-1].ts
+        CANDLES_WRITTEN.labels(interval=interval.name).inc(written)
+
+
+async def _stalest_first(
+    db: Database, symbols: Sequence[str], intervals: Sequence[Interval]
+) -> list[tuple[str, Interval]]:
+    """Series never synced first, then by oldest last bar: a tight budget still reaches every series."""
+    keyed: list[tuple[bool, datetime | None, int, str, Interval]] = []
+    async with db.read() as conn:
+        for order, (symbol, interval) in enumerate((s, i) for s in symbols for i in intervals):
+            instrument = await find_instrument(conn, symbol)
+            last = await last_bar_ts(conn, instrument.id, interval.name) if instrument else None
+            keyed.append((last is not None, last, order, symbol, interval))
+    keyed.sort(key=lambda k: (k[0], k[1] or datetime.min.replace(tzinfo=UTC), k[2]))
+    return [(symbol, interval) for _, _, _, symbol, interval in keyed]
 
 
 def _upper(values: Sequence[str]) -> list[str]:
@@ -250,11 +279,13 @@ async def sync_prices(
     symbols: Sequence[str] | None = None,
     intervals: Sequence[str] | None = None,
     progress: SyncProgress | None = None,
+    page_size: int = MAX_OUTPUTSIZE,
 ) -> PriceSyncReport:
     """Ingest catalogs (when due, or as `catalogs` says), link assets, and bring candles up to date.
 
     Returns the report; raises `PriceSyncError` (with `.report`) when any request failed, after
     storing everything that succeeded. Stopping on the daily budget is not an error (`report.stopped`).
+    `page_size` is bars per request (Twelve Data's maximum, 5000, unless a test pages smaller).
     """
     wanted = list(dict.fromkeys(s.strip().upper() for s in symbols)) if symbols else sync_symbols(settings)
     bar_intervals = [parse_interval(name) for name in (intervals or settings.price_intervals)]
@@ -263,7 +294,6 @@ async def sync_prices(
     now = clock()
     report = PriceSyncReport(started_at=now)
     run = _Run(db, source, budget, report, progress)
-    history_start = now - timedelta(days=settings.price_history_days)
 
     if catalogs is None:
         async with db.read() as conn:
@@ -288,10 +318,9 @@ async def sync_prices(
                 await ensure_instrument(conn, symbol)
             await ensure_native_assets(conn)
             report.links_changed = await link_assets(conn, rules)
-        for symbol in wanted:
-            for interval in bar_intervals:
-                await run.series(symbol, interval, history_start)
-                run.step(f"{symbol} {interval.name}")
+        for symbol, interval in await _stalest_first(db, wanted, bar_intervals):
+            await run.series(symbol, interval, settings.price_history_days, page_size)
+            run.step(f"{symbol} {interval.name}")
     except _Stop:
         pass
     report.finished_at = clock()
