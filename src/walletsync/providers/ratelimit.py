@@ -82,17 +82,21 @@ class Gcra:
         self._tat = float("-inf")
 
     def reserve(self, cost: int, now: float) -> float:
-        """Book `cost` tokens at `now`; return how many seconds from `now` the caller may send."""
-        check_cost(cost, self.burst)
-        new_tat = max(self._tat, now) + cost * self.interval
-        self._tat = new_tat
-        return max(0.0, new_tat - self.burst * self.interval - now)
+        """Book `cost` tokens at `now`; return how many seconds from `now` the caller may send.
+
+        A call needs `min(cost, burst)` tokens in the bucket and then takes `cost`: one costing more
+        than the whole bucket (a large JSON-RPC batch) waits for a full bucket and leaves a debt that
+        later calls wait out. That is how providers (and our simulator) charge such calls.
+        """
+        check_cost(cost)
+        base = max(self._tat, now)
+        self._tat = base + cost * self.interval
+        return max(0.0, base + (min(cost, self.burst) - self.burst) * self.interval - now)
 
 
-def check_cost(cost: int, burst: int) -> None:
-    # A call costing more than the whole bucket can never conform: the provider would reject it.
-    if cost < 1 or cost > burst:
-        raise ValueError(f"cost must be between 1 and the effective burst {burst} (got {cost})")
+def check_cost(cost: int) -> None:
+    if cost < 1:
+        raise ValueError(f"cost must be at least 1 (got {cost})")
 
 
 class LocalTokenBucket:
@@ -122,7 +126,8 @@ class LocalTokenBucket:
         return wait
 
 
-# KEYS[1] = bucket key; ARGV = interval (µs per token), burst, cost. Returns the wait in µs as a string
+# The same arithmetic as `Gcra.reserve`, in µs on Redis's clock. KEYS[1] = bucket key; ARGV = interval
+# (µs per token), burst, cost. Returns the wait in µs as a string
 # (Lua numbers would be truncated to integers by the reply conversion anyway, but strings are explicit).
 _GCRA_LUA = """
 local t = redis.call('TIME')
@@ -133,7 +138,7 @@ local cost = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then tat = now end
 local new_tat = tat + cost * interval
-local wait = new_tat - burst * interval - now
+local wait = tat + (math.min(cost, burst) - burst) * interval - now
 if wait < 0 then wait = 0 end
 redis.call('SET', KEYS[1], string.format('%.0f', math.ceil(new_tat)),
            'PX', math.ceil((new_tat - now) / 1000) + 1000)
@@ -193,7 +198,7 @@ class RedisTokenBucket:
         return int(reply) / 1_000_000
 
     async def acquire(self, cost: int = 1) -> float:
-        check_cost(cost, self._burst)
+        check_cost(cost)
         wait = await self._reserve_shared(cost)
         if wait is None:
             wait = self.fallback.reserve(cost)

@@ -83,3 +83,18 @@ async def test_bucket_state_lives_in_redis_under_a_hashed_key(redis_url: str) ->
     finally:
         await redis.delete(key)
         await redis.aclose()
+
+
+async def test_redis_bucket_charges_a_large_batch_as_a_debt(redis_url: str) -> None:
+    """In Redis too, a call above the burst needs a full bucket and the next call waits off its debt."""
+    key = bucket_key("solana", f"debt-{uuid.uuid4().hex}", namespace="test")
+    redis = Redis.from_url(redis_url)
+    try:
+        bucket = RedisTokenBucket(redis, key, rate=10.0, burst=3, rate_margin=0.0)  # effective burst 2
+        assert await bucket._reserve_shared(5) == 0.0
+        wait = await bucket._reserve_shared(1)
+        assert wait is not None
+        assert wait == pytest.approx(0.4, abs=0.01)  # (5 + 1 - 2) tokens at 10/s
+    finally:
+        await redis.delete(key)
+        await redis.aclose()

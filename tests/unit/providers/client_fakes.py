@@ -35,7 +35,7 @@ def bucket_violations(sends: list[tuple[float, int]], rate: float, burst: int) -
         if last is not None:
             tokens = min(float(burst), tokens + (at - last) * rate)
         last = at
-        if tokens + 1e-9 >= cost:
+        if tokens + 1e-9 >= min(cost, burst):  # a call above the burst needs a full bucket, then owes
             tokens -= cost
         else:
             rejected += 1

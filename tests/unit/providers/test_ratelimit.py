@@ -50,11 +50,18 @@ def test_cost_takes_that_many_tokens() -> None:
     assert gcra.reserve(3, now=0.0) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("cost", [0, 5])
-def test_cost_outside_the_bucket_is_refused(cost: int) -> None:
-    """Cost below 1 or above the burst can never conform, so it is an error, not a silent overrun."""
+def test_cost_above_the_burst_waits_for_a_full_bucket_and_leaves_a_debt() -> None:
+    """A batch costing 6 with burst 4 goes once the bucket is full, and the next call waits off the debt."""
+    gcra = Gcra(rate=10.0, burst=4)
+    assert gcra.reserve(1, now=0.0) == 0
+    assert gcra.reserve(6, now=0.0) == pytest.approx(0.1)  # refill the one token taken
+    assert gcra.reserve(1, now=0.1) == pytest.approx(0.3)  # 2 tokens of debt + 1 token
+
+
+def test_cost_below_one_is_refused() -> None:
+    """A call costs at least one token."""
     with pytest.raises(ValueError, match="cost"):
-        Gcra(rate=10.0, burst=4).reserve(cost, now=0.0)
+        Gcra(rate=10.0, burst=4).reserve(0, now=0.0)
 
 
 async def test_acquire_awaits_exactly_the_reserved_time_once() -> None:
@@ -77,7 +84,7 @@ def test_any_request_schedule_conforms_to_the_providers_bucket() -> None:
     for _ in range(2000):
         now += rng.expovariate(80.0)  # offered load above the limit, in bursts
         clock.now = now
-        cost = rng.choice([1, 1, 1, 2, 4])
+        cost = rng.choice([1, 1, 1, 2, 4, 8])  # 8 > burst: a large batch
         sends.append((now + bucket.reserve(cost), cost))
     assert bucket_violations(sends, rate, burst) == 0
     # And the limiter does not starve the caller: the schedule uses most of the allowed rate.
