@@ -8,7 +8,6 @@ of Solana responses the client applies to every reply. Parsing lives in `solana_
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -103,10 +102,12 @@ class SolanaAdapter:
         self._transport = transport
         self._commitment = commitment
         self._metadata_cache_ttl_s = metadata_cache_ttl_s
-        self._ids = itertools.count(1)
 
-    def _request(self, method: str, params: list[Any]) -> dict[str, Any]:
-        return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+    @staticmethod
+    def _request(method: str, params: list[Any], request_id: int = 1) -> dict[str, Any]:
+        # Ids only pair answers with requests inside one HTTP exchange, so they restart at 1 for
+        # every call: the same call then has the same body, which is what the client's cache keys on.
+        return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
 
     async def _call(self, method: str, params: list[Any], *, cache_ttl_s: float | None = None) -> Any:
         body = await self._transport.post_json(
@@ -142,7 +143,10 @@ class SolanaAdapter:
             "maxSupportedTransactionVersion": 0,
             "commitment": self._commitment,
         }
-        requests = [self._request("getTransaction", [signature, options]) for signature in signatures]
+        requests = [
+            self._request("getTransaction", [signature, options], request_id)
+            for request_id, signature in enumerate(signatures, start=1)
+        ]
         body = await self._transport.post_json(RPC_PATH, body=requests, idempotent=True, cost=len(requests))
         if isinstance(body, Mapping):
             # Some nodes answer a whole batch with one error object (e.g. batch too large).
