@@ -8,6 +8,7 @@ passes its end, so tests see exactly what a live provider shows between runs.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -119,3 +120,17 @@ class MovingClock:
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta
+
+
+class SleepClock:
+    """A monotonic clock for the resilient client that moves only when the client sleeps on it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)

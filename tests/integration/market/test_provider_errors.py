@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.unit.providers.client_fakes import FakeClock
 from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.market import candles as candle_store
@@ -20,7 +19,7 @@ from walletsync.providers.http import ResilientClient
 from walletsync.providers.twelvedata import TwelveDataAdapter, TwelveDataErrorClassifier
 from walletsync.simulator.market import MarketData
 
-from .fakes import MovingClock, anchor
+from .fakes import MovingClock, SleepClock, anchor
 
 BAD_SYMBOL = {
     "code": 400,
@@ -68,7 +67,7 @@ def _client(settings: Settings, answers: dict[str, dict[str, Any]], seen: list[s
         body = answers.get(symbol) or _series_body(symbol, int(request.url.params.get("outputsize", "30")))
         return httpx.Response(200, content=json.dumps(body), headers={"Content-Type": "application/json"})
 
-    fake = FakeClock()
+    fake = SleepClock()
     config = settings.model_copy(
         update={"twelvedata_urls": ["http://twelvedata.test"], "twelvedata_api_key": "secret-key"}
     ).provider_config("twelvedata")
