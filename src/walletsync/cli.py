@@ -447,6 +447,47 @@ def demo_command(
     raise typer.Exit(code)
 
 
+@app.command("simulator")
+def simulator_command(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 8899,
+    seed: Annotated[int, typer.Option(help="Ledger seed (same seed, same ledger).")] = 42,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    latency_ms: Annotated[str | None, typer.Option(help="Added latency: N or MIN:MAX (ms).")] = None,
+    fail_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of 5xx responses.")] = 0.0,
+    timeout_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of responses that hang.")] = 0.0,
+    malformed_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of broken 200 bodies.")] = 0.0,
+    rate_limit: Annotated[
+        list[str] | None, typer.Option(help="PROVIDER=RATE[:BURST] token bucket; repeatable.")
+    ] = None,
+    solana_wallets: Annotated[int, typer.Option(min=0, max=1000)] = 3,
+    cardano_wallets: Annotated[int, typer.Option(min=0, max=1000)] = 3,
+) -> None:
+    """Serve the bundled Solana RPC / Blockfrost / Twelve Data simulator with optional faults."""
+    from walletsync.simulator import command
+
+    try:
+        faults = command.fault_config(
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            timeout_rate=timeout_rate,
+            malformed_rate=malformed_rate,
+            rate_limits=rate_limit or [],
+            seed=seed,
+        )
+    except command.OptionError as exc:
+        err_console.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    command.serve(
+        console,
+        host=host,
+        port=port,
+        seed=seed,
+        solana_wallets=solana_wallets,
+        cardano_wallets=cardano_wallets,
+        faults=faults,
+    )
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion (commands are sync; the work is async)."""
     return asyncio.run(coro)
