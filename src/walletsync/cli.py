@@ -447,6 +447,93 @@ def demo_command(
     raise typer.Exit(code)
 
 
+apikeys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(apikeys_app, name="apikeys")
+
+
+@app.command("api")
+def api_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the REST API alone (run workers separately with `walletsync worker`)."""
+    from walletsync.api.server import run_api
+
+    settings = load(interactive=False)
+    run_api(settings, _database(settings), host=host, port=port)
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[str, typer.Option(help="read, write (implies read) or admin (implies both).")] = "read",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the key.")] = False,
+) -> None:
+    """Create an API key. The key is printed once and stored only as a hash."""
+    from walletsync.api.keys import create_key
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> Any:
+        async with db.write() as conn:
+            return await create_key(conn, name=name, scope=scope)
+
+    created = run_async(_with_db(settings, url, body))
+    if quiet:
+        typer.echo(created.key)  # plain stdout for scripts: KEY=$(walletsync apikeys create NAME -q)
+        return
+    console.print(f"API key {created.info.id} ({created.info.name}, scope {created.info.scope.value}):")
+    console.print(created.key, highlight=False, soft_wrap=True)
+    console.print("[yellow]Store it now: it cannot be shown again.[/]")
+
+
+@apikeys_app.command("list")
+def apikeys_list() -> None:
+    """List API keys (prefix, scope, created, revoked); never the keys themselves."""
+    from walletsync.api.keys import list_keys
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> Any:
+        async with db.read() as conn:
+            return await list_keys(conn)
+
+    keys = run_async(_with_db(settings, url, body))
+    table = Table(title=f"{len(keys)} API key(s)")
+    for column in ("id", "name", "prefix", "scope", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.key_prefix + "…",
+            key.scope.value,
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikeys list`).")]) -> None:
+    """Revoke an API key (API processes stop accepting it within a few seconds)."""
+    from walletsync.api.keys import MEMO_TTL_S, revoke_key
+
+    settings = load()
+    url = _database(settings)
+
+    async def body(db: Database) -> Any:
+        async with db.write() as conn:
+            return await revoke_key(conn, key_id)
+
+    info = run_async(_with_db(settings, url, body))
+    console.print(
+        f"API key {info.id} ({info.name}) revoked; running APIs refuse it within {MEMO_TTL_S:.0f} s"
+    )
+
+
 @app.command("simulator")
 def simulator_command(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 8899,

@@ -99,6 +99,10 @@ class Database:
     def replica_count(self) -> int:
         return len(self._replicas)
 
+    def replica_engines(self) -> list[AsyncEngine]:
+        """The replica engines in configuration order (for pool metrics)."""
+        return [replica.engine for replica in self._replicas]
+
     def reader(self) -> AsyncEngine:
         """The next healthy replica in round-robin order, or the primary."""
         if not self._replicas:

@@ -1,0 +1,125 @@
+"""The FastAPI app factory: routers, middleware, error mapping, lifespan (database, cache, limiter).
+
+Adding a resource is one line: write `api/routers/<resource>.py` with a `router`, append it to
+`ROUTERS`. Shared dependencies (state, auth scopes, pagination, cached responses) are in `deps.py`;
+errors are mapped once in `errors.py`.
+
+`create_app(settings)` opens its own `Database` and cache from `settings` (the CLI resolves the
+embedded server and migrates before calling it). Pass `database=` to reuse a database (tests), or
+`services=` (`walletsync serve`) to share the worker's database and cache layer, so the worker's
+cache invalidations reach this API even without Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from walletsync import __version__
+from walletsync.api.deps import AppState
+from walletsync.api.errors import install_error_handlers, use_problem_media_type
+from walletsync.api.keys import key_memo
+from walletsync.api.middleware import ApiMiddleware
+from walletsync.api.ratelimit import KeyRateLimiter
+from walletsync.api.routers import balances, jobs, ops, sync, transactions, wallets
+from walletsync.cache import CacheLayer, current_cache, setup_cache, teardown_cache
+from walletsync.config import Settings, get_settings
+from walletsync.db import migrate
+from walletsync.db.engine import Database
+from walletsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from walletsync.services import Services
+
+log = structlog.get_logger(__name__)
+
+ROUTERS: list[APIRouter] = [
+    ops.router,
+    wallets.router,
+    transactions.router,
+    balances.router,
+    sync.router,
+    jobs.router,
+]
+
+DESCRIPTION = """\
+Wallet balances, transactions and sync state for Solana and Cardano wallets, from walletsync's index.
+
+Authenticate with `Authorization: Bearer <key>` (`walletsync apikeys create NAME --scope read|write|admin`).
+Errors are `application/problem+json`. Lists are paginated with an opaque `cursor`. See docs/api.md.
+"""
+
+
+class WalletsyncAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        return use_problem_media_type(super().openapi())
+
+
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, services: Services | None = None
+) -> FastAPI:
+    """The API application. Opens (and closes) what it was not given in the ASGI lifespan."""
+    settings = settings or (services.settings if services is not None else get_settings())
+    if services is not None and database is None:
+        database = services.db
+    limiter = KeyRateLimiter(settings)  # validates WALLETSYNC_API_RATE_LIMIT before anything starts
+    head = migrate.head_revision()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database
+        if db is None:
+            if not settings.database_url:
+                raise ConfigError(
+                    "DATABASE_URL is not set (run the API with `walletsync api`, which resolves it)"
+                )
+            db = Database.from_settings(settings.database_url, settings, application_name="walletsync-api")
+        shared = current_cache() if services is not None else None
+        cache: CacheLayer = shared or setup_cache(settings)
+        app.state.walletsync = AppState(
+            settings=settings, db=db, cache=cache, limiter=limiter, key_memo=key_memo(), head_revision=head
+        )
+        log.info(
+            "api.started",
+            cache=cache.backend if settings.cache_enabled else "off",
+            replicas=db.replica_count,
+            public_reads=settings.public_reads,
+        )
+        try:
+            yield
+        finally:
+            if shared is None:
+                await teardown_cache(cache)
+            await limiter.close()
+            if database is None:
+                await db.dispose()
+
+    app = WalletsyncAPI(
+        title="walletsync",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            max_age=600,
+        )
+    # Added last, so it runs first: every response (errors, CORS preflights) gets its headers.
+    app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

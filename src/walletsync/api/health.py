@@ -1,0 +1,175 @@
+"""Readiness checks for `/readyz` and the gauges `/metrics` computes when scraped.
+
+Readiness: the database answering and its migrations at head are *critical* (either failing makes the
+instance not ready: 503). Redis, provider circuit breakers and the worker heartbeat are reported but
+not critical: without Redis the API serves from the database, and an open breaker or a missing worker
+delays syncs but not reads, so taking the instance out of a load balancer would fix nothing.
+
+Scrape-time gauges: `walletsync_db_pool_in_use{pool}`, `walletsync_jobs{status}` (queue depth from
+`procrastinate_jobs`), `walletsync_sync_lag_seconds{chain}` (now minus the *oldest* `last_synced_at`
+among that chain's synced wallets: the worst staleness a client can see), and
+`walletsync_sync_never_synced_wallets{chain}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client import Counter, Gauge
+from sqlalchemy import column, func, literal, select, table
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from walletsync.api.deps import AppState
+from walletsync.db.models import CHAINS, provider_endpoints, sync_state, wallets
+from walletsync.jobs.api import queue_depth
+from walletsync.jobs.tables import procrastinate_workers
+
+log = structlog.get_logger(__name__)
+
+CHECK_TIMEOUT_S = 2.0
+WORKER_STALE_S = 60.0
+
+# Alembic's own table: named here, not modelled (it is not ours).
+_alembic_version = table("alembic_version", column("version_num"))
+
+DB_POOL_IN_USE = Gauge("walletsync_db_pool_in_use", "Database connections checked out of the pool.", ["pool"])
+JOBS = Gauge("walletsync_jobs", "Jobs in the queue by status.", ["status"])
+SYNC_LAG = Gauge(
+    "walletsync_sync_lag_seconds",
+    "Seconds since the least recently synced wallet of a chain was synced.",
+    ["chain"],
+)
+NEVER_SYNCED = Gauge("walletsync_sync_never_synced_wallets", "Tracked wallets not synced yet.", ["chain"])
+SCRAPE_ERRORS = Counter("walletsync_metrics_scrape_errors_total", "Scrapes whose database gauges failed.")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    critical: bool
+    detail: str
+
+
+async def readiness(state: AppState) -> list[Check]:
+    checks: list[Check] = []
+    db_ok = False
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), state.db.primary.connect() as conn:
+            await conn.execute(select(literal(1)))
+            db_ok = True
+            checks.append(Check("database", True, True, "primary answers"))
+            checks.append(await _migrations(conn, state.head_revision))
+            checks.append(await _providers(conn))
+            checks.append(await _worker(conn))
+    except Exception as exc:  # noqa: BLE001 - any failure is a readiness reason, reported not raised
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
+        if not db_ok:
+            checks.append(Check("database", False, True, f"primary unreachable ({reason})"))
+        else:
+            checks.append(Check("database.checks", False, True, f"readiness queries failed ({reason})"))
+    if state.db.replica_count:
+        checks.append(
+            Check("replicas", True, False, f"{state.db.replica_count} configured; failed ones are skipped")
+        )
+    cache = await state.cache.health()
+    checks.append(Check(f"cache.{cache.backend}", cache.ok, False, cache.detail))
+    return checks
+
+
+async def _migrations(conn: AsyncConnection, head: str) -> Check:
+    try:
+        current = (await conn.execute(select(_alembic_version.c.version_num))).scalars().all()
+    except Exception as exc:  # noqa: BLE001 - a missing version table means "not migrated"
+        await conn.rollback()
+        return Check("migrations", False, True, f"no migration state ({type(exc).__name__})")
+    if list(current) != [head]:
+        return Check("migrations", False, True, f"at {', '.join(current) or 'base'}, code expects {head}")
+    return Check("migrations", True, True, f"at head {head}")
+
+
+async def _providers(conn: AsyncConnection) -> Check:
+    rows = (
+        await conn.execute(
+            select(provider_endpoints.c.provider, provider_endpoints.c.breaker_state, func.count())
+            .group_by(provider_endpoints.c.provider, provider_endpoints.c.breaker_state)
+            .order_by(provider_endpoints.c.provider, provider_endpoints.c.breaker_state)
+        )
+    ).all()
+    if not rows:
+        return Check("providers", True, False, "no endpoint state recorded yet")
+    by_provider: dict[str, dict[str, int]] = {}
+    for provider, breaker_state, count in rows:
+        by_provider.setdefault(provider, {})[breaker_state] = count
+    # Endpoint URLs are never shown: some carry credentials in their path or query.
+    summary = "; ".join(
+        f"{p}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        for p, states in sorted(by_provider.items())
+    )
+    all_open = [p for p, states in by_provider.items() if set(states) == {"open"}]
+    if all_open:
+        return Check(
+            "providers",
+            False,
+            False,
+            f"every endpoint's breaker is open for {', '.join(all_open)} ({summary})",
+        )
+    return Check("providers", True, False, summary)
+
+
+async def _worker(conn: AsyncConnection) -> Check:
+    last = (await conn.execute(select(func.max(procrastinate_workers.c.last_heartbeat)))).scalar()
+    if last is None:
+        return Check("worker", False, False, "no worker has sent a heartbeat (syncs will not run)")
+    age = (datetime.now(UTC) - last).total_seconds()
+    if age > WORKER_STALE_S:
+        return Check("worker", False, False, f"last worker heartbeat {age:.0f} s ago (syncs are not running)")
+    return Check("worker", True, False, f"heartbeat {age:.0f} s ago")
+
+
+# --- scrape-time gauges -----------------------------------------------------------------------------
+def _in_use(engine: AsyncEngine) -> int:
+    checkedout = getattr(engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
+
+
+async def refresh_gauges(state: AppState) -> None:
+    """Set the database-derived gauges; a database failure is counted, not raised."""
+    DB_POOL_IN_USE.labels("primary").set(_in_use(state.db.primary))
+    for index, engine in enumerate(state.db.replica_engines()):
+        DB_POOL_IN_USE.labels(f"replica{index}").set(_in_use(engine))
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), state.db.read() as conn:
+            depth = await queue_depth(conn)
+            lag_rows = (
+                await conn.execute(
+                    select(
+                        wallets.c.chain,
+                        func.min(sync_state.c.last_synced_at),
+                        func.count().filter(sync_state.c.last_synced_at.is_(None)),
+                    )
+                    .join(sync_state, sync_state.c.wallet_id == wallets.c.id)
+                    .group_by(wallets.c.chain)
+                )
+            ).all()
+    except Exception as exc:  # noqa: BLE001 - metrics must render even when the database does not answer
+        SCRAPE_ERRORS.inc()
+        log.warning("metrics.scrape.db_failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    for status, count in depth.items():
+        JOBS.labels(status).set(count)
+    now = datetime.now(UTC)
+    SYNC_LAG.clear()
+    NEVER_SYNCED.clear()
+    seen = set()
+    for chain, oldest, never in lag_rows:
+        seen.add(chain)
+        NEVER_SYNCED.labels(chain).set(int(never))
+        if oldest is not None:
+            SYNC_LAG.labels(chain).set(max(0.0, (now - oldest).total_seconds()))
+    for chain in CHAINS:
+        if chain not in seen:
+            NEVER_SYNCED.labels(chain).set(0)

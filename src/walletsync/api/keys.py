@@ -1,0 +1,197 @@
+"""API keys: create (shown once), list, revoke, verify.
+
+A key is `wsk_` + 32 random bytes (base64url). Only its SHA-256 is stored: the key carries 256 bits
+of entropy, so a slow password hash would add nothing but latency. A lookup finds candidate rows by
+the key's first 12 characters (`key_prefix`, not secret), then compares the hashes with
+`hmac.compare_digest` so the comparison takes the same time whatever matches.
+
+Scopes are ordered: `admin` can do what `write` can, `write` what `read` can. A verified key is kept
+in a small per-process memo for `MEMO_TTL_S` seconds so hot reads do not pay a database round trip
+each; revoking a key in this process forgets it at once, in other processes within `MEMO_TTL_S`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from walletsync.db.models import api_keys
+from walletsync.errors import InvalidInputError, NotFoundError
+
+KEY_PREFIX = "wsk_"
+LOOKUP_CHARS = 12
+MEMO_TTL_S = 5.0
+MEMO_MAX = 10_000
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def allows(self, needed: Scope) -> bool:
+        return self.rank >= needed.rank
+
+
+_RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    title = "API key not found"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: int
+    name: str
+    key_prefix: str
+    scope: Scope
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    info: ApiKeyInfo
+    key: str  # the plaintext key: shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as."""
+
+    key_id: int
+    name: str
+    scope: Scope
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _scope_of(scopes: list[str]) -> Scope:
+    known = [Scope(s) for s in scopes if s in Scope.__members__.values()]
+    return max(known, key=lambda s: s.rank) if known else Scope.READ
+
+
+def _info(row: Any) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row.id,
+        name=row.name,
+        key_prefix=row.key_prefix,
+        scope=_scope_of(list(row.scopes)),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def create_key(conn: AsyncConnection, *, name: str, scope: Scope | str) -> CreatedKey:
+    """Create a key; the plaintext is in the result and nowhere else."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("an API key name must be 1 to 200 characters")
+    try:
+        scope = Scope(scope)
+    except ValueError:
+        raise InvalidInputError(f"unknown scope {scope!r} (expected read, write or admin)") from None
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = (
+        await conn.execute(
+            insert(api_keys)
+            .values(name=name, key_prefix=key[:LOOKUP_CHARS], key_hash=hash_key(key), scopes=[scope.value])
+            .returning(*api_keys.c)
+        )
+    ).one()
+    return CreatedKey(info=_info(row), key=key)
+
+
+async def list_keys(conn: AsyncConnection, *, include_revoked: bool = True) -> list[ApiKeyInfo]:
+    query = select(api_keys).order_by(api_keys.c.id)
+    if not include_revoked:
+        query = query.where(api_keys.c.revoked_at.is_(None))
+    return [_info(row) for row in await conn.execute(query)]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: int) -> ApiKeyInfo:
+    """Revoke a key (idempotent: a revoked key keeps its first revocation time)."""
+    row = (
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id)
+            .values(revoked_at=func.coalesce(api_keys.c.revoked_at, func.now()))
+            .returning(*api_keys.c)
+        )
+    ).first()
+    if row is None:
+        raise ApiKeyNotFoundError(f"no API key with id {key_id}")
+    _MEMO.forget(row.key_hash)
+    return _info(row)
+
+
+async def verify_key(conn: AsyncConnection, presented: str) -> Principal | None:
+    """The principal of a presented key, or None when it is unknown or revoked."""
+    if not presented.startswith(KEY_PREFIX) or len(presented) < LOOKUP_CHARS + 8 or len(presented) > 200:
+        return None
+    digest = hash_key(presented)
+    rows = await conn.execute(
+        select(
+            api_keys.c.id, api_keys.c.name, api_keys.c.key_hash, api_keys.c.scopes, api_keys.c.revoked_at
+        ).where(api_keys.c.key_prefix == presented[:LOOKUP_CHARS])
+    )
+    found: Principal | None = None
+    for row in rows:
+        # Every candidate is compared (no early exit), each in constant time.
+        if hmac.compare_digest(row.key_hash, digest) and row.revoked_at is None:
+            found = Principal(key_id=row.id, name=row.name, scope=_scope_of(list(row.scopes)))
+    return found
+
+
+class KeyMemo:
+    """Verified keys by hash, each kept for `ttl` seconds (positive results only)."""
+
+    def __init__(self, *, ttl: float = MEMO_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        expires, principal = entry
+        if self.clock() >= expires:
+            self._entries.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self._entries) >= MEMO_MAX:
+            self._entries.clear()
+        self._entries[digest] = (self.clock() + self.ttl, principal)
+
+    def forget(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_MEMO = KeyMemo()
+
+
+def key_memo() -> KeyMemo:
+    return _MEMO

@@ -1,0 +1,190 @@
+"""The API's outer layer, one pure ASGI middleware: request id, security headers, body size limit,
+latency metrics by route template, the access log line, and the last-resort 500.
+
+Pure ASGI rather than Starlette's `BaseHTTPMiddleware`: that one runs the app in a separate task
+with a streaming copy of the response, which costs more than a cached read itself.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from fastapi.openapi.docs import get_swagger_ui_html
+from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from walletsync.api.errors import problem_body
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+HTTP_LATENCY = Histogram(
+    "walletsync_http_request_duration_seconds",
+    "API request latency by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def _docs_origin() -> str:
+    """The origin FastAPI's Swagger UI assets come from (read from FastAPI, not copied)."""
+    import inspect
+
+    url = str(inspect.signature(get_swagger_ui_html).parameters["swagger_js_url"].default)
+    match = re.match(r"^(https://[^/]+)", url)
+    return match.group(1) if match else "'self'"
+
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The interactive docs page runs Swagger UI (scripts and styles from its CDN, inline init script).
+DOCS_CSP = (
+    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_docs_origin()}; "
+    f"style-src 'self' 'unsafe-inline' {_docs_origin()}; img-src 'self' data: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    csp = DOCS_CSP if path in DOCS_PATHS else API_CSP
+    return [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+# Routes FastAPI itself serves (not API routes, so the router leaves no route object in the scope).
+_FIXED_PATHS = frozenset({"/openapi.json", *DOCS_PATHS})
+
+
+def route_template(scope: MutableMapping[str, Any]) -> str:
+    """The matched route's path template (`/v1/wallets/{wallet_id}`), never the raw path."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    return scope["path"] if scope.get("path") in _FIXED_PATHS else "unmatched"
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        extra_headers = [(b"x-request-id", request_id.encode()), *security_headers(scope["path"])]
+        status_holder = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in extra_headers if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        too_large = self._declared_too_large(scope)
+        try:
+            if too_large:
+                await self._send_problem(send_wrapper, 413, "Payload too large", self._too_large_detail())
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
+        except _BodyTooLarge:
+            if status_holder["started"]:
+                raise
+            await self._send_problem(send_wrapper, 413, "Payload too large", self._too_large_detail())
+        except Exception:
+            log.exception("http.unhandled_error", method=scope["method"], route=route_template(scope))
+            if status_holder["started"]:
+                raise
+            await self._send_problem(
+                send_wrapper, 500, "Internal Server Error", "the server could not complete the request"
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            status = int(status_holder["status"])
+            HTTP_LATENCY.labels(scope["method"], route, str(status)).observe(elapsed)
+            log.info(
+                "http.request",
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                key=scope.get("state", {}).get("api_key_name"),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _too_large_detail(self) -> str:
+        return f"the body exceeds {self.max_body_bytes} bytes"
+
+    def _declared_too_large(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    return int(value) > self.max_body_bytes
+                except ValueError:
+                    return False
+        return False
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        return limited_receive
+
+    @staticmethod
+    async def _send_problem(send: Send, status: int, title: str, detail: str) -> None:
+        body = problem_body(status, title, detail)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == REQUEST_ID_HEADER.encode():
+            candidate = bytes(value).decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex

@@ -1,0 +1,96 @@
+"""`/v1/jobs`: background jobs (syncs, price updates, webhook deliveries): inspect, list, retry.
+
+Job routes always need a key (even with `WALLETSYNC_PUBLIC_READS=true`): they show operational
+errors. They read the primary, since clients poll a job right after deferring it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from walletsync.api.deps import (
+    AdminAccess,
+    Cursor,
+    KeyedReadAccess,
+    Limit,
+    StateDep,
+    decode_cursor,
+    encode_cursor,
+    invalid_param,
+)
+from walletsync.api.errors import error_responses
+from walletsync.api.schemas import JobOut, Page
+from walletsync.jobs.api import JobInfo, get_job, list_jobs, retry_job
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")]
+JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"]
+
+
+def job_out(job: JobInfo) -> JobOut:
+    return JobOut(
+        id=job.id,
+        task_name=job.task_name,
+        status=job.status,
+        attempts=job.attempts,
+        args=job.args,
+        queue=job.queue,
+        scheduled_at=job.scheduled_at,
+        last_error=job.last_error,
+        created_at=job.created_at,
+    )
+
+
+@router.get(
+    "",
+    response_model=Page[JobOut],
+    responses=error_responses(401, 403, 413, 422, 429, 500),
+    summary="List jobs",
+)
+async def list_all(
+    state: StateDep,
+    _: KeyedReadAccess,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status, e.g. `failed`.")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[JobOut]:
+    """Jobs newest first."""
+    below: int | None = None
+    if cursor is not None:
+        match decode_cursor(cursor, "jobs"):
+            case [int() as job_id] if not isinstance(job_id, bool):
+                below = job_id
+            case _:
+                raise invalid_param("query", "cursor", "not a cursor of this listing")
+    async with state.db.primary.connect() as conn:
+        jobs = await list_jobs(conn, status=status, after_id=below, limit=limit + 1)
+    page, more = jobs[:limit], len(jobs) > limit
+    return Page[JobOut](
+        items=[job_out(j) for j in page], next_cursor=encode_cursor("jobs", [page[-1].id]) if more else None
+    )
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses=error_responses(401, 403, 404, 413, 422, 429, 500),
+    summary="A job",
+)
+async def show(job_id: JobId, state: StateDep, _: KeyedReadAccess) -> JobOut:
+    """A job: status, attempts, arguments and its last error."""
+    async with state.db.primary.connect() as conn:
+        return job_out(await get_job(conn, job_id))
+
+
+@router.post(
+    "/{job_id}/retry",
+    response_model=JobOut,
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 500),
+    summary="Retry a failed job (admin)",
+)
+async def retry(job_id: JobId, state: StateDep, _: AdminAccess) -> JobOut:
+    """Requeue a failed job to run now, with a fresh retry budget; 409 if it is not failed."""
+    return job_out(await retry_job(state.db, job_id))

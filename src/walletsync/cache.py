@@ -1,0 +1,310 @@
+"""The cache layer: cashews on Redis (when `REDIS_URL` is set) or in-process, cache-aside for hot reads.
+
+Keys are `{namespace}:v1:{name}:{parts...}`; `v1` is the version of the cached payload format (bump it
+when a payload changes shape, and old entries are simply never read again). Payloads are JSON bytes
+(never pickles, so whoever can write to Redis cannot make us run code).
+
+Three pieces are written here rather than taken from cashews, each for a reason:
+- Wallet invalidation by generation counter, not cashews tags or key deletion. Every entry that
+  depends on a wallet is stored with that wallet's generation (`{namespace}:v1:wallet-gen:{id}`), read
+  in the same round trip (MGET). `invalidate_wallet` increments the counter, so an entry written by a
+  request that read the database *before* the sync committed can never be served afterwards, a race
+  that deleting keys (or tags) leaves open.
+- Single-flight only on a miss. cashews' `@cache(lock=True)` takes a Redis lock around every call,
+  hits included. Here concurrent misses in one process share one load (one asyncio task per key, the
+  idea of cashews' `thunder_protection`); across processes the first miss takes `set_lock` and the
+  others poll for its value for a bounded time.
+- A small breaker for a dead backend: after a cache error every call skips the cache for
+  `RETRY_AFTER_S` (serving from the database), then the next call probes again. Without it each request
+  would pay a failed connect. Errors are counted (`walletsync_cache_errors_total`), the state shows in
+  `walletsync_cache_backend_up` and `/readyz`, and callers never see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from cashews import Cache
+from prometheus_client import Counter, Gauge
+
+from walletsync.config import Settings
+
+log = structlog.get_logger(__name__)
+
+PAYLOAD_VERSION = "v1"
+RETRY_AFTER_S = 2.0  # how long a failed backend is skipped before the next probe
+LOCK_TTL_S = 10.0  # cross-process fill lock; longer than any sane loader
+LOCK_WAIT_S = 2.0  # how long a process waits for another process's fill before loading itself
+LOCK_POLL_S = 0.01
+REDIS_TIMEOUT_S = 0.5  # a cache slower than this is worse than the database
+
+CACHE_REQUESTS = Counter(
+    "walletsync_cache_requests_total",
+    "Cache-aside lookups by cache name and result (hit, miss, coalesced: waited on another request's "
+    "load, bypass: backend down, served from the database).",
+    ["name", "result"],
+)
+CACHE_ERRORS = Counter(
+    "walletsync_cache_errors_total",
+    "Cache backend errors by operation (served from the database).",
+    ["operation"],
+)
+CACHE_BACKEND_UP = Gauge(
+    "walletsync_cache_backend_up", "1 when the cache backend answered its last call, 0 when it failed."
+)
+
+Loader = Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHealth:
+    """What `/readyz` reports about the cache."""
+
+    backend: str  # "redis", "memory" or "off"
+    ok: bool
+    detail: str
+
+
+class CacheLayer:
+    """One process's cache: a cashews `Cache`, the in-flight loads and the backend's health."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.enabled = settings.cache_enabled
+        self.namespace = settings.cache_namespace
+        self.backend = "redis" if settings.redis_url else "memory"
+        self._clock = clock
+        self._cache = Cache(name=f"walletsync-{uuid.uuid4().hex[:8]}")
+        if settings.redis_url:
+            self._cache.setup(
+                settings.redis_url,
+                # Raise instead of cashews' "safe" mode, which would turn errors into misses silently.
+                suppress=False,
+                pickle_type="null",
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+                wait_for_connection_timeout=REDIS_TIMEOUT_S,
+                max_connections=64,
+                client_name=f"{self.namespace}-cache",
+            )
+        else:
+            self._cache.setup("mem://", size=100_000)
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._down_until = 0.0
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        CACHE_BACKEND_UP.set(1)
+
+    # --- keys -------------------------------------------------------------------------------------
+    def key(self, name: str, *parts: object) -> str:
+        return ":".join([self.namespace, PAYLOAD_VERSION, name, *(str(p) for p in parts)])
+
+    def _gen_key(self, wallet_id: int) -> str:
+        return self.key("wallet-gen", wallet_id)
+
+    # --- cache-aside ------------------------------------------------------------------------------
+    async def get_or_load(
+        self, name: str, *parts: object, ttl: float, load: Loader, wallet_id: int | None = None
+    ) -> bytes:
+        """The cached payload of `name:parts`, or `load()`'s (stored for `ttl` seconds).
+
+        With `wallet_id`, the entry is invalidated by `invalidate_wallet(wallet_id)`. Cache failures
+        never reach the caller: the payload then comes from `load()`.
+        """
+        if not self.enabled:
+            return await load()
+        if self._skipping():
+            CACHE_REQUESTS.labels(name, "bypass").inc()
+            return await load()
+        key = self.key(name, *parts)
+        try:
+            gen, payload = await self._read(key, wallet_id)
+        except Exception as exc:  # noqa: BLE001 - any cache failure means "serve from the database"
+            self._failed("get", exc)
+            CACHE_REQUESTS.labels(name, "bypass").inc()
+            return await load()
+        self._answered()
+        if payload is not None:
+            CACHE_REQUESTS.labels(name, "hit").inc()
+            return payload
+        flight = f"{key}#{gen}"
+        task = self._inflight.get(flight)
+        if task is not None:
+            CACHE_REQUESTS.labels(name, "coalesced").inc()
+        else:
+            CACHE_REQUESTS.labels(name, "miss").inc()
+            task = asyncio.create_task(self._fill(key, gen, wallet_id, ttl, load))
+            self._inflight[flight] = task
+            task.add_done_callback(lambda _: self._inflight.pop(flight, None))
+        # Shielded: a client that disconnects must not cancel the load others are waiting on.
+        return await asyncio.shield(task)
+
+    async def _read(self, key: str, wallet_id: int | None) -> tuple[int, bytes | None]:
+        if wallet_id is None:
+            return 0, _unpack(await self._cache.get(key), 0)
+        raw_gen, entry = await self._cache.get_many(self._gen_key(wallet_id), key)
+        gen = int(raw_gen or 0)
+        return gen, _unpack(entry, gen)
+
+    async def _fill(self, key: str, gen: int, wallet_id: int | None, ttl: float, load: Loader) -> bytes:
+        if self.backend != "redis":
+            payload = await load()
+            await self._store(key, gen, payload, ttl)
+            return payload
+        lock_key = f"{key}:lock"
+        token = uuid.uuid4().hex
+        try:
+            locked = bool(await self._cache.set_lock(lock_key, token, expire=LOCK_TTL_S))
+        except Exception as exc:  # noqa: BLE001 - cache failure: load without the lock
+            self._failed("lock", exc)
+            return await load()
+        if locked:
+            try:
+                payload = await load()
+                await self._store(key, gen, payload, ttl)
+                return payload
+            finally:
+                await self._guarded("unlock", self._cache.unlock(lock_key, token))
+        # Another process is loading this key: wait for its value a little, then load ourselves.
+        deadline = self._clock() + LOCK_WAIT_S
+        while self._clock() < deadline:
+            await asyncio.sleep(LOCK_POLL_S)
+            try:
+                _, payload_or_none = await self._read(key, wallet_id)
+            except Exception as exc:  # noqa: BLE001 - cache failure: load from the database
+                self._failed("get", exc)
+                break
+            if payload_or_none is not None:
+                return payload_or_none
+        payload = await load()
+        await self._store(key, gen, payload, ttl)
+        return payload
+
+    async def _store(self, key: str, gen: int, payload: bytes, ttl: float) -> None:
+        await self._guarded("set", self._cache.set(key, _pack(gen, payload), expire=ttl))
+
+    async def delete(self, name: str, *parts: object) -> None:
+        if self.enabled:
+            await self._guarded("delete", self._cache.delete(self.key(name, *parts)))
+
+    async def invalidate_wallet(self, wallet_id: int) -> None:
+        """Make every cached entry of this wallet stale (bumps its generation)."""
+        if not self.enabled:
+            return
+        if await self._guarded("invalidate", self._cache.incr(self._gen_key(wallet_id))):
+            log.debug("cache.wallet.invalidated", wallet_id=wallet_id)
+
+    async def _guarded(self, operation: str, call: Awaitable[object]) -> bool:
+        """Await a cache call; on failure count it and report False instead of raising."""
+        try:
+            await call
+        except Exception as exc:  # noqa: BLE001 - any cache failure is counted and skipped
+            self._failed(operation, exc)
+            return False
+        self._answered()
+        return True
+
+    # --- health -----------------------------------------------------------------------------------
+    def _skipping(self) -> bool:
+        return self._clock() < self._down_until
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        CACHE_ERRORS.labels(operation).inc()
+        CACHE_BACKEND_UP.set(0)
+        first = self._last_error is None
+        cause = exc.__cause__ or exc
+        self._last_error = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
+        self._last_error_at = datetime.now(UTC)
+        self._down_until = self._clock() + RETRY_AFTER_S
+        if first:
+            log.warning(
+                "cache.backend.down", backend=self.backend, operation=operation, error=self._last_error
+            )
+
+    def _answered(self) -> None:
+        if self._last_error is not None:
+            log.info("cache.backend.recovered", backend=self.backend)
+            self._last_error = None
+            self._last_error_at = None
+            CACHE_BACKEND_UP.set(1)
+
+    async def health(self) -> CacheHealth:
+        """Ping the backend now; a failure marks it down like any other cache error."""
+        if not self.enabled:
+            return CacheHealth("off", True, "cache disabled (WALLETSYNC_CACHE=off)")
+        try:
+            await asyncio.wait_for(self._cache.ping(), timeout=REDIS_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any failure means the cache is down
+            self._failed("ping", exc)
+            return CacheHealth(
+                self.backend, False, f"unreachable, serving from the database ({self._last_error})"
+            )
+        self._answered()
+        return CacheHealth(self.backend, True, "ok")
+
+    async def clear_namespace(self) -> int:
+        """Delete every key of this namespace (tests and benchmarks sharing a Redis)."""
+        deleted = 0
+        async for key in self._cache.scan(f"{self.namespace}:*"):
+            await self._cache.delete(key)
+            deleted += 1
+        return deleted
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await self._cache.close()
+
+
+def _pack(gen: int, payload: bytes) -> bytes:
+    return b"%d:" % gen + payload
+
+
+def _unpack(entry: object, gen: int) -> bytes | None:
+    """The payload of a cached entry if it was written at generation `gen`."""
+    if not isinstance(entry, bytes):
+        return None
+    stored_gen, sep, payload = entry.partition(b":")
+    if not sep or not stored_gen.isdigit() or int(stored_gen) != gen:
+        return None
+    return payload
+
+
+# --- the process's cache ---------------------------------------------------------------------------
+_current: CacheLayer | None = None
+
+
+def setup_cache(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> CacheLayer:
+    """Create the process's cache layer (the API and the worker call this at start)."""
+    global _current
+    _current = CacheLayer(settings, clock=clock)
+    return _current
+
+
+async def teardown_cache(layer: CacheLayer | None = None) -> None:
+    """Close `layer` (default: the process's), forgetting it if it is the process's."""
+    global _current
+    target = layer or _current
+    if target is None:
+        return
+    if target is _current:
+        _current = None
+    await target.close()
+
+
+def current_cache() -> CacheLayer | None:
+    return _current
+
+
+async def invalidate_wallet(wallet_id: int) -> None:
+    """Drop the cached views of one wallet; the indexer calls this after a sync commits new facts.
+
+    A no-op when this process has no cache set up (then nothing here can be stale).
+    """
+    if _current is not None:
+        await _current.invalidate_wallet(wallet_id)
