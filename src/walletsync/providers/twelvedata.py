@@ -240,14 +240,16 @@ class TwelveDataAdapter:
     ) -> list[Candle]:
         """Candles of `symbol` at `interval` ("1min" ... "1month"), OLDEST FIRST, bar starts in UTC.
 
-        `start`/`end` are aware datetimes or dates, inclusive. Twelve Data reads them in the
-        instrument's local time: UTC for crypto and forex, the exchange's zone for stocks, which
-        the caller passes as `exchange_timezone` (IANA name, e.g. from the `exchanges` catalog;
-        None means UTC). Values come back in that same local time (`meta.exchange_timezone`) and
-        are converted to UTC. With `start` the API is asked for ascending order, so the candles
-        returned are the first `outputsize` from `start`: page forward from the last candle's `ts`.
-        Without `start`, the latest `outputsize` candles come back. An empty range returns [] (the
-        API reports it as a 400). Costs 1 credit.
+        One request (1 credit) for the LATEST `outputsize` (max 5000) candles in `[start, end)`:
+        `start` is inclusive, `end` exclusive, and Twelve Data truncates from the OLD end. So a full
+        page whose first candle is after `start` leaves older candles unread: read them by calling
+        again with `end` = that first candle's `ts` (paging backwards). Without bounds: the latest
+        `outputsize` candles. An empty range returns [] (the API reports it as a 400).
+
+        Bounds are aware datetimes or dates. Twelve Data reads them in the instrument's local time:
+        UTC for crypto and forex, the exchange's zone for stocks, which the caller passes as
+        `exchange_timezone` (IANA name, e.g. from the `exchanges` catalog; None means UTC). Values
+        come back in that local time (`meta.exchange_timezone`) and are converted to UTC.
         """
         daily = interval in DAILY_INTERVALS
         try:
@@ -261,7 +263,6 @@ class TwelveDataAdapter:
         }
         if start is not None:
             params["start_date"] = _format_bound(start, daily=daily, zone=zone)
-            params["order"] = "asc"
         if end is not None:
             params["end_date"] = _format_bound(end, daily=daily, zone=zone)
         try:

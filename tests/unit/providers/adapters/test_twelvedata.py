@@ -116,8 +116,8 @@ def test_crypto_without_exchange_zone_is_utc_and_may_lack_volume() -> None:
     assert candles[1].open == Decimal("71200.5")
 
 
-async def test_intraday_request_sends_bounds_and_ascending_order(make_transport: MakeTransport) -> None:
-    """Intraday crypto with start/end: bounds in UTC (crypto's local time), order=asc, cost 1, values in UTC."""
+async def test_intraday_request_sends_bounds(make_transport: MakeTransport) -> None:
+    """Intraday crypto with start/end: bounds in UTC (crypto's local time), cost 1, values in UTC."""
     seen: list[httpx.Request] = []
     transport = make_transport(api(BTC_1MIN, seen), twelvedata.classify_error)
     start = datetime(2024, 3, 13, 15, 31, tzinfo=UTC)
@@ -132,7 +132,6 @@ async def test_intraday_request_sends_bounds_and_ascending_order(make_transport:
         "interval": "1min",
         "outputsize": "10",
         "start_date": "2024-03-13 15:31:00",
-        "order": "asc",
         "end_date": "2024-03-13 17:32:00",
     }
     assert transport.calls[0].cost == 1
@@ -181,8 +180,8 @@ async def test_daily_request_sends_dates(make_transport: MakeTransport) -> None:
     assert candles[-1].ts == datetime(2021, 9, 16, 4, 0, tzinfo=UTC)
 
 
-async def test_latest_candles_without_start_keep_default_order(make_transport: MakeTransport) -> None:
-    """Without start no order is sent (the latest N come back); the result is still oldest first."""
+async def test_result_is_oldest_first_whatever_the_api_order(make_transport: MakeTransport) -> None:
+    """No order parameter is sent (the API answers newest first); the result is still oldest first."""
     seen: list[httpx.Request] = []
     transport = make_transport(api(AAPL_1DAY, seen), twelvedata.classify_error)
 
