@@ -158,7 +158,7 @@ class TwelveData:
         if inst is None:
             raise _Error(
                 400,
-                f"**symbol** {symbol} not found. Please specify it correctly according to API Documentation.",
+                f"**symbol** not found: {symbol}. Please specify it correctly according to API Documentation.",
             )
         interval = query.get("interval")
         if interval not in INTERVAL_SECONDS:
