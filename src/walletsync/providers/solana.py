@@ -189,16 +189,24 @@ class SolanaAdapter:
             raise MalformedResponseError(f"bad getBalance result ({exc!r})", provider=PROVIDER) from exc
 
     async def token_accounts(self, owner: str) -> list[TokenAccount]:
-        """Every SPL Token and Token-2022 account of `owner` with its raw amount, by (mint, account)."""
+        """Every SPL Token and Token-2022 account of `owner` with its raw amount, by (mint, account).
+
+        A node that does not know the Token-2022 program (it answers -32602 "unrecognized Token
+        program id") has no such accounts to report, so that answer counts as none.
+        """
         options = {"encoding": "jsonParsed", "commitment": self._commitment}
-        results = await asyncio.gather(
-            *(
-                self._call("getTokenAccountsByOwner", [owner, {"programId": program}, options])
-                for program in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
-            )
-        )
-        accounts = [account for result in results for account in parse_token_accounts(result)]
-        return sorted(accounts, key=lambda a: (a.mint, a.account))
+
+        async def by_program(program: str) -> list[TokenAccount]:
+            try:
+                result = await self._call("getTokenAccountsByOwner", [owner, {"programId": program}, options])
+            except UpstreamBadRequestError as exc:
+                if program == TOKEN_2022_PROGRAM and "unrecognized token program id" in exc.detail.lower():
+                    return []
+                raise
+            return parse_token_accounts(result)
+
+        results = await asyncio.gather(by_program(TOKEN_PROGRAM), by_program(TOKEN_2022_PROGRAM))
+        return sorted((a for accounts in results for a in accounts), key=lambda a: (a.mint, a.account))
 
     async def mint_info(self, mint: str) -> AssetInfo:
         """Decimals (and, for Token-2022 metadata, name/symbol) of a mint; `"native"` is SOL itself."""

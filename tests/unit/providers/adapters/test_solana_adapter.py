@@ -226,6 +226,26 @@ async def test_token_accounts_query_both_token_programs(
     assert {c.body["params"][1]["programId"] for c in transport.calls} == {TOKEN_PROGRAM, TOKEN_2022_PROGRAM}
 
 
+async def test_node_without_token_2022_reports_none_of_its_accounts(
+    make_transport: MakeTransport, read_response: ReadResponse
+) -> None:
+    """-32602 "unrecognized Token program id" for Token-2022 only means none; for Tokenkeg it is an error."""
+    docs = read_response("solana/getTokenAccountsByOwner_jsonParsed_docs_1.json")
+    unknown = {"code": -32602, "message": "Invalid param: unrecognized Token program id"}
+
+    def old_node(request: dict[str, Any]) -> dict[str, Any]:
+        return {"result": docs} if request["params"][1]["programId"] == TOKEN_PROGRAM else {"error": unknown}
+
+    accounts = await SolanaAdapter(make_transport(rpc_node(old_node), solana.classify_error)).token_accounts(
+        "O"
+    )
+    assert [a.amount for a in accounts] == [1]
+
+    broken = make_transport(rpc_node(lambda _: {"error": unknown}), solana.classify_error)
+    with pytest.raises(UpstreamBadRequestError):
+        await SolanaAdapter(broken).token_accounts("O")
+
+
 async def test_token_accounts_without_json_parsed_are_malformed(
     make_transport: MakeTransport, read_response: ReadResponse
 ) -> None:
