@@ -45,7 +45,8 @@ def test_tx_and_utxos_match_the_spec(handler: Blockfrost, ledger: Ledger, real_r
     tx_hash = _history(handler, wallet)[0]["tx_hash"]
     tx = get(handler, f"/txs/{tx_hash}").json()
     assert_same_shape(tx, load(real_responses, "blockfrost/spec_assembled/txs.json"))
-    assert isinstance(tx["fees"], str) and isinstance(tx["block_height"], int)
+    assert isinstance(tx["fees"], str)
+    assert isinstance(tx["block_height"], int)
     utxos = get(handler, f"/txs/{tx_hash}/utxos").json()
     assert_same_shape(
         utxos,
@@ -72,7 +73,8 @@ def test_address_history_asset_and_block_match_the_spec(
     wallet = ledger.cardano_wallets[0]
     address = get(handler, f"/addresses/{wallet}").json()
     assert_same_shape(address, load(real_responses, "blockfrost/spec_assembled/addresses_address.json"))
-    assert address["stake_address"].startswith("stake1") and address["type"] == "shelley"
+    assert address["stake_address"].startswith("stake1")
+    assert address["type"] == "shelley"
     history = _history(handler, wallet)
     assert_same_shape(history, load(real_responses, "blockfrost/spec_example_addresses_transactions.json"))
     for unit, decimals in ledger.cardano_assets.items():
@@ -171,7 +173,8 @@ def test_errors_have_the_real_bodies(ledger: Ledger, real_responses: Path) -> No
     unseen = ledger.cardano_wallets[0][:-8] + "qqqqqqqq"
     assert get(open_handler, f"/addresses/{unseen}").status == 400  # checksum broken
     rate = open_handler.rate_limited(3)
-    assert rate.status == 429 and ("retry-after", "3") in rate.headers
+    assert rate.status == 429
+    assert ("retry-after", "3") in rate.headers
     assert rate.json() == load(real_responses, "blockfrost/spec_assembled/error_429.json")
     assert open_handler.server_error(500).json() == load(
         real_responses, "blockfrost/spec_assembled/error_500.json"

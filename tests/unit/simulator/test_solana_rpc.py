@@ -113,7 +113,8 @@ def test_failed_transaction_charges_only_the_fee(handler: SolanaRpc, ledger: Led
         assert meta["err"] == {"InstructionError": [meta["err"]["InstructionError"][0], {"Custom": 1}]}
         assert meta["status"] == {"Err": meta["err"]}
         deltas = [post - pre for pre, post in zip(meta["preBalances"], meta["postBalances"], strict=True)]
-        assert deltas[0] == -meta["fee"] and not any(deltas[1:])
+        assert deltas[0] == -meta["fee"]
+        assert not any(deltas[1:])
         pre = {b["accountIndex"]: b["uiTokenAmount"]["amount"] for b in meta["preTokenBalances"]}
         post = {b["accountIndex"]: b["uiTokenAmount"]["amount"] for b in meta["postTokenBalances"]}
         assert pre == post
@@ -215,7 +216,7 @@ def test_incoming_spl_transfer_is_listed_under_the_token_account_only(
     found = 0
     for wallet in ledger.solana_wallets:
         owner = {e["signature"] for e in _all_signatures(handler, wallet)}
-        for mint, account in ledger.solana_token_accounts(wallet).items():
+        for account in ledger.solana_token_accounts(wallet).values():
             for entry in _all_signatures(handler, account):
                 tx = solana.txs[solana.sig_index[entry["signature"]]]
                 if solana.accounts[tx.payer] != wallet:
