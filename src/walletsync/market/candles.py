@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, column, func, select, table, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -228,7 +229,7 @@ async def stored_series(conn: AsyncConnection) -> list[SymbolSummary]:
     """Every (instrument, interval) with stored bars: count, range and latest close."""
     latest = (
         select(candles.c.instrument_id, candles.c.interval, candles.c.close)
-        .distinct(candles.c.instrument_id, candles.c.interval)
+        .ext(distinct_on(candles.c.instrument_id, candles.c.interval))
         .order_by(candles.c.instrument_id, candles.c.interval, candles.c.ts.desc())
         .subquery()
     )
@@ -281,7 +282,7 @@ def latest_close_query(at: datetime | None = None) -> Any:
     """
     query = (
         select(candles.c.instrument_id, candles.c.ts, candles.c.interval, candles.c.close)
-        .distinct(candles.c.instrument_id)
+        .ext(distinct_on(candles.c.instrument_id))
         .order_by(candles.c.instrument_id, candles.c.ts.desc(), candles.c.interval)
     )
     if at is not None:

@@ -1,0 +1,371 @@
+"""What wallets are worth: a wallet or a group now (or at a time), and as a series at each bar close.
+
+Value = balance in base units / 10**decimals times the close of the asset's instrument (`asset_prices`),
+exact `Decimal`s throughout. An asset held with no decimals, no price link, a price in another quote
+currency, or no bar yet is *unpriced*: listed apart with the reason and left out of the total (never
+counted as 0); `complete` says whether the total covers every asset held.
+
+Series: one SQL query per series. The bars of the wallet's priced instruments in [start, end] form the
+points; each point's balances come from one window sum over the deltas and the points merged on a
+timeline (deltas at a bar's close time count in it), so the cost is one sort of deltas + points,
+not one balance query per point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Numeric,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from walletsync.db.models import asset_prices, assets, balance_deltas, candles, instruments, wallets
+from walletsync.errors import NotFoundError
+from walletsync.market.candles import latest_closes
+from walletsync.market.intervals import parse_interval
+from walletsync.portfolio.balances import Balance, wallet_balances
+from walletsync.wallets.repository import get_wallet
+
+
+class GroupNotFoundError(NotFoundError):
+    title = "Wallet group not found"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    asset_id: int
+    chain: str
+    asset_key: str
+    symbol: str | None
+    name: str | None
+    decimals: int | None
+    amount: int  # base units
+    price: Decimal | None = None
+    price_symbol: str | None = None
+    price_ts: datetime | None = None  # start of the bar whose close priced it
+    value: Decimal | None = None
+    unpriced_reason: str | None = None
+
+    @property
+    def priced(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletValue:
+    wallet_id: int
+    chain: str
+    address: str
+    label: str | None
+    quote: str
+    at: datetime | None
+    total: Decimal
+    positions: list[Position]  # priced ones, largest value first
+    unpriced: list[Position]
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced
+
+
+@dataclass(frozen=True, slots=True)
+class GroupValue:
+    group: str
+    quote: str
+    at: datetime | None
+    total: Decimal
+    wallets: list[WalletValue]
+
+    @property
+    def complete(self) -> bool:
+        return all(w.complete for w in self.wallets)
+
+
+@dataclass(frozen=True, slots=True)
+class UnpricedHolding:
+    asset_id: int
+    symbol: str | None
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValuePoint:
+    ts: datetime  # start of the bar; balances are as of its close (ts + interval)
+    value: Decimal
+    unpriced: tuple[UnpricedHolding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSeries:
+    quote: str
+    interval: str
+    start: datetime | None
+    end: datetime | None
+    points: list[ValuePoint] = field(default_factory=list)
+
+
+def to_units(amount: int, decimals: int) -> Decimal:
+    return Decimal(amount).scaleb(-decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    instrument_id: int
+    symbol: str
+    quote: str | None
+
+
+async def _links(conn: AsyncConnection, asset_ids: Sequence[int]) -> dict[int, _Link]:
+    if not asset_ids:
+        return {}
+    rows = await conn.execute(
+        select(asset_prices.c.asset_id, instruments.c.id, instruments.c.symbol, instruments.c.currency_quote)
+        .join(instruments, instruments.c.id == asset_prices.c.instrument_id)
+        .where(asset_prices.c.asset_id.in_(sorted(set(asset_ids))))
+    )
+    return {r.asset_id: _Link(r.id, r.symbol, r.currency_quote) for r in rows}
+
+
+async def _price_balances(
+    conn: AsyncConnection, balances: Sequence[Balance], *, quote: str, at: datetime | None
+) -> tuple[list[Position], list[Position]]:
+    links = await _links(conn, [b.asset_id for b in balances])
+    closes = await latest_closes(conn, [link.instrument_id for link in links.values()], at=at)
+    priced: list[Position] = []
+    unpriced: list[Position] = []
+    for b in balances:
+        base = Position(b.asset_id, b.chain.value, b.asset_key, b.symbol, b.name, b.decimals, b.amount)
+        link = links.get(b.asset_id)
+        point = closes.get(link.instrument_id) if link else None
+        reason = None
+        if link is None:
+            reason = "no price source linked to this asset"
+        elif (link.quote or "").upper() != quote:
+            reason = f"{link.symbol} is quoted in {link.quote or 'an unknown currency'}, not {quote}"
+        elif point is None:
+            reason = f"no {link.symbol} price stored" + (f" at or before {at.isoformat()}" if at else "")
+        elif b.decimals is None:
+            reason = "the asset's decimals are unknown"
+        if reason is not None or link is None or point is None or b.decimals is None:
+            unpriced.append(replace(base, unpriced_reason=reason))
+            continue
+        value = to_units(b.amount, b.decimals) * point.close
+        priced.append(
+            replace(base, price=point.close, price_symbol=link.symbol, price_ts=point.ts, value=value)
+        )
+    priced.sort(key=lambda p: (-(p.value or 0), p.asset_id))
+    return priced, unpriced
+
+
+async def wallet_value(
+    conn: AsyncConnection, wallet_id: int, *, quote: str = "USD", at: datetime | None = None
+) -> WalletValue:
+    """The wallet's value in `quote` now (latest closes) or at `at` (balances and closes as of then)."""
+    quote = quote.upper()
+    wallet = await get_wallet(conn, wallet_id)
+    balances = await wallet_balances(conn, wallet_id, at=at)
+    priced, unpriced = await _price_balances(conn, balances, quote=quote, at=at)
+    return WalletValue(
+        wallet_id=wallet.id,
+        chain=wallet.chain.value,
+        address=wallet.address,
+        label=wallet.label,
+        quote=quote,
+        at=at,
+        total=sum((p.value for p in priced if p.value is not None), Decimal(0)),
+        positions=priced,
+        unpriced=unpriced,
+    )
+
+
+async def group_wallet_ids(conn: AsyncConnection, group: str) -> list[int]:
+    ids = list(
+        (
+            await conn.execute(
+                select(wallets.c.id).where(wallets.c.group_name == group).order_by(wallets.c.id)
+            )
+        ).scalars()
+    )
+    if not ids:
+        raise GroupNotFoundError(f"no wallet is in group {group!r} (add one with `wallets add --group`)")
+    return ids
+
+
+async def group_value(
+    conn: AsyncConnection, group: str, *, quote: str = "USD", at: datetime | None = None
+) -> GroupValue:
+    """The total of a wallet group (`wallets.group_name`), with each wallet's own valuation."""
+    values = [
+        await wallet_value(conn, wid, quote=quote, at=at) for wid in await group_wallet_ids(conn, group)
+    ]
+    return GroupValue(
+        group=group,
+        quote=quote.upper(),
+        at=at,
+        total=sum((v.total for v in values), Decimal(0)),
+        wallets=values,
+    )
+
+
+def series_query(
+    wallet_ids: Sequence[int], *, interval: str, quote: str, start: datetime | None, end: datetime | None
+) -> Any:
+    """(bar ts, asset, balance at the bar's close, decimals, close) for every bar and held asset."""
+    step = cast(literal(parse_interval(interval).pg), INTERVAL)
+    held = (
+        select(balance_deltas.c.wallet_id, balance_deltas.c.asset_id)
+        .where(balance_deltas.c.wallet_id.in_(wallet_ids))
+        .distinct()
+        .cte("held")
+    )
+    linked = (
+        select(asset_prices.c.asset_id, asset_prices.c.instrument_id)
+        .join(instruments, instruments.c.id == asset_prices.c.instrument_id)
+        .where(
+            asset_prices.c.asset_id.in_(select(held.c.asset_id)),
+            func.upper(instruments.c.currency_quote) == quote,
+        )
+        .cte("linked")
+    )
+    bar_filter = [candles.c.interval == interval, candles.c.instrument_id.in_(select(linked.c.instrument_id))]
+    if start is not None:
+        bar_filter.append(candles.c.ts >= start)
+    if end is not None:
+        bar_filter.append(candles.c.ts <= end)
+    points = select(candles.c.ts).where(*bar_filter).distinct().cte("points")
+    deltas = select(
+        balance_deltas.c.wallet_id,
+        balance_deltas.c.asset_id,
+        balance_deltas.c.block_time.label("t"),
+        balance_deltas.c.amount,
+        literal(0, Integer).label("is_point"),
+        cast(null(), DateTime(timezone=True)).label("bar_ts"),
+    ).where(
+        balance_deltas.c.wallet_id.in_(wallet_ids),
+        balance_deltas.c.block_time.is_not(None),
+        balance_deltas.c.block_time <= select(func.max(points.c.ts) + step).scalar_subquery(),
+    )
+    marks = select(
+        held.c.wallet_id,
+        held.c.asset_id,
+        (points.c.ts + step).label("t"),
+        literal(0, Numeric).label("amount"),
+        literal(1, Integer).label("is_point"),
+        points.c.ts.label("bar_ts"),
+    ).select_from(held.join(points, true()))
+    timeline = union_all(deltas, marks).subquery("timeline")
+    running = select(
+        timeline.c.asset_id,
+        timeline.c.bar_ts,
+        timeline.c.is_point,
+        func.sum(timeline.c.amount)
+        .over(
+            partition_by=(timeline.c.wallet_id, timeline.c.asset_id),
+            order_by=(timeline.c.t, timeline.c.is_point),
+            rows=(None, 0),
+        )
+        .label("balance"),
+    ).subquery("running")
+    per_asset = (
+        select(running.c.bar_ts, running.c.asset_id, func.sum(running.c.balance).label("balance"))
+        .where(running.c.is_point == 1)
+        .group_by(running.c.bar_ts, running.c.asset_id)
+        .subquery("per_asset")
+    )
+    return (
+        select(
+            per_asset.c.bar_ts,
+            per_asset.c.asset_id,
+            per_asset.c.balance,
+            assets.c.symbol,
+            assets.c.decimals,
+            candles.c.close,
+        )
+        .join(assets, assets.c.id == per_asset.c.asset_id)
+        .outerjoin(linked, linked.c.asset_id == per_asset.c.asset_id)
+        .outerjoin(
+            candles,
+            and_(
+                candles.c.instrument_id == linked.c.instrument_id,
+                candles.c.interval == interval,
+                candles.c.ts == per_asset.c.bar_ts,
+            ),
+        )
+        .order_by(per_asset.c.bar_ts, per_asset.c.asset_id)
+    )
+
+
+async def _series(
+    conn: AsyncConnection,
+    wallet_ids: Sequence[int],
+    *,
+    interval: str,
+    quote: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> ValueSeries:
+    quote = quote.upper()
+    rows = await conn.execute(series_query(wallet_ids, interval=interval, quote=quote, start=start, end=end))
+    totals: dict[datetime, Decimal] = {}
+    unpriced: dict[datetime, list[UnpricedHolding]] = defaultdict(list)
+    for r in rows:
+        totals.setdefault(r.bar_ts, Decimal(0))
+        amount = int(r.balance)
+        if amount == 0:
+            continue
+        if r.close is None or r.decimals is None:
+            unpriced[r.bar_ts].append(UnpricedHolding(r.asset_id, r.symbol, amount))
+            continue
+        totals[r.bar_ts] += to_units(amount, r.decimals) * r.close
+    return ValueSeries(
+        quote=quote,
+        interval=interval,
+        start=start,
+        end=end,
+        points=[ValuePoint(ts, total, tuple(unpriced.get(ts, ()))) for ts, total in totals.items()],
+    )
+
+
+async def wallet_value_series(
+    conn: AsyncConnection,
+    wallet_id: int,
+    *,
+    interval: str = "1day",
+    quote: str = "USD",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ValueSeries:
+    """The wallet's value at the close of each `interval` bar in [start, end] (bar start times)."""
+    await get_wallet(conn, wallet_id)
+    return await _series(conn, [wallet_id], interval=interval, quote=quote, start=start, end=end)
+
+
+async def group_value_series(
+    conn: AsyncConnection,
+    group: str,
+    *,
+    interval: str = "1day",
+    quote: str = "USD",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ValueSeries:
+    """The group's summed value at each bar close, in the same one query as a single wallet's."""
+    ids = await group_wallet_ids(conn, group)
+    return await _series(conn, ids, interval=interval, quote=quote, start=start, end=end)
