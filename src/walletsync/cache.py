@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -258,7 +259,10 @@ class CacheLayer:
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
-        await self._cache.close()
+        with warnings.catch_warnings():
+            # cashews 7.6 closes its Redis client with redis-py's deprecated `close()`.
+            warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+            await self._cache.close()
 
 
 def _pack(gen: int, payload: bytes) -> bytes:

@@ -136,6 +136,8 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else title.lower()
     if exc.status_code == 404 and detail == "not found":
         detail = "no such route"
+    elif exc.status_code == 413:
+        title = "Payload too large"
     return problem_response(exc.status_code, title, detail, headers=dict(exc.headers or {}))
 
 

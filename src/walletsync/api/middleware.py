@@ -1,6 +1,10 @@
 """The API's outer layer, one pure ASGI middleware: request id, security headers, body size limit,
 latency metrics by route template, the access log line, and the last-resort 500.
 
+The body limit refuses a declared `Content-Length` over the limit at once, and counts streamed bytes
+as the app reads them, raising an HTTP 413 that the error handlers render as a problem. (FastAPI's own
+`max_body_size` sends a plain-text 413 of Starlette's instead.)
+
 Pure ASGI rather than Starlette's `BaseHTTPMiddleware`: that one runs the app in a separate task
 with a streaming copy of the response, which costs more than a cached read itself.
 """
@@ -16,6 +20,7 @@ from typing import Any
 import structlog
 from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from walletsync.api.errors import problem_body
@@ -42,6 +47,8 @@ def _docs_origin() -> str:
     return match.group(1) if match else "'self'"
 
 
+TOO_LARGE_DETAIL = "the request body is larger than this API accepts (WALLETSYNC_MAX_BODY_BYTES)"
+
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # The interactive docs page runs Swagger UI (scripts and styles from its CDN, inline init script).
 DOCS_CSP = (
@@ -64,10 +71,6 @@ def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 # Routes FastAPI itself serves (not API routes, so the router leaves no route object in the scope).
 _FIXED_PATHS = frozenset({"/openapi.json", *DOCS_PATHS})
 
@@ -78,6 +81,14 @@ def route_template(scope: MutableMapping[str, Any]) -> str:
     if isinstance(path, str):
         return path
     return scope["path"] if scope.get("path") in _FIXED_PATHS else "unmatched"
+
+
+class _ResponseSeen:
+    __slots__ = ("started", "status")
+
+    def __init__(self) -> None:
+        self.status = 500  # what the log and metrics say if the app dies before answering
+        self.started = False
 
 
 class ApiMiddleware:
@@ -93,31 +104,26 @@ class ApiMiddleware:
         request_id = _request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         extra_headers = [(b"x-request-id", request_id.encode()), *security_headers(scope["path"])]
-        status_holder = {"status": 500, "started": False}
+        response = _ResponseSeen()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
+                response.status = message["status"]
+                response.started = True
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in extra_headers if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 
-        too_large = self._declared_too_large(scope)
         try:
-            if too_large:
-                await self._send_problem(send_wrapper, 413, "Payload too large", self._too_large_detail())
+            if self._declared_too_large(scope):
+                await self._send_problem(send_wrapper, 413, "Payload too large", TOO_LARGE_DETAIL)
             else:
                 await self.app(scope, self._limited(receive), send_wrapper)
-        except _BodyTooLarge:
-            if status_holder["started"]:
-                raise
-            await self._send_problem(send_wrapper, 413, "Payload too large", self._too_large_detail())
         except Exception:
             log.exception("http.unhandled_error", method=scope["method"], route=route_template(scope))
-            if status_holder["started"]:
+            if response.started:
                 raise
             await self._send_problem(
                 send_wrapper, 500, "Internal Server Error", "the server could not complete the request"
@@ -125,7 +131,7 @@ class ApiMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            status = int(status_holder["status"])
+            status = response.status
             HTTP_LATENCY.labels(scope["method"], route, str(status)).observe(elapsed)
             log.info(
                 "http.request",
@@ -136,9 +142,6 @@ class ApiMiddleware:
                 key=scope.get("state", {}).get("api_key_name"),
             )
             structlog.contextvars.unbind_contextvars("request_id")
-
-    def _too_large_detail(self) -> str:
-        return f"the body exceeds {self.max_body_bytes} bytes"
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", []):
@@ -159,7 +162,8 @@ class ApiMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    # FastAPI re-raises HTTP exceptions met while reading a body; the handler renders it.
+                    raise HTTPException(413, TOO_LARGE_DETAIL)
             return message
 
         return limited_receive
