@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 
 from walletsync.simulator.app import DropConnection, create_app
-from walletsync.simulator.faults import FaultConfig, FaultInjector
+from walletsync.simulator.faults import Clock, FaultConfig, FaultInjector
 from walletsync.simulator.ledger import Ledger
 
 PROVIDERS = ("solana", "blockfrost", "twelvedata")
@@ -80,7 +80,7 @@ class SimulatorServer:
         *,
         ledger_kwargs: dict[str, Any] | None = None,
         process: bool = False,
-        clock: Any = None,
+        clock: Clock | None = None,
         blockfrost_project_id: str | None = None,
         twelvedata_api_key: str | None = None,
         host: str = "127.0.0.1",

@@ -11,12 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+import orjson
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (the hot path of every provider)."""
-    return _encoder.encode(value).encode()
+    """Compact JSON bytes: orjson, several times faster than json on transaction bodies (the hot path).
+
+    Integers beyond 64 bits (none are served today) would fall back to the standard encoder.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(slots=True)
