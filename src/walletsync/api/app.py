@@ -26,7 +26,17 @@ from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
 from walletsync.api.ratelimit import KeyRateLimiter
-from walletsync.api.routers import balances, jobs, ops, sync, transactions, wallets
+from walletsync.api.routers import (
+    balances,
+    jobs,
+    leaderboards,
+    market,
+    ops,
+    sync,
+    transactions,
+    valuation,
+    wallets,
+)
 from walletsync.cache import CacheLayer, current_cache, setup_cache, teardown_cache
 from walletsync.config import Settings, get_settings
 from walletsync.db import migrate
@@ -45,6 +55,9 @@ ROUTERS: list[APIRouter] = [
     balances.router,
     sync.router,
     jobs.router,
+    valuation.router,
+    leaderboards.router,
+    market.router,
 ]
 
 DESCRIPTION = """\

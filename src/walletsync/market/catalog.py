@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, literal_column, tuple_
+from sqlalchemy import ColumnElement, Table, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,3 +94,33 @@ async def upsert_exchanges(conn: AsyncConnection, items: Iterable[ExchangeInfo])
 
 async def upsert_instruments(conn: AsyncConnection, items: Iterable[InstrumentInfo]) -> UpsertCounts:
     return await _upsert(conn, instruments, ("kind", "symbol", "exchange"), map(_instrument_row, items))
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRow:
+    id: int
+    kind: str
+    name: str
+    code: str
+    country: str | None
+    timezone: str | None
+
+
+async def list_exchanges(
+    conn: AsyncConnection, *, kind: str | None = None, after_id: int | None = None, limit: int = 100
+) -> list[ExchangeRow]:
+    """Stored exchanges by id, keyset-paginated after `after_id`."""
+    query = select(
+        exchanges.c.id,
+        exchanges.c.kind,
+        exchanges.c.name,
+        exchanges.c.code,
+        exchanges.c.country,
+        exchanges.c.timezone,
+    ).order_by(exchanges.c.id)
+    if kind is not None:
+        query = query.where(exchanges.c.kind == kind)
+    if after_id is not None:
+        query = query.where(exchanges.c.id > after_id)
+    rows = await conn.execute(query.limit(limit))
+    return [ExchangeRow(r.id, r.kind, r.name, r.code, r.country, r.timezone) for r in rows]

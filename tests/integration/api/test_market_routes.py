@@ -1,0 +1,183 @@
+"""Valuation, leaderboard, asset, price and exchange routes through the real app, Redis cache included."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import insert
+
+from tests.integration.api.conftest import Api, Keys
+from tests.integration.market.facts import WALLETS, T, build_portfolio
+from walletsync.db.models import balance_deltas, transactions, wallet_transactions
+from walletsync.market.catalog import upsert_exchanges
+from walletsync.providers.types import ExchangeInfo
+
+pytestmark = pytest.mark.redis
+
+
+def _cache_count(name: str, result: str) -> float:
+    return (
+        REGISTRY.get_sample_value("walletsync_cache_requests_total", {"name": name, "result": result}) or 0.0
+    )
+
+
+async def test_wallet_value_route_with_series(api: Api, keys: Keys) -> None:
+    """The value route returns exact decimal strings, unpriced holdings apart, and the hourly series."""
+    p = await build_portfolio(api.db, api.settings)
+    w1 = p.wallet_ids["w1"]
+    params = {
+        "interval": "1h",
+        "from": (T - timedelta(hours=5)).isoformat(),
+        "to": (T - timedelta(hours=1)).isoformat(),
+    }
+    response = await api.client.get(f"/v1/wallets/{w1}/value", params=params, headers=keys.read)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert Decimal(body["total"]) == p.value("w1")
+    assert body["complete"] is False
+    assert body["quote"] == "USD"
+    assert [pos["symbol"] for pos in body["positions"]] == ["SOL", "USDC"]
+    assert body["positions"][0]["amount"] == str(5_000_000_000 - 1_234_567_890 + 7)
+    assert {u["symbol"] for u in body["unpriced"]} == {"UNL", None}
+    series = body["series"]
+    assert series["interval"] == "1h"
+    assert datetime.fromisoformat(series["from"]) == T - timedelta(hours=5)
+    assert len(series["points"]) == 5
+    assert Decimal(series["points"][-1]["value"]) == p.value("w1")
+
+
+async def test_wallet_value_errors(api: Api, keys: Keys) -> None:
+    """Unknown wallet 404, unknown interval 422, too long a range 422, no key 401: all problem documents."""
+    p = await build_portfolio(api.db, api.settings)
+    missing = await api.client.get("/v1/wallets/999999/value", headers=keys.read)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    bad = await api.client.get(
+        f"/v1/wallets/{p.wallet_ids['w1']}/value", params={"interval": "3h"}, headers=keys.read
+    )
+    assert bad.status_code == 422
+    too_long = await api.client.get(
+        f"/v1/wallets/{p.wallet_ids['w1']}/value",
+        params={"interval": "1min", "from": "2020-01-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"},
+        headers=keys.read,
+    )
+    assert too_long.status_code == 422
+    assert (await api.client.get(f"/v1/wallets/{p.wallet_ids['w1']}/value")).status_code == 401
+
+
+async def test_group_value_route(api: Api, keys: Keys) -> None:
+    """A group's total is the sum of its wallets across chains; an unknown group is a 404."""
+    p = await build_portfolio(api.db, api.settings)
+    body = (await api.client.get("/v1/groups/treasury/value", headers=keys.read)).json()
+    assert Decimal(body["total"]) == p.value("w1") + p.value("w2")
+    assert [w["chain"] for w in body["wallets"]] == ["solana", "cardano"]
+    assert body["series"] is None
+    assert (await api.client.get("/v1/groups/nobody/value", headers=keys.read)).status_code == 404
+
+
+async def test_leaderboard_route_is_cached(api: Api, keys: Keys) -> None:
+    """The board is computed once, then served from Redis (hits counted) until its TTL, even as facts change."""
+    p = await build_portfolio(api.db, api.settings)
+    hits, misses = _cache_count("leaderboard", "hit"), _cache_count("leaderboard", "miss")
+    first = await api.client.get("/v1/leaderboards/value", params={"limit": 5}, headers=keys.read)
+    assert first.status_code == 200
+    ids = {v: k for k, v in p.wallet_ids.items()}
+    assert [ids[e["wallet_id"]] for e in first.json()["entries"]] == ["w3", "w1", "w2"]
+    assert Decimal(first.json()["entries"][1]["score"]) == p.value("w1")
+
+    # w2 becomes the richest; the cached board does not see it
+    chain = WALLETS["w2"][0]
+    async with api.db.write() as conn:
+        await conn.execute(
+            insert(transactions).values(chain=chain, tx_id="big", height=1, block_time=T, fee=0, success=True)
+        )
+        await conn.execute(
+            insert(wallet_transactions).values(
+                wallet_id=p.wallet_ids["w2"], chain=chain, tx_id="big", height=1, block_time=T
+            )
+        )
+        await conn.execute(
+            insert(balance_deltas).values(
+                wallet_id=p.wallet_ids["w2"],
+                chain=chain,
+                tx_id="big",
+                asset_id=p.asset_ids["ADA"],
+                amount=10**15,
+                block_time=T,
+                height=1,
+            )
+        )
+    second = await api.client.get("/v1/leaderboards/value", params={"limit": 5}, headers=keys.read)
+    assert second.content == first.content
+    assert _cache_count("leaderboard", "hit") == hits + 1
+    assert _cache_count("leaderboard", "miss") == misses + 1
+
+    other_key = await api.client.get("/v1/leaderboards/value", params={"limit": 2}, headers=keys.read)
+    assert [ids[e["wallet_id"]] for e in other_key.json()["entries"]] == ["w2", "w3"]
+    assert _cache_count("leaderboard", "miss") == misses + 2
+
+
+async def test_activity_leaderboard_and_bad_kind(api: Api, keys: Keys) -> None:
+    """activity_7d counts transactions per wallet in the last week (now); an unknown board is a 422."""
+    await build_portfolio(api.db, api.settings)
+    body = (
+        await api.client.get("/v1/leaderboards/activity_7d", params={"chain": "solana"}, headers=keys.read)
+    ).json()
+    assert body["entries"] == []  # the facts are from 2025: nothing in the last 7 days of the real clock
+    assert body["since"] is not None
+    assert (await api.client.get("/v1/leaderboards/richest", headers=keys.read)).status_code == 422
+
+
+async def test_assets_prices_and_exchanges(api: Api, keys: Keys) -> None:
+    """Assets show their price or null (never 0); bars of SOL/USD page by time; exchanges list the catalog."""
+    p = await build_portfolio(api.db, api.settings)
+    async with api.db.write() as conn:
+        await upsert_exchanges(
+            conn,
+            [
+                ExchangeInfo(kind="stock", name="NASDAQ", code="XNGS"),
+                ExchangeInfo(kind="crypto", name="Kraken"),
+            ],
+        )
+    assets = (await api.client.get("/v1/assets", params={"chain": "solana"}, headers=keys.read)).json()[
+        "items"
+    ]
+    by_id = {a["id"]: a for a in assets}
+    sol = by_id[p.asset_ids["SOL"]]
+    assert sol["priced"] is True
+    assert Decimal(sol["price"]) == p.close_at("SOL", T)
+    assert by_id[p.asset_ids["UNLINKED"]]["price"] is None
+    assert by_id[p.asset_ids["UNLINKED"]]["priced"] is False
+
+    bars = await api.client.get(
+        "/v1/prices/SOL/USD",
+        params={
+            "interval": "1h",
+            "from": (T - timedelta(hours=3)).isoformat(),
+            "to": (T - timedelta(hours=2)).isoformat(),
+        },
+        headers=keys.read,
+    )
+    assert bars.status_code == 200, bars.text
+    truth = [
+        c
+        for c in p.market.candles("SOL/USD", "1h")
+        if T - timedelta(hours=3) <= c.ts <= T - timedelta(hours=2)
+    ]
+    assert [Decimal(b["close"]) for b in bars.json()["bars"]] == [c.close for c in truth]
+    encoded = await api.client.get("/v1/prices/sol%2Fusd", params={"limit": 3}, headers=keys.read)
+    assert len(encoded.json()["bars"]) == 3
+    assert (await api.client.get("/v1/prices/NOPE/USD", headers=keys.read)).status_code == 404
+
+    page1 = (await api.client.get("/v1/exchanges", params={"limit": 1}, headers=keys.read)).json()
+    assert [e["name"] for e in page1["items"]] == ["NASDAQ"]
+    page2 = (
+        await api.client.get(
+            "/v1/exchanges", params={"limit": 1, "cursor": page1["next_cursor"]}, headers=keys.read
+        )
+    ).json()
+    assert [e["name"] for e in page2["items"]] == ["Kraken"]
+    assert page2["next_cursor"] is None
