@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from prometheus_client import Counter
@@ -125,6 +125,37 @@ class PriceSyncReport:
     @property
     def candles_written(self) -> int:
         return sum(s.written for s in self.series)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (job results, logs)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "credits_used": self.credits_used,
+            "credits_remaining": self.credits_remaining,
+            "catalogs": {
+                scope: {"inserted": c.inserted, "updated": c.updated, "unchanged": c.unchanged}
+                for scope, c in self.catalogs.items()
+            },
+            "links_changed": self.links_changed,
+            "candles_written": self.candles_written,
+            "series": [
+                {
+                    "symbol": s.symbol,
+                    "interval": s.interval,
+                    "requests": s.requests,
+                    "written": s.written,
+                    "last_ts": iso(s.last_ts),
+                }
+                for s in self.series
+            ],
+            "errors": [{"scope": e.scope, "kind": e.kind, "message": e.message} for e in self.errors],
+            "stopped": self.stopped,
+        }
 
 
 class _Stop(Exception):
