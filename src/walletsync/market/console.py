@@ -67,13 +67,16 @@ def report_table(report: PriceSyncReport) -> Table:
     table.add_column("series")
     table.add_column("requests", justify="right")
     table.add_column("bars written", justify="right")
-    table.add_column("latest bar")
+    table.add_column("latest bar (UTC)")
     for scope, counts in report.catalogs.items():
         table.add_row(
-            scope, "1", f"{counts.inserted} new, {counts.updated} changed", f"{counts.unchanged} unchanged"
+            scope.removeprefix("catalog "),
+            "1",
+            f"{counts.inserted} new, {counts.updated} changed",
+            f"{counts.unchanged} unchanged",
         )
     for series in report.series:
-        latest = series.last_ts.isoformat() if series.last_ts else "-"
+        latest = series.last_ts.strftime("%Y-%m-%d %H:%M") if series.last_ts else "-"
         table.add_row(f"{series.symbol} {series.interval}", str(series.requests), str(series.written), latest)
     for error in report.errors:
         table.add_row(f"[red]{error.scope}[/]", "", "[red]failed[/]", error.message)

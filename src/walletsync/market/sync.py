@@ -2,11 +2,12 @@
 
 `sync_prices` is what the `sync_prices` Procrastinate task, `walletsync prices sync` and the demo call.
 Order of work: catalogs (when due: once per UTC day, or when a wanted symbol has no instrument yet),
-then an instrument per wanted symbol, then the asset links, then for each symbol and interval
+then the asset links, then for each symbol and interval
 (stalest first, so a tight budget still reaches every series over the days) the bars from the last
 stored one (inclusive, so a bar still forming is completed), paging forward 5000
 bars per request; a series with no stored bar starts with the latest bars covering
-`PRICE_HISTORY_DAYS` (at most 5000).
+`PRICE_HISTORY_DAYS` (at most 5000). A symbol missing from the catalogs gets a minimal instrument
+row with its first bars (a mistyped one gets none), and is linked at the end of the run.
 
 Credits: every request reserves one credit of the day's budget first (`CreditBudget`); when the
 budget is used up the sync stops cleanly and says when it resumes (the next UTC day) — that is not
@@ -244,9 +245,9 @@ class _Run:
     async def series(self, symbol: str, interval: Interval, history_days: int, page_size: int) -> None:
         result = SeriesResult(symbol, interval.name)
         self.report.series.append(result)
-        async with self.db.write() as conn:
-            instrument = await ensure_instrument(conn, symbol)
-            cursor = await last_bar_ts(conn, instrument.id, interval.name)
+        async with self.db.read() as conn:
+            instrument = await find_instrument(conn, symbol)
+            cursor = await last_bar_ts(conn, instrument.id, interval.name) if instrument else None
         scope = f"{symbol} {interval.name}"
         fetch = partial(self.source.time_series, symbol, interval.name)
         if cursor is None:
@@ -256,26 +257,26 @@ class _Run:
             page = await self.request(scope, partial(fetch, outputsize=wanted))
             if page is None:
                 return
-            await self._store(result, instrument.id, interval, page)
+            await self._store(result, symbol, interval, page)
             return
         while True:
             # From the last stored bar, inclusive: a bar that was still forming gets its final values.
             page = await self.request(scope, partial(fetch, start=cursor, outputsize=page_size))
             if page is None:
                 return
-            await self._store(result, instrument.id, interval, page)
+            await self._store(result, symbol, interval, page)
             if len(page) < page_size or page[-1].ts <= cursor:
                 return
             cursor = page[-1].ts
 
-    async def _store(
-        self, result: SeriesResult, instrument_id: int, interval: Interval, page: list[Candle]
-    ) -> None:
+    async def _store(self, result: SeriesResult, symbol: str, interval: Interval, page: list[Candle]) -> None:
         result.requests += 1
         if not page:
             return
         async with self.db.write() as conn:
-            written = await store_candles(conn, instrument_id, page)
+            # Created on the first bars, not before: a mistyped symbol leaves no instrument behind.
+            instrument = await ensure_instrument(conn, symbol)
+            written = await store_candles(conn, instrument.id, page)
         result.written += written
         result.last_ts = page[-1].ts
         CANDLES_WRITTEN.labels(interval=interval.name).inc(written)
@@ -345,8 +346,6 @@ async def sync_prices(
         if catalogs:
             await run.catalogs(settings)
         async with db.write() as conn:
-            for symbol in wanted:
-                await ensure_instrument(conn, symbol)
             await ensure_native_assets(conn)
             report.links_changed = await link_assets(conn, rules)
         for symbol, interval in await _stalest_first(db, wanted, bar_intervals):
@@ -354,6 +353,10 @@ async def sync_prices(
             run.step(f"{symbol} {interval.name}")
     except _Stop:
         pass
+    finally:
+        # Instruments first stored by this run (a symbol the catalogs did not list) get linked too.
+        async with db.write() as conn:
+            report.links_changed += await link_assets(conn, rules)
     report.finished_at = clock()
     log.info(
         "market.sync.finished",

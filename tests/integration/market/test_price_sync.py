@@ -152,6 +152,8 @@ async def test_bad_symbol_is_a_clear_job_error_and_others_are_stored(
     assert "symbol or figi parameter is missing or invalid" in message
     assert caught.value.report.errors[0].kind == "UpstreamBadRequestError"
     assert len(await _stored(db, "SOL/USD", "1h")) == 240
+    async with db.read() as conn:
+        assert await candle_store.find_instrument(conn, "XXX/USD") is None  # no row for a mistyped symbol
 
 
 async def test_provider_out_of_daily_credits_marks_budget_and_stops(db: Database, settings: Settings) -> None:
