@@ -139,7 +139,7 @@ class CacheLayer:
             CACHE_REQUESTS.labels(name, "coalesced").inc()
         else:
             CACHE_REQUESTS.labels(name, "miss").inc()
-            task = asyncio.create_task(self._fill(key, gen, wallet_id, ttl, load))
+            task = asyncio.create_task(self._fill(key, wallet_id, ttl, load))
             self._inflight[flight] = task
             task.add_done_callback(lambda _: self._inflight.pop(flight, None))
         # Shielded: a client that disconnects must not cancel the load others are waiting on.
@@ -152,11 +152,9 @@ class CacheLayer:
         gen = int(raw_gen or 0)
         return gen, _unpack(entry, gen)
 
-    async def _fill(self, key: str, gen: int, wallet_id: int | None, ttl: float, load: Loader) -> bytes:
+    async def _fill(self, key: str, wallet_id: int | None, ttl: float, load: Loader) -> bytes:
         if self.backend != "redis":
-            payload = await load()
-            await self._store(key, gen, payload, ttl)
-            return payload
+            return await self._load_and_store(key, wallet_id, ttl, load)
         lock_key = f"{key}:lock"
         token = uuid.uuid4().hex
         try:
@@ -166,9 +164,7 @@ class CacheLayer:
             return await load()
         if locked:
             try:
-                payload = await load()
-                await self._store(key, gen, payload, ttl)
-                return payload
+                return await self._load_and_store(key, wallet_id, ttl, load)
             finally:
                 await self._guarded("unlock", self._cache.unlock(lock_key, token))
         # Another process is loading this key: wait for its value a little, then load ourselves.
@@ -182,6 +178,20 @@ class CacheLayer:
                 break
             if payload_or_none is not None:
                 return payload_or_none
+        return await self._load_and_store(key, wallet_id, ttl, load)
+
+    async def _load_and_store(self, key: str, wallet_id: int | None, ttl: float, load: Loader) -> bytes:
+        # Check again first: a load that finished between our read and now has stored its value
+        # (without this, a request that read just before that store would load a second time).
+        # The generation read here (before loading) is the one stored: a bump after it marks the
+        # stored value stale; a bump before it means the load already sees the new facts.
+        try:
+            gen, payload = await self._read(key, wallet_id)
+        except Exception as exc:  # noqa: BLE001 - cache failure: load from the database
+            self._failed("get", exc)
+            return await load()
+        if payload is not None:
+            return payload
         payload = await load()
         await self._store(key, gen, payload, ttl)
         return payload
@@ -228,6 +238,7 @@ class CacheLayer:
             )
 
     def _answered(self) -> None:
+        self._down_until = 0.0
         if self._last_error is not None:
             log.info("cache.backend.recovered", backend=self.backend)
             self._last_error = None

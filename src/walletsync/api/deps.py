@@ -19,13 +19,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from walletsync.api.errors import ApiError
@@ -157,7 +161,54 @@ def decode_cursor(cursor: str, kind: str) -> list[Any]:
     return position
 
 
+# --- strict query strings ---------------------------------------------------------------------------
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """An app-wide dependency: a query parameter the route does not declare is a 422 naming it.
+
+    Like unknown body fields, a misspelt parameter (`?limt=10`) must not be silently ignored.
+    """
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_NAMES.setdefault(id(route), frozenset(_query_names(route.dependant)))
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter"}
+                for name in unknown
+            ]
+        )
+
+
 # --- time parameters --------------------------------------------------------------------------------
+def _iso_only(value: object) -> object:
+    # pydantic also reads "1700000000" or "0.0" as Unix time; the documented format is ISO 8601 only.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+# A query timestamp: ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`); no offset means UTC.
+Timestamp = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 def as_utc(value: datetime | None, name: str) -> datetime | None:
     """A query timestamp as aware UTC (naive ones are taken as UTC); a 422 if it cannot be."""
     if value is None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from walletsync.api.deps import ReadAccess, StateDep, as_utc, cached_json
+from walletsync.api.deps import ReadAccess, StateDep, Timestamp, as_utc, cached_json
 from walletsync.api.errors import error_responses
 from walletsync.api.routers.wallets import WalletId
 from walletsync.api.schemas import BalanceOut, BalancesOut
@@ -29,7 +28,7 @@ async def balances(
     state: StateDep,
     _: ReadAccess,
     at: Annotated[
-        datetime | None, Query(description="Balances as of this time (inclusive); now when absent.")
+        Timestamp | None, Query(description="Balances as of this time (inclusive); now when absent.")
     ] = None,
 ) -> Response:
     """Non-zero balances per asset, native asset first; amounts in base units with `decimals`.

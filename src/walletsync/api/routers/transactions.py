@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from walletsync.api.deps import (
     Limit,
     ReadAccess,
     StateDep,
+    Timestamp,
     as_utc,
     decode_cursor,
     encode_cursor,
@@ -68,8 +68,8 @@ async def list_wallet_transactions(
             description="Only transactions that changed this asset (its `asset_key`).",
         ),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Only transactions at or after this time.")] = None,
-    until: Annotated[datetime | None, Query(description="Only transactions before this time.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Only transactions at or after this time.")] = None,
+    until: Annotated[Timestamp | None, Query(description="Only transactions before this time.")] = None,
 ) -> Page[TransactionOut]:
     """Newest first (by block height, then transaction id); each with its balance changes for the wallet."""
     before = _before(cursor) if cursor is not None else None
