@@ -2,7 +2,8 @@
 
 An endpoint is usable when its breaker lets a call through (closed, cooled-down open, or half-open with
 no probe in flight). `pick` makes a weighted random choice among usable endpoints, preferring those the
-current call has not failed on yet, so a retry goes elsewhere when it can. A weight of 0 makes an
+current call has not failed on yet, so a retry goes elsewhere when it can; a retry also leaves half-open
+probes to fresh calls while a closed endpoint is usable. A weight of 0 makes an
 endpoint a standby: chosen only when no weighted endpoint is usable.
 
 `EndpointState` is the persisted and reported form of an endpoint (the health endpoint, the
@@ -129,9 +130,16 @@ class EndpointPool:
 
         return listener
 
-    def pick(self, avoid: Collection[str] = ()) -> tuple[Endpoint, bool] | None:
-        """A usable endpoint (and whether the call is its half-open probe), or None when none is usable."""
+    def pick(self, avoid: Collection[str] = (), *, probe: bool = True) -> tuple[Endpoint, bool] | None:
+        """A usable endpoint (and whether the call is its half-open probe), or None when none is usable.
+
+        `probe=False` (a retry) prefers closed endpoints: a call that already failed should not spend an
+        attempt on an endpoint known to be failing while a healthy one is usable.
+        """
         usable = [e for e in self.endpoints if e.breaker.available()]
+        if not probe:
+            closed = [e for e in usable if e.breaker.state is BreakerState.CLOSED]
+            usable = closed or usable
         fresh = [e for e in usable if e.url not in avoid]
         candidates = fresh or usable
         if not candidates:

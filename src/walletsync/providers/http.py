@@ -311,7 +311,7 @@ class ResilientClient:
         previous_kind: str,
     ) -> tuple[_Outcome, Endpoint]:
         async with self._semaphore:
-            endpoint, probe = await self._choose(avoid)
+            endpoint, probe = await self._choose(avoid, first=previous is None)
             settled = False
             try:
                 if previous is not None and endpoint is not previous:
@@ -337,10 +337,10 @@ class ResilientClient:
         self._record(request, endpoint, attempt, outcome.error, status, latency)
         return outcome, endpoint
 
-    async def _choose(self, avoid: set[str]) -> tuple[Endpoint, bool]:
+    async def _choose(self, avoid: set[str], *, first: bool) -> tuple[Endpoint, bool]:
         deadline: float | None = None
         while True:
-            picked = self._pool.pick(avoid)
+            picked = self._pool.pick(avoid, probe=first)
             if picked is not None:
                 return picked
             now = self._clock()

@@ -13,10 +13,12 @@ Reservation instead of polling: `acquire(cost)` atomically books the caller's pl
 once and sends. Nobody re-checks, so there are no fixed-sleep loops and no thundering herd. A caller
 cancelled while waiting forfeits its tokens, which errs on the safe side.
 
-Safety margin: we pace at `rate * (1 - rate_margin)` and keep one token of the burst in reserve
-(`burst - 1` when `burst >= 2`). Requests leave in a conforming schedule, but arrive at the provider
-with jitter (event loop scheduling, network); the reserved token absorbs up to one emission interval of
-jitter after a burst, and the slower pace refills the provider's bucket so steady traffic never runs it dry.
+Safety margin: requests leave in a conforming schedule but arrive at the provider with jitter (event
+loop scheduling, network), and a late request followed by an on-time one looks like a burst. So we pace
+at `rate * (1 - rate_margin)` (3%: steady traffic slowly refills the provider's bucket) and keep
+`ceil(rate * jitter_s)` tokens of the burst in reserve (at least 1, leaving at least 1): the provider's
+bucket then still holds that reserve right after our own burst, which absorbs `jitter_s` (20 ms) of
+arrival-time compression. With `burst == 1` there is nothing to reserve and only the rate margin remains.
 
 Redis: one Lua script makes the read-compute-write atomic across processes; it reads the time with
 Redis `TIME`, so every process shares one clock and host clock skew cannot matter. TAT is stored in
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
@@ -44,6 +47,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_RATE_MARGIN = 0.03
+DEFAULT_JITTER_S = 0.02
 REDIS_RETRY_S = 5.0
 
 
@@ -55,13 +59,19 @@ class RateLimiter(Protocol):
         ...
 
 
-def effective_limits(rate: float, burst: int, rate_margin: float = DEFAULT_RATE_MARGIN) -> tuple[float, int]:
+def effective_limits(
+    rate: float,
+    burst: int,
+    rate_margin: float = DEFAULT_RATE_MARGIN,
+    jitter_s: float = DEFAULT_JITTER_S,
+) -> tuple[float, int]:
     """The (rate, burst) we actually pace at: a little below what the provider enforces."""
     if rate <= 0 or burst < 1:
         raise ValueError(f"rate must be > 0 and burst >= 1 (got {rate}, {burst})")
     if not 0 <= rate_margin < 1:
         raise ValueError(f"rate_margin must be in [0, 1) (got {rate_margin})")
-    return rate * (1.0 - rate_margin), burst - 1 if burst >= 2 else 1
+    reserve = min(max(1, math.ceil(rate * jitter_s)), burst - 1)
+    return rate * (1.0 - rate_margin), burst - reserve
 
 
 def bucket_key(
