@@ -149,9 +149,9 @@ class EndpointPool:
             endpoint = self._rng.choices(weighted, weights=[e.weight for e in weighted])[0]
         else:
             endpoint = self._rng.choice(candidates)
-        probe = endpoint.breaker.acquire()
-        assert probe is not None  # available() was just true and nothing awaited since
-        return endpoint, probe
+        claimed = endpoint.breaker.acquire()
+        assert claimed is not None  # available() was just true and nothing awaited since
+        return endpoint, claimed
 
     def next_usable_in(self) -> float | None:
         """Seconds until some endpoint cools down; None when only half-open probes are awaited."""
