@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from walletsync.market.errors import UnsupportedIntervalError
 
@@ -41,3 +42,7 @@ def parse_interval(name: str) -> Interval:
     if interval is None:
         raise UnsupportedIntervalError(f"unsupported interval {name!r}; use one of {', '.join(INTERVALS)}")
     return interval
+
+
+IntervalName = StrEnum("IntervalName", {name: name for name in INTERVALS})  # type: ignore[misc]
+"""The interval names as an enum, for API parameters (an unknown one is a schema-level 422)."""

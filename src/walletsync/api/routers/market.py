@@ -26,7 +26,7 @@ from walletsync.api.schemas import Page
 from walletsync.config import Chain
 from walletsync.market.candles import bars, get_instrument
 from walletsync.market.catalog import list_exchanges
-from walletsync.market.intervals import INTERVALS
+from walletsync.market.intervals import IntervalName
 from walletsync.market.links import list_assets
 
 router = APIRouter(tags=["market data"])
@@ -98,16 +98,14 @@ async def prices_route(
     start: Annotated[datetime | None, Query(alias="from", description="First bar start (inclusive).")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Last bar start (inclusive).")] = None,
     interval: Annotated[
-        str | None, Query(description=f"One of {', '.join(INTERVALS)}; default the first of PRICE_INTERVALS.")
+        IntervalName | None, Query(description="Bar interval; default the first of PRICE_INTERVALS.")
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_BARS, description="At most this many bars (the latest without `from`).")
     ] = 500,
 ) -> Response:
     """Stored bars, oldest first, from `walletsync prices sync`; cached for `CACHE_TTL_PRICES` seconds."""
-    name = interval or (state.settings.price_intervals[0] if state.settings.price_intervals else "1day")
-    if name not in INTERVALS:
-        raise invalid_param("query", "interval", f"unsupported interval; use one of {', '.join(INTERVALS)}")
+    name = interval.value if interval is not None else (state.settings.price_intervals or ["1day"])[0]
     start_utc, end_utc = as_utc(start, "from"), as_utc(end, "to")
 
     async def load() -> bytes:
