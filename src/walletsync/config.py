@@ -171,6 +171,13 @@ class Settings(BaseSettings):
     store_raw_transactions: bool = Field(default=True, validation_alias=_alias("STORE_RAW_TRANSACTIONS"))
     job_max_attempts: int = Field(default=5, ge=1, le=100, validation_alias=_alias("JOB_MAX_ATTEMPTS"))
     worker_concurrency: int = Field(default=4, ge=1, le=256, validation_alias=_alias("WORKER_CONCURRENCY"))
+    worker_heartbeat_s: float = Field(
+        default=10.0, gt=0, le=300, validation_alias=_alias("WORKER_HEARTBEAT_INTERVAL")
+    )
+    # A job whose worker has not sent a heartbeat for this long is requeued (the worker died).
+    worker_stalled_after_s: float = Field(
+        default=60.0, gt=0, le=3600, validation_alias=_alias("WORKER_STALLED_AFTER")
+    )
 
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))

@@ -197,7 +197,8 @@ async def _run(
                         views=[wallet_view(tx, owners) for tx in txs], cursor=page.cursor, seen=len(page.refs)
                     )
                 )
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            # (CancelledError is not caught: the consumer cancels us when it stops early.)
             await queue.put(_Failed(exc))
             return
         await queue.put(None)

@@ -27,7 +27,6 @@ from walletsync.services import Services
 
 log = structlog.get_logger(__name__)
 
-STALLED_AFTER_S = 60.0
 BACKOFF_BASE_S = 5.0
 BACKOFF_MAX_S = 600.0
 
@@ -39,16 +38,15 @@ class RetryPolicy(BaseRetryStrategy):
     provider rejecting our request or key) fail the job at once.
     """
 
-    def __init__(self, *, rng: random.Random | None = None) -> None:
+    def __init__(self, *, max_attempts: int = 5, rng: random.Random | None = None) -> None:
+        self.max_attempts = max_attempts  # the worker sets JOB_MAX_ATTEMPTS here when it starts
         self._rng = rng or random.Random()
 
     def get_retry_decision(
         self, *, exception: BaseException, job: procrastinate.jobs.Job
     ) -> RetryDecision | None:
-        from walletsync.config import get_settings
-
         attempts_so_far = job.attempts + 1
-        if attempts_so_far >= get_settings().job_max_attempts or not is_retryable(exception):
+        if attempts_so_far >= self.max_attempts or not is_retryable(exception):
             return None
         ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempts_so_far - 1))
         delay = timedelta(seconds=self._rng.uniform(0, ceiling))
@@ -92,7 +90,10 @@ async def record_failures(call_next: Any, context: JobContext, worker: Any) -> A
         raise
 
 
-@app.task(name="sync_wallet", queue=SYNC_QUEUE, pass_context=True, retry=RetryPolicy())
+RETRY_POLICY = RetryPolicy()
+
+
+@app.task(name="sync_wallet", queue=SYNC_QUEUE, pass_context=True, retry=RETRY_POLICY)
 async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any]:
     """Sync one wallet to its chain head."""
     services = services_of(context)
@@ -118,17 +119,6 @@ async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
         for wallet_id in due:
             await defer_sync(conn, wallet_id)
     return len(due)
-
-
-@app.periodic(cron="*/2 * * * *", periodic_id="stalled")
-@app.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, queueing_lock="stalled", pass_context=True)
-async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
-    """Requeue jobs left `doing` by a worker that stopped sending heartbeats (killed, crashed)."""
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_S)
-    for job in stalled:
-        log.warning("job.stalled.retried", job_id=job.id, task=job.task_name)
-        await app.job_manager.retry_job(job)
-    return len(list(stalled))
 
 
 @app.periodic(cron="7 * * * *", periodic_id="prices")
