@@ -5,7 +5,8 @@ Each (symbol, interval) series is a seeded random walk ending at the ledger's an
 the fixed-decimal strings the API prints, and the ground truth (`candles`) parses those same strings,
 so a test comparing stored prices to the truth compares exact Decimals.
 Crypto pairs trade around the clock in UTC; stocks only on weekdays, 09:30-16:00 New York time,
-with datetimes printed in the exchange time zone as the real API does.
+with datetimes printed in the exchange time zone as the real API does (a stock's daily bar is its
+New York trading date, starting at New York midnight).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -98,8 +99,6 @@ STOCK_EXCHANGES: tuple[dict[str, str], ...] = (
 
 def _stock_session(ts: int, step: int) -> bool:
     """True when a bar starting at `ts` lies in the New York regular session (or is a weekday, daily)."""
-    if step >= 86_400:  # daily bars are keyed by their UTC date
-        return datetime.fromtimestamp(ts, UTC).weekday() < 5
     local = datetime.fromtimestamp(ts, NEW_YORK)
     if local.weekday() >= 5:
         return False
@@ -128,12 +127,20 @@ class MarketData:
         start_ts = (ANCHOR_TS // step) * step - step  # the newest complete bar before the anchor
         sigma = inst.volatility * math.sqrt(step / 3600)
         starts: list[int] = []
-        ts = start_ts
-        # walk back over the calendar: a stock's intraday bars exist only in its session
-        while len(starts) < MAX_BARS:
-            if inst.kind == "crypto" or _stock_session(ts, step):
-                starts.append(ts)
-            ts -= step
+        if inst.kind == "stock" and step >= 86_400:
+            # a stock's daily bar is its exchange's trading day, starting at local midnight
+            day = datetime.fromtimestamp(ANCHOR_TS, NEW_YORK).date() - timedelta(days=1)
+            while len(starts) < MAX_BARS:
+                if day.weekday() < 5:
+                    starts.append(int(datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).timestamp()))
+                day -= timedelta(days=1)
+        else:
+            ts = start_ts
+            # walk back over the calendar: a stock's intraday bars exist only in its session
+            while len(starts) < MAX_BARS:
+                if inst.kind == "crypto" or _stock_session(ts, step):
+                    starts.append(ts)
+                ts -= step
         starts.reverse()
         raw: list[tuple[int, float, float, float, float, str | None]] = []
         price = 1.0
@@ -180,8 +187,8 @@ class MarketData:
         ]
 
     def zone(self, symbol: str, interval: str) -> tzinfo:
-        """Time zone the API prints (and reads dates in): the exchange's, UTC for crypto and daily bars."""
-        return NEW_YORK if self.instruments[symbol].kind == "stock" and interval != "1day" else UTC
+        """Time zone the API prints (and reads dates in): the exchange's for stocks, UTC for crypto."""
+        return NEW_YORK if self.instruments[symbol].kind == "stock" else UTC
 
     def parse_local(self, symbol: str, interval: str, text: str) -> int:
         """A start_date/end_date in the series' time zone to a unix timestamp; ValueError if malformed."""

@@ -33,6 +33,7 @@ from walletsync.simulator.wire import SimRequest, SimResponse, dumps, json_respo
 API_VERSION = "2.1.21"
 RENT_EPOCH = 18446744073709551615
 MAX_SIGNATURES = 1000
+TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VvEfrQ9Hx8wNemJZbpk3VqWsWLdT"  # noqa: S105 - a program id
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -248,9 +249,10 @@ class SolanaRpc:
             mint = chain.mint_index.get(selector["mint"])
             chosen = [accounts[mint]] if mint is not None and mint in accounts else []
         else:
-            if selector["programId"] != TOKEN_PROGRAM:
+            if selector["programId"] not in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
                 raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
-            chosen = list(accounts.values())
+            # every simulated mint is a classic SPL Token mint: Token-2022 owns no accounts here
+            chosen = list(accounts.values()) if selector["programId"] == TOKEN_PROGRAM else []
         encoding = config.get("encoding", "base58")
         value = [
             {"account": self._token_account(ta, encoding), "pubkey": chain.accounts[ta]} for ta in chosen

@@ -167,16 +167,7 @@ async def test_cardano_assets_and_tip(cardano_adapter: CardanoAdapter, ledger: L
         ("SOL/USD", None, "1h"),
         ("SOL/USD", None, "1day"),
         ("AAPL", "America/New_York", "1h"),
-        pytest.param(
-            "AAPL",
-            "America/New_York",
-            "1day",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the simulator dates stock daily bars in UTC; Twelve Data dates them in exchange time "
-                "(docs: daily intervals are 'strictly returned in the Exchange local time'), as the adapter reads them",
-            ),
-        ),
+        ("AAPL", "America/New_York", "1day"),
     ],
 )
 async def test_time_series_matches_the_ledger(

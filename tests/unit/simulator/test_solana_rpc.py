@@ -158,6 +158,11 @@ def test_get_balance_and_token_accounts_match_real_envelopes(
     assert_same_shape(accounts, docs, skip=known)
     real_account = load(real_responses, "solana/getAccountInfo_jsonParsed_token_account_1.json")["value"]
     assert_same_shape(accounts["value"][0]["account"], real_account)
+    token_2022 = {"programId": "TokenzQdBNbLqP5VvEfrQ9Hx8wNemJZbpk3VqWsWLdT"}
+    assert (
+        result(handler, "getTokenAccountsByOwner", wallet, token_2022, {"encoding": "jsonParsed"})["value"]
+        == []
+    )
 
 
 def test_account_info_of_a_mint_gives_decimals(handler: SolanaRpc, ledger: Ledger) -> None:

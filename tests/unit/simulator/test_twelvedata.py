@@ -68,6 +68,10 @@ def test_stocks_trade_in_new_york_hours_with_volume(handler: TwelveData) -> None
         clock = value["datetime"][11:16]
         assert "09:30" <= clock <= "15:00"
         assert value["volume"].isdigit()
+    daily = get(handler, "/time_series", symbol="AAPL", interval="1day", outputsize=2).json()["values"]
+    assert [v["datetime"] for v in daily] == ["2025-05-30", "2025-05-29"]  # Saturday 31st is no trading day
+    newest = handler.market.candles("AAPL", "1day")[-1]
+    assert newest.ts == datetime(2025, 5, 30, 4, tzinfo=UTC)  # New York midnight (EDT) of the trading day
 
 
 def test_catalogs_list_instruments(handler: TwelveData) -> None:
