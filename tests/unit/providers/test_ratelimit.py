@@ -19,10 +19,10 @@ from walletsync.providers.ratelimit import (
 
 
 def test_effective_limits_keep_a_margin() -> None:
-    """We pace 3% under the rate and keep 20 ms worth of tokens (at least one) of the burst in reserve."""
-    assert effective_limits(50.0, 10) == pytest.approx((48.5, 9))
-    assert effective_limits(200.0, 20) == pytest.approx((194.0, 16))
-    assert effective_limits(200.0, 3) == pytest.approx((194.0, 1))
+    """We pace 3% under the rate and keep 100 ms worth of tokens (at least one) of the burst in reserve."""
+    assert effective_limits(50.0, 10) == pytest.approx((48.5, 5))
+    assert effective_limits(10.0, 500) == pytest.approx((9.7, 499))
+    assert effective_limits(200.0, 20) == pytest.approx((194.0, 1))
     assert effective_limits(50.0, 1) == pytest.approx((48.5, 1))
     with pytest.raises(ValueError, match="rate"):
         effective_limits(0, 1)
