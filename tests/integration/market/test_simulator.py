@@ -15,7 +15,6 @@ from walletsync.providers import twelvedata
 from walletsync.providers.clients import build_provider_clients
 from walletsync.providers.twelvedata import TwelveDataAdapter
 from walletsync.simulator.ledger import Ledger
-from walletsync.simulator.market import NEW_YORK
 from walletsync.simulator.server import SimulatorServer
 
 from .fakes import MovingClock
@@ -59,14 +58,9 @@ async def test_simulator_prices_match_ground_truth_and_rerun_is_idempotent(
             instrument = await candle_store.get_instrument(conn, symbol)
             stored = await candle_store.bars(conn, instrument.id, interval)
             truth = ledger.candles(symbol, interval)[-count:]
-            assert [(b.open, b.high, b.low, b.close, b.volume) for b in stored] == [
-                (c.open, c.high, c.low, c.close, c.volume) for c in truth
-            ], (symbol, interval)
-            # A stock's daily bar is dated in its exchange's zone (the adapter reads the date as New
-            # York midnight); the simulator keys its truth by the same calendar date at UTC midnight.
-            zone = NEW_YORK if instrument.kind == "stock" and interval == "1day" else UTC
-            assert [b.ts.astimezone(zone).replace(tzinfo=None) for b in stored] == [
-                c.ts.replace(tzinfo=None) for c in truth
+            # a stock's daily bar starts at its exchange's midnight (New York), as Twelve Data dates it
+            assert [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in stored] == [
+                (c.ts, c.open, c.high, c.low, c.close, c.volume) for c in truth
             ], (symbol, interval)
         aapl = await candle_store.get_instrument(conn, "AAPL")
         assert aapl.exchange == "NASDAQ"
