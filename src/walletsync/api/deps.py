@@ -50,9 +50,14 @@ class AppState:
     head_revision: str
 
 
-def get_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.walletsync
     return state
+
+
+async def get_state(request: Request) -> AppState:
+    # Async on purpose: FastAPI runs a sync dependency in a worker thread, a hop per request.
+    return app_state(request)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -101,7 +106,7 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | None:
-        state = get_state(request)
+        state = app_state(request)
         if credentials is None:
             if scope is Scope.READ and public_when_allowed and state.settings.public_reads:
                 client = request.client.host if request.client else "unknown"

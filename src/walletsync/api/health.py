@@ -30,7 +30,6 @@ from walletsync.jobs.tables import procrastinate_workers
 log = structlog.get_logger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
-WORKER_STALE_S = 60.0
 
 # Alembic's own table: named here, not modelled (it is not ours).
 _alembic_version = table("alembic_version", column("version_num"))
@@ -64,7 +63,7 @@ async def readiness(state: AppState) -> list[Check]:
             checks.append(Check("database", True, True, "primary answers"))
             checks.append(await _migrations(conn, state.head_revision))
             checks.append(await _providers(conn))
-            checks.append(await _worker(conn))
+            checks.append(await _worker(conn, stale_after_s=state.settings.worker_stalled_after_s))
     except Exception as exc:  # noqa: BLE001 - any failure is a readiness reason, reported not raised
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
         if not db_ok:
@@ -120,12 +119,12 @@ async def _providers(conn: AsyncConnection) -> Check:
     return Check("providers", True, False, summary)
 
 
-async def _worker(conn: AsyncConnection) -> Check:
+async def _worker(conn: AsyncConnection, *, stale_after_s: float) -> Check:
     last = (await conn.execute(select(func.max(procrastinate_workers.c.last_heartbeat)))).scalar()
     if last is None:
         return Check("worker", False, False, "no worker has sent a heartbeat (syncs will not run)")
     age = (datetime.now(UTC) - last).total_seconds()
-    if age > WORKER_STALE_S:
+    if age > stale_after_s:
         return Check("worker", False, False, f"last worker heartbeat {age:.0f} s ago (syncs are not running)")
     return Check("worker", True, False, f"heartbeat {age:.0f} s ago")
 
