@@ -18,7 +18,6 @@ from walletsync import cache
 from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.provider_endpoints import endpoint_state_saver, load_endpoint_states
-from walletsync.errors import ConfigError
 from walletsync.indexing.sync import ChainAdapters
 from walletsync.providers import cardano, solana, twelvedata
 from walletsync.providers.cardano import CardanoAdapter
@@ -42,9 +41,13 @@ class Services:
         await cache.invalidate_wallet(wallet_id)
 
     async def sync_prices(self) -> dict[str, Any]:
-        """Run the market-data sync (catalogs and candles) and return its report as JSON-able data."""
+        """Run the market-data sync (catalogs and candles) and return its report as JSON-able data.
+
+        Without a Twelve Data endpoint there is nothing to do: the periodic job skips, it does not fail.
+        """
         if self.twelvedata is None:
-            raise ConfigError("no Twelve Data endpoint configured (set TWELVEDATA_URLS)")
+            log.info("market.sync.skipped", reason="TWELVEDATA_URLS is not set")
+            return {"skipped": "no Twelve Data endpoint configured (TWELVEDATA_URLS)"}
         from walletsync.market.sync import sync_prices
 
         report = await sync_prices(self.db, self.twelvedata, self.settings)
