@@ -9,7 +9,7 @@ from datetime import datetime
 
 import structlog
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
@@ -32,8 +32,7 @@ def sync_progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
-        MofNCompleteColumn(),
-        TextColumn("new · {task.fields[seen]} listed"),
+        TextColumn("{task.completed:>6.0f} new · {task.fields[seen]} listed"),
         TimeElapsedColumn(),
         console=console,
         transient=False,

@@ -1,0 +1,205 @@
+"""`walletsync demo`: the whole stack on one machine, with nothing installed or configured.
+
+With no provider URLs it starts the bundled simulator (a deterministic ledger from `--seed`); with no
+`DATABASE_URL` the embedded PostgreSQL. It tracks a few wallets on both chains (group `demo`), syncs
+them with progress bars, checks every balance against what the provider itself reports, ingests
+prices, prints values and the leaderboard, then serves the API and a worker until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from walletsync.commands import serve_services, sync_progress, sync_with_progress
+from walletsync.config import Chain, Settings
+from walletsync.portfolio.balances import Balance, wallet_balances
+from walletsync.runtime import prepare_database
+from walletsync.services import Services, open_services
+from walletsync.wallets.repository import WalletExistsError, WalletRow, add_wallet, find_wallet
+
+DEMO_GROUP = "demo"
+WALLETS_PER_CHAIN = 3
+# The simulator is local and enforces no limit unless told to: let the demo go fast.
+SIMULATOR_LIMITS = {
+    "solana_rate": 2000.0,
+    "solana_burst": 2000,
+    "blockfrost_rate": 2000.0,
+    "blockfrost_burst": 2000,
+    "twelvedata_rate_per_min": 6000.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    wallet: WalletRow
+    balances: list[Balance]
+    mismatches: dict[str, tuple[int, int]]  # asset -> (indexed, provider)
+
+
+def run_demo(
+    settings: Settings, *, console: Console, exit_after_sync: bool, seed: int, host: str, port: int
+) -> int:
+    """Run the demo; the exit code is 0 when every balance matched the provider, else 1."""
+    simulator = None
+    if settings.uses_simulator:
+        from walletsync.simulator.ledger import Ledger
+        from walletsync.simulator.server import SimulatorServer
+
+        console.print(f"[bold]simulator[/]: starting the bundled provider simulator (seed {seed})")
+        simulator = SimulatorServer(
+            Ledger(seed, solana_wallets=WALLETS_PER_CHAIN, cardano_wallets=WALLETS_PER_CHAIN)
+        )
+        simulator.start()
+        settings = settings.model_copy(
+            update={
+                "solana_rpc_urls": [simulator.url("solana")],
+                "blockfrost_urls": [simulator.url("blockfrost")],
+                "twelvedata_urls": [simulator.url("twelvedata")],
+                **SIMULATOR_LIMITS,
+            }
+        )
+    try:
+        target = prepare_database(settings)
+        console.print(f"[bold]database[/]: {target.describe(settings)}")
+        addresses = _demo_addresses(simulator)
+        return asyncio.run(
+            _demo(
+                settings,
+                target.url,
+                addresses,
+                console=console,
+                serve=not exit_after_sync,
+                host=host,
+                port=port,
+            )
+        )
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _demo_addresses(simulator: object | None) -> list[tuple[Chain, str]]:
+    if simulator is None:
+        return []
+    ledger = simulator.ledger  # type: ignore[attr-defined]
+    return [(chain, address) for chain in Chain for address in ledger.wallets(chain)[:WALLETS_PER_CHAIN]]
+
+
+async def _demo(
+    settings: Settings,
+    url: str,
+    addresses: list[tuple[Chain, str]],
+    *,
+    console: Console,
+    serve: bool,
+    host: str,
+    port: int,
+) -> int:
+    async with open_services(settings, url, application_name="walletsync-demo") as services:
+        wallets = await _track(services, addresses)
+        if not wallets:
+            console.print(
+                "no demo wallets: provider URLs are set, so add wallets with `walletsync wallets add`"
+            )
+        with sync_progress(console) as progress:
+            await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in wallets))
+        checks = [await _check(services, wallet) for wallet in wallets]
+        for check in checks:
+            console.print(_balances_table(check))
+        mismatched = [c for c in checks if c.mismatches]
+        if mismatched:
+            console.print(f"[red]{len(mismatched)} wallet(s) do not match the provider's balances[/]")
+        else:
+            console.print(f"[green]all {len(checks)} wallets match the provider's balances exactly[/]")
+        await _prices_and_values(services, wallets, console=console)
+        if serve:
+            console.print(
+                f"[bold]serving[/] the API on http://{host}:{port} (docs at /docs) with a worker; Ctrl-C stops"
+            )
+            await serve_services(services, host=host, port=port, concurrency=settings.worker_concurrency)
+        return 1 if mismatched else 0
+
+
+async def _track(services: Services, addresses: list[tuple[Chain, str]]) -> list[WalletRow]:
+    wallets: list[WalletRow] = []
+    numbers: Counter[Chain] = Counter()
+    for chain, address in addresses:
+        numbers[chain] += 1
+        number = numbers[chain]
+        async with services.db.write() as conn:
+            try:
+                wallet = await add_wallet(
+                    conn, chain=chain, address=address, label=f"demo-{chain.value}-{number}", group=DEMO_GROUP
+                )
+            except WalletExistsError:
+                wallet = await find_wallet(conn, address, chain)
+        wallets.append(wallet)
+    return wallets
+
+
+async def _check(services: Services, wallet: WalletRow) -> Check:
+    """Indexed balances against the provider's own current balances for the wallet."""
+    async with services.db.read() as conn:
+        balances = await wallet_balances(conn, wallet.id)
+    provider: Counter[str] = Counter()
+    if wallet.chain is Chain.SOLANA:
+        adapter = services.adapters.solana
+        assert adapter is not None
+        provider["native"] = await adapter.balance(wallet.address)
+        for account in await adapter.token_accounts(wallet.address):
+            provider[account.mint] += account.amount
+    else:
+        cardano = services.adapters.cardano
+        assert cardano is not None
+        for held in await cardano.address_amounts(wallet.address):
+            provider[held.asset] += held.amount
+    indexed = {b.asset_key: b.amount for b in balances}
+    assets = set(indexed) | {k for k, v in provider.items() if v}
+    mismatches = {
+        asset: (indexed.get(asset, 0), provider.get(asset, 0))
+        for asset in assets
+        if indexed.get(asset, 0) != provider.get(asset, 0)
+    }
+    return Check(wallet=wallet, balances=balances, mismatches=mismatches)
+
+
+def _balances_table(check: Check) -> Table:
+    wallet = check.wallet
+    status = "[red]MISMATCH[/]" if check.mismatches else "[green]matches provider[/]"
+    table = Table(title=f"{wallet.label or wallet.id}: {wallet.chain.value} {wallet.address} — {status}")
+    table.add_column("asset", overflow="fold")
+    table.add_column("symbol")
+    table.add_column("amount", justify="right")
+    table.add_column("base units", justify="right")
+    for balance in check.balances:
+        table.add_row(balance.asset_key, balance.symbol or "?", balance.formatted(), str(balance.amount))
+    for asset, (indexed, provider) in sorted(check.mismatches.items()):
+        table.add_row(asset, "[red]provider[/]", "", f"{provider} (indexed {indexed})")
+    return table
+
+
+async def _prices_and_values(services: Services, wallets: list[WalletRow], *, console: Console) -> None:
+    from walletsync.portfolio.console import leaderboard_table, wallet_values_table
+    from walletsync.portfolio.leaderboard import leaderboard
+    from walletsync.portfolio.valuation import wallet_value
+
+    if services.twelvedata is None:
+        console.print("no Twelve Data endpoint configured: skipping prices and values")
+        return
+    with console.status("ingesting prices (catalogs and candles)…"):
+        report = await services.sync_prices()
+    console.print(
+        f"[bold]prices[/]: {report.get('candles_written', 0)} candle(s) written, "
+        f"{report.get('credits_used', 0)} credit(s) used"
+    )
+    quote = services.settings.quote_currency
+    async with services.db.read() as conn:
+        values = [await wallet_value(conn, wallet.id, quote=quote) for wallet in wallets]
+        board = await leaderboard(conn, kind="value", limit=5, quote=quote)
+    console.print(wallet_values_table(values))
+    console.print(leaderboard_table(board))
