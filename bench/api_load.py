@@ -251,7 +251,9 @@ class Server:
                 self.process.wait()
 
 
-def start_server(url: str, redis_url: str, namespace: str, *, cache: bool, workdir: Path) -> Server:
+def start_server(
+    url: str, redis_url: str, namespace: str, *, cache: bool, workdir: Path, log_level: str = "INFO"
+) -> Server:
     port = _free_port()
     env = {
         **os.environ,
@@ -261,7 +263,7 @@ def start_server(url: str, redis_url: str, namespace: str, *, cache: bool, workd
         "WALLETSYNC_CACHE_NAMESPACE": namespace,
         "WALLETSYNC_API_RATE_LIMIT": "100000000/minute",
         "WALLETSYNC_AUTO_MIGRATE": "false",
-        "WALLETSYNC_LOG_LEVEL": "INFO",
+        "WALLETSYNC_LOG_LEVEL": log_level,
         "WALLETSYNC_LOG_FORMAT": "json",
         "WALLETSYNC_DATA_DIR": str(workdir / "data"),
     }
@@ -425,7 +427,9 @@ def measure(
     namespace: str,
     workdir: Path,
 ) -> tuple[Run, float | None]:
-    server = start_server(url, args.redis_url, namespace, cache=cache, workdir=workdir)
+    server = start_server(
+        url, args.redis_url, namespace, cache=cache, workdir=workdir, log_level=args.log_level
+    )
     try:
         asyncio.run(warm(server.base_url, key, wallet_ids))
         asyncio.run(drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.warmup))
@@ -464,6 +468,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--client", choices=["raw", "httpx"], default="raw", help="Load client (see RawHttpClient)."
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="The API's WALLETSYNC_LOG_LEVEL (INFO writes an access line per request).",
     )
     parser.add_argument("--keep-database", action="store_true", help="Do not drop the benchmark database.")
     args = parser.parse_args()
