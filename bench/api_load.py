@@ -19,7 +19,7 @@ Redis keys live under a namespace of this run (deleted at the end); the rate lim
 the way (it is still checked on every request). Requires PostgreSQL and Redis on 127.0.0.1
 (override with --pg-admin-url / --redis-url).
 
-Usage: `.venv/bin/python bench/api_load.py [--duration 20] [--clients 16]`. The last line of output is
+Usage: `.venv/bin/python bench/api_load.py [--duration 20] [--clients 8]`. The last line of output is
 one JSON object: {"hit_ratio", "cached_p99_ms", "cached_rps", "uncached_rps", "speedup"}.
 """
 
@@ -462,7 +462,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--duration", type=float, default=20.0, help="Measured seconds per mode.")
     parser.add_argument("--warmup", type=float, default=3.0, help="Seconds of unmeasured load per mode.")
-    parser.add_argument("--clients", type=int, default=16, help="Concurrent keep-alive clients.")
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent keep-alive clients.")
     parser.add_argument(
         "--leaderboard-share", type=float, default=0.1, help="Fraction of requests that read a leaderboard."
     )
