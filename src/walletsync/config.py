@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     blockfrost_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("BLOCKFROST_RATE"))
     blockfrost_burst: int = Field(default=500, ge=1, validation_alias=_alias("BLOCKFROST_BURST"))
     blockfrost_max_concurrency: int = Field(
-        default=16, ge=1, validation_alias=_alias("BLOCKFROST_MAX_CONCURRENCY")
+        default=100, ge=1, validation_alias=_alias("BLOCKFROST_MAX_CONCURRENCY")
     )
     cardano_safety_depth: int = Field(default=15, ge=0, validation_alias=_alias("CARDANO_SAFETY_DEPTH"))
 
@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     # getTransaction calls per Solana JSON-RPC batch; public RPCs commonly cap batches near 100.
     sync_batch_size: int = Field(default=100, ge=1, le=1000, validation_alias=_alias("SYNC_BATCH_SIZE"))
     sync_fetch_concurrency: int = Field(
-        default=16, ge=1, le=1024, validation_alias=_alias("SYNC_FETCH_CONCURRENCY")
+        default=64, ge=1, le=1024, validation_alias=_alias("SYNC_FETCH_CONCURRENCY")
     )
     store_raw_transactions: bool = Field(default=True, validation_alias=_alias("STORE_RAW_TRANSACTIONS"))
     job_max_attempts: int = Field(default=5, ge=1, le=100, validation_alias=_alias("JOB_MAX_ATTEMPTS"))

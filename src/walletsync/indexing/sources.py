@@ -37,6 +37,8 @@ CARDANO_PAGE = 100  # Blockfrost maximum `count`
 
 T = TypeVar("T")
 R = TypeVar("R")
+OnTx = Callable[[ChainTx], None]
+"""Told of each transaction as soon as it arrives (before the whole page is in)."""
 
 
 class ChainNotConfiguredError(WalletsyncError):
@@ -58,18 +60,27 @@ class TransactionSource(Protocol):
 
     def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]: ...
 
-    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]: ...
+    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]: ...
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]: ...
 
 
-async def bounded_map(func: Callable[[T], Awaitable[R]], items: Sequence[T], *, concurrency: int) -> list[R]:
+async def bounded_map(
+    func: Callable[[T], Awaitable[R]],
+    items: Sequence[T],
+    *,
+    concurrency: int,
+    on_result: Callable[[R], None] | None = None,
+) -> list[R]:
     """`func` over `items` with at most `concurrency` in flight; results in input order."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(item: T) -> R:
         async with semaphore:
-            return await func(item)
+            result = await func(item)
+        if on_result is not None:
+            on_result(result)
+        return result
 
     return list(await asyncio.gather(*(one(item) for item in items)))
 
@@ -124,11 +135,19 @@ class SolanaSource:
                 if finished:
                     break
 
-    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]:
+    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
         signatures = [ref.tx_id for ref in refs]
         size = self._batch_size
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
-        results = await bounded_map(self._adapter.transactions, batches, concurrency=self._concurrency)
+
+        def each(batch: list[ChainTx]) -> None:
+            if on_tx is not None:
+                for tx in batch:
+                    on_tx(tx)
+
+        results = await bounded_map(
+            self._adapter.transactions, batches, concurrency=self._concurrency, on_result=each
+        )
         return [tx for batch in results for tx in batch]
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
@@ -186,9 +205,12 @@ class CardanoSource:
                 if len(safe) < len(refs) or len(refs) < CARDANO_PAGE - 1:
                     break
 
-    async def fetch(self, refs: Sequence[TxRef]) -> list[ChainTx]:
+    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
         return await bounded_map(
-            self._adapter.transaction, [ref.tx_id for ref in refs], concurrency=self._concurrency
+            self._adapter.transaction,
+            [ref.tx_id for ref in refs],
+            concurrency=self._concurrency,
+            on_result=on_tx,
         )
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:

@@ -30,6 +30,7 @@ from walletsync.indexing.sources import (
 from walletsync.indexing.store import AssetIds, WalletTx, already_linked, store_batch, wallet_view
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.types import AssetInfo, ChainTx
 from walletsync.wallets.repository import WalletRow, get_wallet
 
 log = structlog.get_logger(__name__)
@@ -184,6 +185,21 @@ async def _run(
     source = make_source(wallet, adapters, settings)
     owners = await source.owners()
     queue: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=PREFETCH_PAGES)
+    asset_ids = AssetIds()
+    # Metadata of each asset new to this run is looked up as soon as a transaction mentions it,
+    # while the rest of the page is still being fetched (not one round trip after the page).
+    asset_lookups: dict[str, asyncio.Task[AssetInfo | None]] = {}
+
+    async def lookup(key: str) -> AssetInfo | None:
+        async with db.primary.connect() as conn:
+            if not await asset_ids.load(conn, source.chain, [key]):
+                return None  # already in `assets`
+        return (await source.asset_infos({key}))[0]
+
+    def on_tx(tx: ChainTx) -> None:
+        for delta in tx.deltas:
+            if delta.owner in owners and delta.asset not in asset_lookups:
+                asset_lookups[delta.asset] = asyncio.create_task(lookup(delta.asset))
 
     async def produce() -> None:
         try:
@@ -191,7 +207,7 @@ async def _run(
                 async with db.primary.connect() as conn:
                     linked = await already_linked(conn, wallet.id, [ref.tx_id for ref in page.refs])
                 todo = [ref for ref in page.refs if ref.tx_id not in linked]
-                txs = await source.fetch(todo)
+                txs = await source.fetch(todo, on_tx=on_tx)
                 await queue.put(
                     _Prepared(
                         views=[wallet_view(tx, owners) for tx in txs], cursor=page.cursor, seen=len(page.refs)
@@ -203,17 +219,14 @@ async def _run(
             return
         await queue.put(None)
 
-    asset_ids = AssetIds()
     new_total = seen_total = pages = 0
     producer = asyncio.create_task(produce(), name=f"sync-produce-{wallet.id}")
     try:
         while (item := await queue.get()) is not None:
             if isinstance(item, _Failed):
                 raise item.error
-            keys = {asset for view in item.views for asset in view.amounts}
-            async with db.primary.connect() as conn:
-                unknown = await asset_ids.load(conn, source.chain, keys)
-            infos = await source.asset_infos(unknown) if unknown else []
+            keys = sorted({asset for view in item.views for asset in view.amounts})
+            infos = [info for key in keys if (info := await asset_lookups[key]) is not None]
             async with db.write() as conn:
                 await asset_ids.insert(conn, infos)
                 new = await store_batch(
@@ -235,5 +248,7 @@ async def _run(
                 progress(new_total, seen_total)
     finally:
         producer.cancel()
-        await asyncio.gather(producer, return_exceptions=True)
+        for task in asset_lookups.values():
+            task.cancel()
+        await asyncio.gather(producer, *asset_lookups.values(), return_exceptions=True)
     return new_total, seen_total, pages

@@ -5,10 +5,10 @@ Amounts are Python `int`s in base units (lamports, lovelace, raw token units). P
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from walletsync.config import Chain
