@@ -22,6 +22,7 @@ from walletsync import __version__
 from walletsync.config import Chain, Settings, get_settings
 from walletsync.errors import WalletsyncError
 from walletsync.logs import configure_logging
+from walletsync.runtime import tune_gc_for_throughput
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
@@ -147,6 +148,51 @@ def migrate_check() -> None:
         err_console.print(f"error: schema and models differ: {exc}")
         raise typer.Exit(1) from None
     console.print("[green]schema matches models[/]")
+
+
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup (pg_dump custom format).")],
+) -> None:
+    """Back up the walletsync database (DATABASE_URL or the embedded one) to FILE with pg_dump."""
+    from walletsync.db.backup import backup
+    from walletsync.runtime import prepare_database
+
+    settings = load()
+    target = prepare_database(settings, auto_migrate=False)
+    result = backup(target.url, file, console=console)
+    console.print(
+        f"backed up {target.describe(settings)} (revision {result.revision or 'none'}) to {result.path}: "
+        f"{result.size_bytes / 1e6:.1f} MB in {result.seconds:.1f} s with {result.tool.describe()}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A file made by `walletsync backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore even while walletsync processes are connected.")
+    ] = False,
+) -> None:
+    """Replace the database's content with FILE (pg_restore), then migrate it to the newest revision."""
+    from walletsync.db.backup import inspect_archive, restore
+    from walletsync.runtime import prepare_database
+
+    settings = load()
+    inspect_archive(file)  # a bad file fails before the embedded server starts
+    target = prepare_database(settings, auto_migrate=False)
+    result = restore(settings, target.url, file, force=force, console=console)
+    if result.forced_past:
+        console.print(f"[yellow]restored while connected: {', '.join(result.forced_past)}[/]")
+    console.print(
+        f"restored {result.path} (revision {result.backup_revision}) into {target.describe(settings)} "
+        f"in {result.seconds:.1f} s with {result.tool.describe()}; now at revision {result.revision}; "
+        f"{result.cache}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("inspect-tx")
@@ -289,6 +335,7 @@ def sync_command(
     from walletsync.commands import sync_in_foreground
 
     settings = load()
+    tune_gc_for_throughput()
     url = _database(settings)
     report = run_async(sync_in_foreground(settings, url, address, chain, console=console))
     console.print(
@@ -341,6 +388,7 @@ def worker_command(
     from walletsync.services import open_services
 
     settings = load(interactive=False)
+    tune_gc_for_throughput()
     url = _database(settings)
 
     async def body() -> None:
@@ -426,6 +474,7 @@ def serve_command(
     from walletsync.commands import serve_all
 
     settings = load(interactive=False)
+    tune_gc_for_throughput()
     url = _database(settings)
     run_async(serve_all(settings, url, host=host, port=port, concurrency=concurrency or settings.worker_concurrency))
 
@@ -443,6 +492,7 @@ def demo_command(
     from walletsync.demo import run_demo
 
     settings = load()
+    tune_gc_for_throughput()
     code = run_demo(settings, console=console, exit_after_sync=exit_after_sync, seed=seed, host=host, port=port)
     raise typer.Exit(code)
 

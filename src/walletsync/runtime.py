@@ -6,6 +6,7 @@ commands call it before their event loop starts.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import structlog
@@ -46,3 +47,15 @@ def prepare_database(settings: Settings, *, auto_migrate: bool | None = None) ->
         status = migrate.upgrade(url)
         log.info("db.migrated", current=list(status.current), head=status.head)
     return DatabaseTarget(url=url, embedded=embedded)
+
+
+# Young-generation collections every 50,000 allocations instead of 700. A backfill keeps two pages
+# of decoded provider JSON alive (hundreds of thousands of small objects); with the default
+# threshold the collector rescans them constantly. Measured with bench/backfill.py: 3,300 -> 4,600
+# tx/s, for ~40 MB more peak memory. Reference cycles are still collected, just less often.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc_for_throughput() -> None:
+    """Long-running indexing processes (worker, serve, sync, demo) call this once at start."""
+    gc.set_threshold(*GC_THRESHOLDS)

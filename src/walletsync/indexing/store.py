@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Text, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
+from walletsync.db.bulk import insert_ignore, insert_ignore_returning
 from walletsync.db.models import assets, balance_deltas, outbox, transactions, wallet_transactions
 from walletsync.indexing import state
 from walletsync.providers.types import AssetInfo, ChainTx
 
 TX_INDEXED = "tx.indexed"
-# asyncpg caps a statement at 32767 bind parameters; stay well below with this many per statement.
-_MAX_PARAMS = 30_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +93,6 @@ class AssetIds:
         return self._ids[(key[0].value, key[1])]
 
 
-def _chunks(rows: list[dict[str, Any]], per_row: int) -> Iterable[list[dict[str, Any]]]:
-    size = max(1, _MAX_PARAMS // max(1, per_row))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-async def _insert_ignore(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    for chunk in _chunks(rows, len(rows[0])):
-        await conn.execute(pg_insert(table).values(chunk).on_conflict_do_nothing())
-
-
 async def store_batch(
     conn: AsyncConnection,
     *,
@@ -121,48 +108,60 @@ async def store_batch(
 
     Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`).
     """
-    if batch:
-        await _insert_ignore(
+    await insert_ignore(
+        conn,
+        transactions,
+        ("chain", "tx_id", "height", "block_time", "fee", "success", "raw"),
+        [
+            (
+                chain.value,
+                item.tx.tx_id,
+                item.tx.height,
+                item.tx.block_time,
+                item.tx.fee,
+                item.tx.success,
+                item.tx.raw if store_raw else None,
+            )
+            for item in batch
+        ],
+    )
+    new_ids = set(
+        await insert_ignore_returning(
             conn,
-            transactions,
+            wallet_transactions,
+            ("wallet_id", "chain", "tx_id", "height", "block_time"),
             [
-                {
-                    "chain": chain.value,
-                    "tx_id": item.tx.tx_id,
-                    "height": item.tx.height,
-                    "block_time": item.tx.block_time,
-                    "fee": item.tx.fee,
-                    "success": item.tx.success,
-                    "raw": item.tx.raw if store_raw else None,
-                }
+                (wallet_id, chain.value, item.tx.tx_id, item.tx.height or 0, item.tx.block_time)
                 for item in batch
             ],
+            returning="tx_id",
         )
-    new_ids = await _link(conn, wallet_id=wallet_id, chain=chain, batch=batch)
+    )
     new = [item for item in batch if item.tx.tx_id in new_ids]
-    await _insert_ignore(
+    await insert_ignore(
         conn,
         balance_deltas,
+        ("wallet_id", "chain", "tx_id", "asset_id", "amount", "block_time", "height"),
         [
-            {
-                "wallet_id": wallet_id,
-                "chain": chain.value,
-                "tx_id": item.tx.tx_id,
-                "asset_id": asset_ids[(chain, asset)],
-                "amount": amount,
-                "block_time": item.tx.block_time,
-                "height": item.tx.height,
-            }
+            (
+                wallet_id,
+                chain.value,
+                item.tx.tx_id,
+                asset_ids[(chain, asset)],
+                amount,
+                item.tx.block_time,
+                item.tx.height,
+            )
             for item in new
             for asset, amount in item.amounts.items()
         ],
     )
-    if new:
-        await conn.execute(
-            outbox.insert().values(
-                [{"topic": TX_INDEXED, "payload": event_payload(wallet_id, address, item)} for item in new]
-            )
-        )
+    await insert_ignore(
+        conn,
+        outbox,
+        ("topic", "payload"),
+        [(TX_INDEXED, event_payload(wallet_id, address, item)) for item in new],
+    )
     heights = [item.tx.height for item in batch if item.tx.height is not None]
     await state.save_progress(
         conn,
@@ -174,42 +173,16 @@ async def store_batch(
     return len(new)
 
 
-async def _link(
-    conn: AsyncConnection, *, wallet_id: int, chain: Chain, batch: Sequence[WalletTx]
-) -> set[str]:
-    """Link the batch to the wallet; return the tx ids that were not linked before."""
-    new_ids: set[str] = set()
-    rows = [
-        {
-            "wallet_id": wallet_id,
-            "chain": chain.value,
-            "tx_id": item.tx.tx_id,
-            "height": item.tx.height or 0,
-            "block_time": item.tx.block_time,
-        }
-        for item in batch
-    ]
-    for chunk in _chunks(rows, 5):
-        result = await conn.execute(
-            pg_insert(wallet_transactions)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .returning(wallet_transactions.c.tx_id)
-        )
-        new_ids.update(result.scalars())
-    return new_ids
-
-
 async def already_linked(conn: AsyncConnection, wallet_id: int, tx_ids: Sequence[str]) -> set[str]:
     """Which of `tx_ids` this wallet already has (skipped before fetching their details)."""
     if not tx_ids:
         return set()
+    # One array parameter (`= ANY(:ids)`), not a thousand-item IN list to compile and plan.
+    ids = literal(list(tx_ids), ARRAY(Text))
     rows = await conn.execute(
-        select(wallet_transactions.c.tx_id).where(
-            tuple_(wallet_transactions.c.wallet_id, wallet_transactions.c.tx_id).in_(
-                [(wallet_id, tx_id) for tx_id in tx_ids]
-            )
-        )
+        select(wallet_transactions.c.tx_id)
+        .where(wallet_transactions.c.wallet_id == wallet_id)
+        .where(wallet_transactions.c.tx_id == any_(ids))
     )
     return set(rows.scalars())
 

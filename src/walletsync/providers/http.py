@@ -44,6 +44,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import orjson
 import structlog
 
 from walletsync.config import ProviderConfig
@@ -127,6 +128,15 @@ class _Outcome:
 
 
 KEEPALIVE_POOL_CAP = 16
+
+
+def decode_json(content: bytes) -> Any:
+    """orjson (several times faster on large RPC batches), or the stdlib for what orjson refuses
+    (integers beyond 64 bits, which JSON allows)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 class ResilientClient:
@@ -398,7 +408,7 @@ class ResilientClient:
         status = response.status_code
         decoded = True
         try:
-            body: Any = json.loads(response.content)
+            body: Any = decode_json(response.content)
         except (ValueError, RecursionError):
             body, decoded = None, False
         error = self._classify(status, body, response.headers)

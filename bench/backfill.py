@@ -1,0 +1,117 @@
+"""Backfill throughput and memory: sync a 100,000-transaction Solana wallet from scratch.
+
+The simulator runs in its own process with no latency and no rate limit, so what is measured is
+walletsync itself: listing signature pages, fetching transactions in JSON-RPC batches, normalizing,
+and storing them (transactions, links, balance deltas, outbox events, cursor) in PostgreSQL. Peak
+RSS is this process's high-water mark (`ru_maxrss`), taken after the sync; memory must stay bounded
+whatever the wallet's size because pages stream through a two-page prefetch.
+
+Usage: `.venv/bin/python bench/backfill.py [--transactions 100000] [--admin-url ...] [--batch-size 250]`
+The last line of output is one JSON object: {"tx_per_s": .., "peak_rss_mb": .., "transactions": ..}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from rich.console import Console
+
+from _support import DEFAULT_ADMIN_URL, scratch_database
+from walletsync.commands import sync_progress
+from walletsync.config import Chain, load_settings
+from walletsync.indexing.sync import sync_wallet
+from walletsync.logs import configure_logging
+from walletsync.runtime import tune_gc_for_throughput
+from walletsync.services import open_services
+from walletsync.simulator import SimulatorServer
+from walletsync.wallets.repository import add_wallet
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def run(
+    admin_url: str, n_txs: int, batch_size: int, concurrency: int, *, store_raw: bool = True
+) -> dict[str, float | int]:
+    configure_logging("WARNING", "console")
+    tune_gc_for_throughput()  # as `walletsync worker` / `sync` do
+    ledger_kwargs = {"seed": 5, "solana_wallets": 0, "cardano_wallets": 0, "exact_solana_wallets": [n_txs]}
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with (
+        SimulatorServer(ledger_kwargs=ledger_kwargs, process=True) as simulator,
+        scratch_database(admin_url, "bench_backfill") as database_url,
+        TemporaryDirectory() as tmp,
+    ):
+        settings = load_settings(
+            database_url=database_url,
+            data_dir=Path(tmp),
+            redis_url=None,
+            auto_migrate=False,
+            solana_rpc_urls=[simulator.url("solana")],
+            solana_rate=1_000_000.0,
+            solana_burst=1_000_000,
+            solana_max_concurrency=concurrency,
+            sync_fetch_concurrency=concurrency,
+            sync_batch_size=batch_size,
+            store_raw_transactions=store_raw,
+        )
+        # The ledger lives in the simulator's process; ask it for the wallet's address.
+        address = simulator.wallets()["solana"][0]["address"]
+        async with open_services(settings, database_url) as services:
+            async with services.db.write() as conn:
+                wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
+            console = Console(stderr=True)
+            with sync_progress(console) as progress:
+                task = progress.add_task("backfill", total=None, seen=0)
+                samples: list[tuple[int, float]] = []
+                started = time.perf_counter()
+                report = await sync_wallet(
+                    services.db,
+                    wallet.id,
+                    adapters=services.adapters,
+                    settings=settings,
+                    progress=lambda new, seen: (
+                        progress.update(task, completed=new, seen=seen),
+                        samples.append((new, _rss_mb())),
+                    )[0],
+                )
+                elapsed = time.perf_counter() - started
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("rss samples", samples[:: max(1, len(samples) // 12)])
+    print(
+        f"synced {report.new_transactions} transactions ({report.seen_transactions} listed) in {elapsed:.1f} s"
+    )
+    print(
+        f"throughput: {report.new_transactions / elapsed:,.0f} tx/s; peak RSS {peak_rss_mb:.0f} MB (before: {rss_before:.0f} MB)"
+    )
+    return {
+        "tx_per_s": round(report.new_transactions / elapsed),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "transactions": report.new_transactions,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=250, help="getTransaction calls per JSON-RPC batch")
+    parser.add_argument("--concurrency", type=int, default=4, help="batches in flight")
+    parser.add_argument(
+        "--no-raw", action="store_true", help="STORE_RAW_TRANSACTIONS=false (do not keep raw provider JSON)"
+    )
+    args = parser.parse_args()
+    figures = asyncio.run(
+        run(args.admin_url, args.transactions, args.batch_size, args.concurrency, store_raw=not args.no_raw)
+    )
+    print(json.dumps(figures))
