@@ -12,7 +12,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
-from walletsync.db.models import assets, balance_deltas, sync_state, transactions, wallet_transactions, wallets
+from walletsync.db.models import (
+    assets,
+    balance_deltas,
+    sync_state,
+    transactions,
+    wallet_transactions,
+    wallets,
+)
 from walletsync.errors import ConflictError, NotFoundError
 from walletsync.wallets.addresses import validate_address
 
