@@ -89,14 +89,14 @@ def _check_cardano(address: str) -> None:
     def bad(reason: str) -> InvalidAddressError:
         return InvalidAddressError(f"{address!r} is not a Cardano address: {reason}")
 
-    if address.lower() != address and address.upper() != address:
-        raise bad("mixed case")
     lowered = address.lower()
     hrp, sep, data_part = lowered.rpartition("1")
     if not sep or not hrp or len(data_part) < 6:
         raise bad("not bech32 (expected addr1…, addr_test1…, stake1… or stake_test1…)")
     if hrp not in _CARDANO_HRPS:
         raise bad(f"unknown prefix {hrp!r} (expected addr, addr_test, stake or stake_test)")
+    if address != lowered and address != address.upper():
+        raise bad("mixed case")
     if any(c not in _BECH32_CHARSET for c in data_part):
         raise bad("invalid bech32 character")
     data = [_BECH32_CHARSET.index(c) for c in data_part]

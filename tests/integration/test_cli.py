@@ -1,0 +1,134 @@
+"""The operator CLI as a subprocess against a real database: wallets, balances, jobs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from walletsync.db.engine import Database
+from walletsync.db.models import assets, balance_deltas, job_failures, transactions, wallet_transactions
+from walletsync.jobs.tables import procrastinate_jobs
+
+SOLANA = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+_OURS = ("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_")
+
+
+def cli(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    env |= {"DATABASE_URL": database_url, "WALLETSYNC_DATA_DIR": str(tmp_path), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "walletsync.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tmp_path: Path) -> None:
+    """add -> list -> balances (from deltas, with decimals) -> remove; duplicates and bad input exit non-zero."""
+    added = cli(database_url, tmp_path, "wallets", "add", "--chain", "solana", SOLANA, "--label", "treasury")
+    assert added.returncode == 0, added.stderr
+    assert f"solana {SOLANA}" in added.stdout
+    assert "sync job" in added.stdout
+
+    duplicate = cli(database_url, tmp_path, "wallets", "add", "--chain", "solana", SOLANA)
+    assert duplicate.returncode == 4
+    assert duplicate.stderr.strip() == f"error: solana wallet {SOLANA} is already tracked"
+
+    bad = cli(database_url, tmp_path, "wallets", "add", "--chain", "cardano", "addr1nothing")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().startswith("error: 'addr1nothing' is not a Cardano address")
+    assert "Traceback" not in bad.stderr
+
+    # Facts as a sync would store them: +2.5 SOL then -0.000005 SOL fee.
+    async with db.write() as conn:
+        wallet_id = 1
+        asset_id = await conn.scalar(
+            insert(assets)
+            .values(chain="solana", asset_key="native", symbol="SOL", decimals=9)
+            .returning(assets.c.id)
+        )
+        for tx_id, height, amount in (("a", 1, 2_500_000_000), ("b", 2, -5_000)):
+            await conn.execute(
+                insert(transactions).values(
+                    chain="solana", tx_id=tx_id, height=height, fee=5000, success=True
+                )
+            )
+            await conn.execute(
+                insert(wallet_transactions).values(
+                    wallet_id=wallet_id, chain="solana", tx_id=tx_id, height=height
+                )
+            )
+            await conn.execute(
+                insert(balance_deltas).values(
+                    wallet_id=wallet_id, chain="solana", tx_id=tx_id, asset_id=asset_id, amount=amount
+                )
+            )
+    listed = cli(database_url, tmp_path, "wallets", "list")
+    assert listed.returncode == 0
+    assert "treasury" in listed.stdout
+    assert "1 tracked wallet(s)" in listed.stdout
+
+    balances = cli(database_url, tmp_path, "balances", SOLANA)
+    assert balances.returncode == 0, balances.stderr
+    assert "2.499995000" in balances.stdout
+    assert "2499995000" in balances.stdout
+
+    removed = cli(database_url, tmp_path, "wallets", "remove", SOLANA)
+    assert removed.returncode == 0
+    missing = cli(database_url, tmp_path, "balances", SOLANA)
+    assert missing.returncode == 3
+    assert missing.stderr.strip() == f"error: no tracked wallet with address {SOLANA}"
+
+
+async def test_dead_letter_list_and_retry(db: Database, database_url: str, tmp_path: Path) -> None:
+    """`jobs failed` shows the failed job with its recorded error; `jobs retry` requeues it."""
+    async with db.write() as conn:
+        job_id = await conn.scalar(
+            insert(procrastinate_jobs)
+            .values(
+                queue_name="sync",
+                task_name="sync_wallet",
+                priority=0,
+                args={"wallet_id": 7},
+                status="failed",
+                attempts=5,
+                abort_requested=False,
+            )
+            .returning(procrastinate_jobs.c.id)
+        )
+        await conn.execute(
+            insert(job_failures).values(
+                job_id=job_id, task_name="sync_wallet", attempt=5, error="RateLimitedError: blockfrost: boom"
+            )
+        )
+    failed = cli(database_url, tmp_path, "jobs", "failed")
+    assert failed.returncode == 0, failed.stderr
+    assert "RateLimitedError: blockfrost: boom" in failed.stdout
+    assert "1 job(s) with status failed" in failed.stdout
+
+    retried = cli(database_url, tmp_path, "jobs", "retry", str(job_id))
+    assert retried.returncode == 0, retried.stderr
+    async with db.read() as conn:
+        status, attempts = (
+            await conn.execute(
+                select(procrastinate_jobs.c.status, procrastinate_jobs.c.attempts).where(
+                    procrastinate_jobs.c.id == job_id
+                )
+            )
+        ).one()
+    assert (str(status), attempts) == ("todo", 0)
+
+    again = cli(database_url, tmp_path, "jobs", "retry", str(job_id))
+    assert again.returncode == 4
+    assert "only failed jobs can be retried" in again.stderr
+    unknown = cli(database_url, tmp_path, "jobs", "retry", "999999")
+    assert unknown.returncode == 3
+    assert unknown.stderr.strip() == "error: no job with id 999999"
