@@ -97,7 +97,7 @@ def migrate_up(
     settings = load()
     target = prepare_database(settings, auto_migrate=False)
     console.print(f"database: {target.describe(settings)}")
-    status = migrate.upgrade(target.url, revision)
+    status = migrate.upgrade(target.migration_url, revision)
     console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
 
 
@@ -112,7 +112,7 @@ def migrate_down(
     settings = load()
     target = prepare_database(settings, auto_migrate=False)
     console.print(f"database: {target.describe(settings)}")
-    status = migrate.downgrade(target.url, revision)
+    status = migrate.downgrade(target.migration_url, revision)
     console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
 
 
@@ -124,7 +124,7 @@ def migrate_status() -> None:
 
     settings = load()
     target = prepare_database(settings, auto_migrate=False)
-    status = migrate.status(target.url)
+    status = migrate.status(target.migration_url)
     console.print(f"database: {target.describe(settings)}")
     console.print(f"current:  {', '.join(status.current) or 'base (empty)'}")
     console.print(f"head:     {status.head}")
@@ -143,7 +143,7 @@ def migrate_check() -> None:
     settings = load()
     target = prepare_database(settings, auto_migrate=False)
     try:
-        migrate.check(target.url)
+        migrate.check(target.migration_url)
     except Exception as exc:  # noqa: BLE001 - alembic raises its own error type with the diff
         err_console.print(f"error: schema and models differ: {exc}")
         raise typer.Exit(1) from None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from walletsync.errors import ConfigError
@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         default=1800, ge=-1, validation_alias=_alias("DATABASE_POOL_RECYCLE")
     )
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("DATABASE_PGBOUNCER"))
+    # A session (not transaction-pooled) connection to the same database, for what needs one:
+    # migrations under their advisory lock, per-wallet sync locks, and the job queue (LISTEN/NOTIFY).
+    database_direct_url: str | None = Field(
+        default=None, validate_default=True, validation_alias=_alias("DATABASE_DIRECT_URL")
+    )
     auto_migrate: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_AUTO_MIGRATE"))
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("walletsync")),
@@ -206,7 +211,19 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_direct_url")
+    @classmethod
+    def _direct_url_with_pgbouncer(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.startswith(("postgresql", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        if value is None and info.data.get("database_pgbouncer"):
+            raise ValueError(
+                "required when DATABASE_PGBOUNCER=true: migrations, sync locks and the job queue need "
+                "a session connection to PostgreSQL itself, not through PgBouncer's transaction pooling"
+            )
+        return value
+
+    @field_validator("database_url", "database_direct_url", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

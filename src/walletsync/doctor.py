@@ -33,7 +33,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
 def _check_database(settings: Settings) -> CheckResult:
     try:
         target = prepare_database(settings, auto_migrate=False)
-        status = migrate.status(target.url)
+        status = migrate.status(target.migration_url)
         version = asyncio.run(_server_version(target.url, settings))
     except Exception as exc:  # noqa: BLE001 - doctor reports every failure as a row
         return CheckResult("database", False, _one_line(exc))

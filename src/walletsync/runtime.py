@@ -22,6 +22,12 @@ log = structlog.get_logger(__name__)
 class DatabaseTarget:
     url: str
     embedded: bool
+    direct_url: str | None = None  # DATABASE_DIRECT_URL: a session connection, bypassing PgBouncer
+
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: they hold a session-level advisory lock, so never through PgBouncer."""
+        return self.direct_url or self.url
 
     def describe(self, settings: Settings) -> str:
         if self.embedded:
@@ -43,10 +49,11 @@ def prepare_database(settings: Settings, *, auto_migrate: bool | None = None) ->
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = resolve_database_url(settings.database_url, settings.data_dir)
     should_migrate = settings.auto_migrate if auto_migrate is None else auto_migrate
+    target = DatabaseTarget(url=url, embedded=embedded, direct_url=settings.database_direct_url)
     if should_migrate:
-        status = migrate.upgrade(url)
+        status = migrate.upgrade(target.migration_url)
         log.info("db.migrated", current=list(status.current), head=status.head)
-    return DatabaseTarget(url=url, embedded=embedded)
+    return target
 
 
 # Young-generation collections every 50,000 allocations instead of 700. A backfill keeps two pages

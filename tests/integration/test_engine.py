@@ -39,7 +39,9 @@ async def test_writes_go_to_primary(database_url: str) -> None:
 
 async def test_pgbouncer_mode_disables_prepared_statement_caches(database_url: str) -> None:
     """DATABASE_PGBOUNCER=true sets asyncpg's caches to 0 and unique statement names; queries still run."""
-    settings = load_settings(database_url=database_url, database_pgbouncer=True)
+    settings = load_settings(
+        database_url=database_url, database_pgbouncer=True, database_direct_url=database_url
+    )
     args = engine_options(settings)["connect_args"]
     assert args["statement_cache_size"] == 0
     assert args["prepared_statement_cache_size"] == 0
@@ -49,5 +51,21 @@ async def test_pgbouncer_mode_disables_prepared_statement_caches(database_url: s
         async with db.read() as conn:
             for value in range(3):
                 assert await conn.scalar(select(func.abs(-value))) == value
+    finally:
+        await db.dispose()
+
+
+async def test_session_work_uses_the_direct_url(database_url: str, empty_database_url: str) -> None:
+    """With DATABASE_DIRECT_URL set, advisory locks run on a direct engine, queries on the primary."""
+    settings = load_settings(
+        database_url=database_url, database_pgbouncer=True, database_direct_url=empty_database_url
+    )
+    db = Database.from_settings(database_url, settings)
+    try:
+        assert db.direct_url == empty_database_url
+        async with db.session_engine.connect() as conn:
+            assert await conn.scalar(select(func.current_database())) == empty_database_url.rsplit("/", 1)[1]
+        async with db.read() as conn:
+            assert await conn.scalar(select(func.current_database())) == database_url.rsplit("/", 1)[1]
     finally:
         await db.dispose()

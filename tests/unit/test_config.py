@@ -89,3 +89,16 @@ def test_cli_bad_config_exits_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["error: DATABASE_POOL_SIZE: Input should be greater than or equal to 1 (got '-1')"]
+
+
+def test_pgbouncer_requires_a_direct_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transaction pooling cannot carry session locks or LISTEN: DATABASE_DIRECT_URL must be given."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@pgbouncer:6432/walletsync")
+    monkeypatch.setenv("DATABASE_PGBOUNCER", "true")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.detail.startswith(
+        "DATABASE_DIRECT_URL: Value error, required when DATABASE_PGBOUNCER=true"
+    )
+    monkeypatch.setenv("DATABASE_DIRECT_URL", "postgresql://app@postgres:5432/walletsync")
+    assert load_settings().database_direct_url == "postgresql://app@postgres:5432/walletsync"

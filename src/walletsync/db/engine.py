@@ -97,6 +97,11 @@ class Database:
     primary: AsyncEngine
     _replicas: list[_Replica] = field(default_factory=list)
     _next: itertools.count[int] = field(default_factory=itertools.count)
+    direct_url: str = ""
+    _session: AsyncEngine | None = None
+
+    def __post_init__(self) -> None:
+        self.direct_url = self.direct_url or self.url
 
     @classmethod
     def from_settings(cls, url: str, settings: Settings, *, application_name: str = "walletsync") -> Database:
@@ -105,7 +110,23 @@ class Database:
             _Replica(make_engine(r, settings, application_name=f"{application_name}-ro"))
             for r in settings.database_replica_urls
         ]
-        return cls(url=url, primary=primary, _replicas=replicas)
+        direct = settings.database_direct_url if settings.database_url == url else None
+        session = None
+        if direct and direct != url:
+            # Session-level work only (advisory locks held across transactions): a small pool.
+            session = create_async_engine(
+                async_url(direct),
+                pool_size=2,
+                max_overflow=settings.database_max_overflow,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"application_name": f"{application_name}-session"}},
+            )
+        return cls(url=url, primary=primary, _replicas=replicas, direct_url=direct or url, _session=session)
+
+    @property
+    def session_engine(self) -> AsyncEngine:
+        """The engine for session-scoped work (advisory locks): direct to PostgreSQL, never PgBouncer."""
+        return self._session or self.primary
 
     @property
     def replica_count(self) -> int:
@@ -158,5 +179,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.primary.dispose()
+        if self._session is not None:
+            await self._session.dispose()
         for replica in self._replicas:
             await replica.engine.dispose()

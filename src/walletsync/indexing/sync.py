@@ -100,7 +100,7 @@ def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) 
 async def wallet_lock(db: Database, wallet_id: int) -> AsyncIterator[None]:
     """Hold the wallet's sync lock for the block, or raise `WalletBusyError` at once."""
     keys = (literal(SYNC_LOCK_CLASS, Integer), literal(wallet_id, Integer))
-    async with db.primary.connect() as conn:
+    async with db.session_engine.connect() as conn:
         acquired = await conn.scalar(select(func.pg_try_advisory_lock(*keys)))
         await conn.commit()
         if not acquired:

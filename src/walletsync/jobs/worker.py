@@ -76,7 +76,7 @@ async def run_worker(
     settings = services.settings
     RETRY_POLICY.max_attempts = settings.job_max_attempts
     chosen = list(queues) if queues else list(QUEUES)
-    async with open_app(services.db.url, max_pool_size=concurrency + 3) as app:
+    async with open_app(services.db.direct_url, max_pool_size=concurrency + 3) as app:
         reaper = asyncio.create_task(
             _reaper(app, services.db, stalled_after_s=settings.worker_stalled_after_s)
         )
