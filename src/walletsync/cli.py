@@ -382,6 +382,11 @@ def worker_command(
         int | None, typer.Option(min=1, max=256, help="Jobs run at once (default WORKER_CONCURRENCY).")
     ] = None,
     queue: Annotated[list[str] | None, typer.Option(help="Only these queues (sync, market, maintenance).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus /metrics (provider calls) on this port."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run a job worker (several may run at once, in any number of processes)."""
     from walletsync.jobs.worker import run_worker
@@ -390,6 +395,12 @@ def worker_command(
     settings = load(interactive=False)
     tune_gc_for_throughput()
     url = _database(settings)
+    if metrics_port is not None:
+        # Provider metrics (requests, retries, breaker states) live in the process making the calls;
+        # the API's /metrics cannot see a worker's. prometheus_client serves them from a daemon thread.
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)
 
     async def body() -> None:
         async with open_services(settings, url, application_name="walletsync-worker") as services:
