@@ -160,7 +160,8 @@ def backup_command(
 
     settings = load()
     target = prepare_database(settings, auto_migrate=False)
-    result = backup(target.url, file, console=console)
+    # DATABASE_DIRECT_URL when set: pg_dump/pg_restore need a session, not PgBouncer's transaction pooling.
+    result = backup(target.migration_url, file, console=console)
     console.print(
         f"backed up {target.describe(settings)} (revision {result.revision or 'none'}) to {result.path}: "
         f"{result.size_bytes / 1e6:.1f} MB in {result.seconds:.1f} s with {result.tool.describe()}",
@@ -183,7 +184,7 @@ def restore_command(
     settings = load()
     inspect_archive(file)  # a bad file fails before the embedded server starts
     target = prepare_database(settings, auto_migrate=False)
-    result = restore(settings, target.url, file, force=force, console=console)
+    result = restore(settings, target.migration_url, file, force=force, console=console)
     if result.forced_past:
         console.print(f"[yellow]restored while connected: {', '.join(result.forced_past)}[/]")
     console.print(
