@@ -1,23 +1,29 @@
 """Address and identifier encodings the simulator emits: base58 (Solana), bech32 (Cardano), CIP-14.
 
-Hand-written rather than taken from `base58`/`bech32` for two reasons: the ledger encodes hundreds of
-thousands of 64-byte signatures and a chunked base58 encoder is several times faster than the
-package's digit-by-digit loop; and `bech32.bech32_decode` refuses strings over 90 characters, which
-every Shelley base address (103 characters) is. The checksum arithmetic follows BIP-173 exactly.
+base58 is hand-written rather than taken from the `base58` package: the ledger encodes hundreds of
+thousands of 64-byte signatures and a chunked encoder is several times faster than the package's
+digit-by-digit loop. Bech32 comes from `walletsync.wallets.bech32` (shared with address validation).
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from walletsync.wallets.bech32 import bech32_decode, bech32_encode
+
+__all__ = [
+    "asset_fingerprint",
+    "b58decode",
+    "b58encode",
+    "bech32_decode",
+    "bech32_encode",
+    "is_solana_pubkey",
+]
+
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 _B58_PAIRS = tuple(a + b for a in B58_ALPHABET for b in B58_ALPHABET)  # two digits per lookup
 _B58_CHUNK = 58**10
-
-BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32_INDEX = {c: i for i, c in enumerate(BECH32_CHARSET)}
-_BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 
 
 def b58encode(data: bytes) -> str:
@@ -58,65 +64,6 @@ def is_solana_pubkey(text: str) -> bool:
         return len(b58decode(text)) == 32
     except ValueError:
         return False
-
-
-def _bech32_polymod(values: list[int]) -> int:
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= _BECH32_GEN[i] if (top >> i) & 1 else 0
-    return chk
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(x) >> 5 for x in hrp] + [0] + [ord(x) & 31 for x in hrp]
-
-
-def _convertbits(data: bytes | list[int], frombits: int, tobits: int, pad: bool) -> list[int]:
-    acc = 0
-    bits = 0
-    out: list[int] = []
-    maxv = (1 << tobits) - 1
-    for value in data:
-        acc = (acc << frombits) | value
-        bits += frombits
-        while bits >= tobits:
-            bits -= tobits
-            out.append((acc >> bits) & maxv)
-    if pad:
-        if bits:
-            out.append((acc << (tobits - bits)) & maxv)
-    elif bits >= frombits or ((acc << (tobits - bits)) & maxv):
-        raise ValueError("invalid bech32 padding")
-    return out
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    """Bech32 (BIP-173) of `data` bytes under `hrp`, with no length limit (Cardano addresses)."""
-    words = _convertbits(data, 8, 5, pad=True)
-    polymod = _bech32_polymod([*_hrp_expand(hrp), *words, 0, 0, 0, 0, 0, 0]) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(BECH32_CHARSET[d] for d in words + checksum)
-
-
-def bech32_decode(text: str) -> tuple[str, bytes]:
-    """(hrp, data bytes) of a bech32 string of any length; ValueError when it is not valid bech32."""
-    if text.lower() != text and text.upper() != text:
-        raise ValueError("mixed case bech32")
-    text = text.lower()
-    pos = text.rfind("1")
-    if pos < 1 or pos + 7 > len(text):
-        raise ValueError("bech32 separator missing or checksum too short")
-    hrp = text[:pos]
-    try:
-        words = [_BECH32_INDEX[c] for c in text[pos + 1 :]]
-    except KeyError:
-        raise ValueError("invalid bech32 character") from None
-    if _bech32_polymod([*_hrp_expand(hrp), *words]) != 1:
-        raise ValueError("bad bech32 checksum")
-    return hrp, bytes(_convertbits(words[:-6], 5, 8, pad=False))
 
 
 def asset_fingerprint(policy_id: str, asset_name_hex: str) -> str:

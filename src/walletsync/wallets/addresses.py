@@ -1,8 +1,7 @@
-"""Address validation per chain: Solana base58 public keys, Cardano bech32 Shelley addresses.
+"""Address validation per chain: Solana base58 public keys, Cardano bech32 Shelley addresses (CIP-19).
 
-Cardano addresses are longer than the 90 characters the reference `bech32` package accepts (it
-implements BIP-173 for Bitcoin, which caps the length), so the checksum is verified here with the
-same polymod; the rules are short and fixed by CIP-19.
+Bech32 decoding without the 90-character cap is `walletsync.wallets.bech32`; this module checks the
+prefix, header type and network id CIP-19 defines.
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ import base58
 
 from walletsync.config import Chain
 from walletsync.errors import InvalidInputError
-
-_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32_GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+from walletsync.wallets.bech32 import bech32_decode
 
 # CIP-19: human-readable part -> (network id in the header, allowed header types)
 _CARDANO_HRPS: dict[str, tuple[int, frozenset[int]]] = {
@@ -47,42 +44,11 @@ def _check_solana(address: str) -> None:
     try:
         raw = base58.b58decode(address)
     except ValueError:
-        raise InvalidAddressError(
-            f"{address!r} is not a Solana address: not base58"
-        ) from None
+        raise InvalidAddressError(f"{address!r} is not a Solana address: not base58") from None
     if len(raw) != 32:
         raise InvalidAddressError(
             f"{address!r} is not a Solana address: decodes to {len(raw)} bytes, expected 32"
         )
-
-
-def _polymod(values: list[int]) -> int:
-    checksum = 1
-    for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for i, generator in enumerate(_BECH32_GENERATORS):
-            if (top >> i) & 1:
-                checksum ^= generator
-    return checksum
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_5_to_8(data: list[int]) -> bytes | None:
-    acc = bits = 0
-    out = bytearray()
-    for value in data:
-        acc = (acc << 5) | value
-        bits += 5
-        while bits >= 8:
-            bits -= 8
-            out.append((acc >> bits) & 0xFF)
-    if bits >= 5 or (acc << (8 - bits)) & 0xFF:
-        return None
-    return bytes(out)
 
 
 def _check_cardano(address: str) -> None:
@@ -97,13 +63,12 @@ def _check_cardano(address: str) -> None:
         raise bad(f"unknown prefix {hrp!r} (expected addr, addr_test, stake or stake_test)")
     if address != lowered and address != address.upper():
         raise bad("mixed case")
-    if any(c not in _BECH32_CHARSET for c in data_part):
-        raise bad("invalid bech32 character")
-    data = [_BECH32_CHARSET.index(c) for c in data_part]
-    if _polymod(_hrp_expand(hrp) + data) != 1:
-        raise bad("bad checksum")
-    payload = _convert_5_to_8(data[:-6])
-    if payload is None or len(payload) < 29:
+    try:
+        _, payload = bech32_decode(lowered)
+    except ValueError as exc:
+        reason = str(exc)
+        raise bad("bad checksum" if "checksum" in reason else reason) from None
+    if len(payload) < 29:
         raise bad("payload too short")
     header_type, network = payload[0] >> 4, payload[0] & 0x0F
     expected_network, allowed_types = _CARDANO_HRPS[hrp]
