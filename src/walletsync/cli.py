@@ -26,6 +26,7 @@ from walletsync.runtime import tune_gc_for_throughput
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
+    from walletsync.db.migrate import MigrationStatus
     from walletsync.indexing.state import SyncStatus
     from walletsync.jobs.api import JobInfo
     from walletsync.portfolio.balances import Balance
@@ -86,19 +87,28 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def _migration_target() -> str:
+    """The URL migrations run on (never auto-migrated first), after printing which database it is."""
+    from walletsync.runtime import prepare_database
+
+    settings = load()
+    target = prepare_database(settings, auto_migrate=False)
+    console.print(f"database: {target.describe(settings)}")
+    return target.migration_url
+
+
+def _print_revision(status: MigrationStatus) -> None:
+    console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
+
+
 @migrate_app.command("up")
 def migrate_up(
     revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
 ) -> None:
     """Apply migrations up to REVISION. Running it twice is a no-op."""
     from walletsync.db import migrate
-    from walletsync.runtime import prepare_database
 
-    settings = load()
-    target = prepare_database(settings, auto_migrate=False)
-    console.print(f"database: {target.describe(settings)}")
-    status = migrate.upgrade(target.migration_url, revision)
-    console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
+    _print_revision(migrate.upgrade(_migration_target(), revision))
 
 
 @migrate_app.command("down")
@@ -107,25 +117,16 @@ def migrate_down(
 ) -> None:
     """Revert migrations down to REVISION (default: one step)."""
     from walletsync.db import migrate
-    from walletsync.runtime import prepare_database
 
-    settings = load()
-    target = prepare_database(settings, auto_migrate=False)
-    console.print(f"database: {target.describe(settings)}")
-    status = migrate.downgrade(target.migration_url, revision)
-    console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
+    _print_revision(migrate.downgrade(_migration_target(), revision))
 
 
 @migrate_app.command("status")
 def migrate_status() -> None:
     """Show the current revision and the pending ones."""
     from walletsync.db import migrate
-    from walletsync.runtime import prepare_database
 
-    settings = load()
-    target = prepare_database(settings, auto_migrate=False)
-    status = migrate.status(target.migration_url)
-    console.print(f"database: {target.describe(settings)}")
+    status = migrate.status(_migration_target())
     console.print(f"current:  {', '.join(status.current) or 'base (empty)'}")
     console.print(f"head:     {status.head}")
     if status.up_to_date:
@@ -138,12 +139,10 @@ def migrate_status() -> None:
 def migrate_check() -> None:
     """Fail if the models and the migrated schema differ (a migration is missing)."""
     from walletsync.db import migrate
-    from walletsync.runtime import prepare_database
 
-    settings = load()
-    target = prepare_database(settings, auto_migrate=False)
+    url = _migration_target()
     try:
-        migrate.check(target.migration_url)
+        migrate.check(url)
     except Exception as exc:  # noqa: BLE001 - alembic raises its own error type with the diff
         err_console.print(f"error: schema and models differ: {exc}")
         raise typer.Exit(1) from None

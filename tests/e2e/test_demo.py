@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-_OURS = ("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_", "PRICE_")
+from tests.support import run_walletsync
 
 
 def _run_demo(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    clean.update({"WALLETSYNC_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "walletsync.cli", "demo", "--exit-after-sync"],
-        env=clean,
+    return run_walletsync(
+        "demo",
+        "--exit-after-sync",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
+        WALLETSYNC_DATA_DIR=str(tmp_path / "data"),
+        **env,
     )
 
 

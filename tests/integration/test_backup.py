@@ -8,9 +8,7 @@ computed balances exactly.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, func, inspect, pool, select, table
 
 from tests.conftest import create_database, drop_database
+from tests.support import run_walletsync
 from walletsync.api.keys import create_key
 from walletsync.config import Chain, Settings
 from walletsync.db import migrate
@@ -42,8 +41,6 @@ from walletsync.simulator.server import SimulatorServer
 from walletsync.wallets.repository import add_wallet
 
 pytestmark = pytest.mark.slow
-
-_OURS = ("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_", "PRICE_")
 
 
 def _row_counts(url: str) -> dict[str, int]:
@@ -232,17 +229,7 @@ def test_archive_without_walletsync_schema_is_refused(
 
 
 def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    clean.update({"WALLETSYNC_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "walletsync.cli", *args],
-        env=clean,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_walletsync(*args, cwd=tmp_path, WALLETSYNC_DATA_DIR=str(tmp_path / "data"), **env)
 
 
 @pytest.mark.parametrize(

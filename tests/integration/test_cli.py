@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from tests.support import run_walletsync
 from walletsync.db.engine import Database
 from walletsync.db.models import assets, balance_deltas, job_failures, transactions, wallet_transactions
 from walletsync.jobs.tables import procrastinate_jobs
 
 SOLANA = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
-_OURS = ("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_")
 
 
 def cli(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    env |= {"DATABASE_URL": database_url, "WALLETSYNC_DATA_DIR": str(tmp_path), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "walletsync.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_walletsync(*args, cwd=tmp_path, DATABASE_URL=database_url, WALLETSYNC_DATA_DIR=str(tmp_path))
 
 
 async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tmp_path: Path) -> None:

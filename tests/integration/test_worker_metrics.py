@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.support import clean_env, start_walletsync
 
-_OURS = ("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_", "PRICE_")
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -27,10 +25,11 @@ def _free_port() -> int:
 def test_worker_serves_provider_metrics(tmp_path: Path, database_url: str) -> None:
     """A running worker answers /metrics with the provider metric families the dashboard graphs."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    env |= {"DATABASE_URL": database_url, "WALLETSYNC_DATA_DIR": str(tmp_path / "data")}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "walletsync.cli", "worker", "--metrics-port", str(port)],
+    env = clean_env(DATABASE_URL=database_url, WALLETSYNC_DATA_DIR=str(tmp_path / "data"))
+    worker = start_walletsync(
+        "worker",
+        "--metrics-port",
+        str(port),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.support import clean_env, start_walletsync
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
 from walletsync.db.models import job_failures, sync_state, wallet_transactions
@@ -134,27 +133,19 @@ async def test_failed_job_is_dead_lettered_with_its_error_and_can_be_retried(
 
 
 def _worker_env(database_url: str, simulator: SimulatorServer) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WALLETSYNC_", "DATABASE_", "SOLANA_", "BLOCKFROST_", "TWELVEDATA_", "REDIS_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "SOLANA_RPC_URLS": simulator.url("solana"),
-            "BLOCKFROST_URLS": simulator.url("blockfrost"),
-            "SOLANA_RATE": "10000",
-            "SOLANA_BURST": "10000",
-            "SYNC_FETCH_CONCURRENCY": "1",
-            "SYNC_BATCH_SIZE": "50",
-            "WORKER_HEARTBEAT_INTERVAL": "0.5",
-            "WORKER_STALLED_AFTER": "2",
-            "WALLETSYNC_AUTO_MIGRATE": "false",
-            "WALLETSYNC_LOG_LEVEL": "WARNING",
-        }
+    return clean_env(
+        DATABASE_URL=database_url,
+        SOLANA_RPC_URLS=simulator.url("solana"),
+        BLOCKFROST_URLS=simulator.url("blockfrost"),
+        SOLANA_RATE="10000",
+        SOLANA_BURST="10000",
+        SYNC_FETCH_CONCURRENCY="1",
+        SYNC_BATCH_SIZE="50",
+        WORKER_HEARTBEAT_INTERVAL="0.5",
+        WORKER_STALLED_AFTER="2",
+        WALLETSYNC_AUTO_MIGRATE="false",
+        WALLETSYNC_LOG_LEVEL="WARNING",
     )
-    return env
 
 
 @pytest.fixture
@@ -168,8 +159,10 @@ def spawn_worker(database_url: str, simulator: SimulatorServer) -> Iterator[list
 
 
 def _start_worker(database_url: str, simulator: SimulatorServer) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "walletsync.cli", "worker", "--concurrency", "2"],
+    return start_walletsync(
+        "worker",
+        "--concurrency",
+        "2",
         env=_worker_env(database_url, simulator),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
