@@ -259,15 +259,18 @@ class _Run:
                 return
             await self._store(result, symbol, interval, page)
             return
+        end: datetime | None = None
         while True:
             # From the last stored bar, inclusive: a bar that was still forming gets its final values.
-            page = await self.request(scope, partial(fetch, start=cursor, outputsize=page_size))
+            # Twelve Data answers with the LATEST `page_size` bars of [start, end), so a full page that
+            # begins after the cursor leaves older bars unread: page backwards (end = its first bar).
+            page = await self.request(scope, partial(fetch, start=cursor, end=end, outputsize=page_size))
             if page is None:
                 return
             await self._store(result, symbol, interval, page)
-            if len(page) < page_size or page[-1].ts <= cursor:
+            if len(page) < page_size or page[0].ts <= cursor:
                 return
-            cursor = page[-1].ts
+            end = page[0].ts
 
     async def _store(self, result: SeriesResult, symbol: str, interval: Interval, page: list[Candle]) -> None:
         result.requests += 1
@@ -278,7 +281,7 @@ class _Run:
             instrument = await ensure_instrument(conn, symbol)
             written = await store_candles(conn, instrument.id, page)
         result.written += written
-        result.last_ts = page[-1].ts
+        result.last_ts = max(page[-1].ts, result.last_ts) if result.last_ts else page[-1].ts
         CANDLES_WRITTEN.labels(interval=interval.name).inc(written)
 
 

@@ -95,10 +95,14 @@ class FakeTwelveData:
         self.calls.append(("/time_series", symbol, interval, start.isoformat() if start else ""))
         self._fail(symbol)
         shown = self.visible(symbol, interval)
-        if start is None:
-            return shown[-outputsize:]
-        assert isinstance(start, datetime)
-        return [c for c in shown if c.ts >= start][:outputsize]
+        # As the real API: the LATEST `outputsize` bars of [start, end), oldest first.
+        if start is not None:
+            assert isinstance(start, datetime)
+            shown = [c for c in shown if c.ts >= start]
+        if end is not None:
+            assert isinstance(end, datetime)
+            shown = [c for c in shown if c.ts < end]
+        return shown[-outputsize:]
 
     def series_calls(self, symbol: str | None = None) -> int:
         return sum(1 for c in self.calls if c[0] == "/time_series" and symbol in (None, c[1]))
