@@ -365,8 +365,10 @@ class ResilientClient:
             wait = self._pool.next_usable_in()
             remaining = deadline - now
             if remaining <= 0 or (wait is not None and wait > remaining):
+                errors = sorted({e.last_error for e in self.snapshot() if e.last_error})
+                cause = f" (last error: {'; '.join(errors)})" if errors else ""
                 raise ProviderUnavailableError(
-                    "every endpoint's circuit breaker is open", provider=self.provider
+                    f"every endpoint's circuit breaker is open{cause}", provider=self.provider
                 )
             log.info(
                 "provider.endpoint.waiting",

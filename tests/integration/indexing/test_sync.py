@@ -199,4 +199,5 @@ async def test_malformed_upstream_body_fails_readably_and_writes_nothing(
         state = (await conn.execute(select(sync_state).where(sync_state.c.wallet_id == wallet.id))).one()
     assert state.status == "error"
     assert state.error.startswith(f"{type(caught.value).__name__}: blockfrost:")
+    assert "not JSON" in state.error  # what went wrong upstream, not just "breaker open"
     assert state.cursor is None
