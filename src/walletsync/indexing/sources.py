@@ -4,7 +4,9 @@ A source turns the wallet's stored cursor into a stream of `Page`s, each carryin
 commit once that page's facts are stored, so a crash resumes at the last committed page.
 
 - Solana lists signatures newest first (`getSignaturesForAddress`), for the wallet's own key and for
-  each of its token accounts (a transfer into a token account does not list under the owner). The
+  each of its token accounts (a transfer into a token account does not list under the owner): the
+  open ones `getTokenAccountsByOwner` returns, and any other the owner's own transactions name
+  (accounts closed since, whose earlier incoming transfers would otherwise be missed). The
   cursor per address keeps the newest signature reached and, while a run pages backwards, a
   `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
   short. Only finalized signatures are listed, so there is nothing to roll back.
@@ -28,6 +30,7 @@ from walletsync.errors import WalletsyncError
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.errors import UpstreamNotFoundError
 from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.solana_parse import owned_token_accounts
 from walletsync.providers.types import AssetInfo, ChainTx, TxRef
 
 log = structlog.get_logger(__name__)
@@ -97,6 +100,7 @@ class SolanaSource:
         self._address = address
         self._concurrency = concurrency
         self._batch_size = batch_size
+        self._discovered: set[str] = set()
 
     async def owners(self) -> frozenset[str]:
         return frozenset({self._address})
@@ -108,32 +112,45 @@ class SolanaSource:
         # Accounts scanned before stay scanned even if closed since (they no longer list by owner).
         addresses = list(dict.fromkeys([self._address, *(a.account for a in token_accounts), *per_address]))
         for address in addresses:
-            position = per_address.setdefault(address, {"newest": None, "pending": None})
-            while True:
-                pending = position["pending"]
-                refs = await self._adapter.signatures(
-                    address,
-                    before=pending["before"] if pending else None,
-                    until=pending["until"] if pending else position["newest"],
-                    limit=SOLANA_PAGE,
-                )
-                if pending is None:
-                    if not refs:
-                        break
-                    pending = position["pending"] = {
-                        "head": refs[0].tx_id,
-                        "before": None,
-                        "until": position["newest"],
-                    }
-                if refs:
-                    pending["before"] = refs[-1].tx_id
-                finished = len(refs) < SOLANA_PAGE
-                if finished:
-                    position["newest"] = pending["head"]
-                    position["pending"] = None
-                yield Page(refs=refs, cursor=copy.deepcopy(current))
-                if finished:
-                    break
+            async for page in self._scan(address, current):
+                yield page
+        # Token accounts the owner's fetched transactions name but the RPC no longer lists (closed):
+        # their incoming transfers are listed only under them. `fetch` fills `_discovered` while
+        # the pages above are consumed, so this sees every account found so far.
+        while unscanned := sorted(self._discovered - set(per_address)):
+            for address in unscanned:
+                log.info("sync.solana.token_account_discovered", account=address)
+                async for page in self._scan(address, current):
+                    yield page
+
+    async def _scan(self, address: str, current: dict[str, Any]) -> AsyncIterator[Page]:
+        """Page backwards through one address's new signatures, advancing its cursor entry."""
+        position = current["addresses"].setdefault(address, {"newest": None, "pending": None})
+        while True:
+            pending = position["pending"]
+            refs = await self._adapter.signatures(
+                address,
+                before=pending["before"] if pending else None,
+                until=pending["until"] if pending else position["newest"],
+                limit=SOLANA_PAGE,
+            )
+            if pending is None:
+                if not refs:
+                    return
+                pending = position["pending"] = {
+                    "head": refs[0].tx_id,
+                    "before": None,
+                    "until": position["newest"],
+                }
+            if refs:
+                pending["before"] = refs[-1].tx_id
+            finished = len(refs) < SOLANA_PAGE
+            if finished:
+                position["newest"] = pending["head"]
+                position["pending"] = None
+            yield Page(refs=refs, cursor=copy.deepcopy(current))
+            if finished:
+                return
 
     async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
         signatures = [ref.tx_id for ref in refs]
@@ -141,8 +158,10 @@ class SolanaSource:
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
 
         def each(batch: list[ChainTx]) -> None:
-            if on_tx is not None:
-                for tx in batch:
+            for tx in batch:
+                if tx.raw is not None:
+                    self._discovered |= owned_token_accounts(tx.raw, self._address)
+                if on_tx is not None:
                     on_tx(tx)
 
         results = await bounded_map(

@@ -176,6 +176,21 @@ def _normalize(result: Mapping[str, Any]) -> ChainTx:
     )
 
 
+def owned_token_accounts(result: Mapping[str, Any], owner: str) -> set[str]:
+    """Addresses of the token accounts `owner` held in this transaction (from its token balances).
+
+    How a wallet's token accounts that are closed by now are found: `getTokenAccountsByOwner` lists
+    only open ones, but the owner's own transactions name every account it used.
+    """
+    meta = result.get("meta") or {}
+    entries = [*(meta.get("preTokenBalances") or ()), *(meta.get("postTokenBalances") or ())]
+    mine = [entry["accountIndex"] for entry in entries if entry.get("owner") == owner]
+    if not mine:
+        return set()
+    _, keys = _signature_and_keys(result["transaction"], meta)
+    return {keys[index] for index in mine}
+
+
 def _signature_and_keys(transaction: Any, meta: Mapping[str, Any]) -> tuple[str, list[str]]:
     """The first signature and the account keys in balance-array order (static, then loaded)."""
     if isinstance(transaction, list):
