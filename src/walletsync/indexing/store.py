@@ -111,10 +111,9 @@ async def store_batch(
     await insert_ignore(
         conn,
         transactions,
-        ("chain", "tx_id", "height", "block_time", "fee", "success", "raw"),
+        ("tx_id", "height", "block_time", "fee", "success", "raw"),
         [
             (
-                chain.value,
                 item.tx.tx_id,
                 item.tx.height,
                 item.tx.block_time,
@@ -124,43 +123,36 @@ async def store_batch(
             )
             for item in batch
         ],
+        same={"chain": chain.value},
     )
     new_ids = set(
         await insert_ignore_returning(
             conn,
             wallet_transactions,
-            ("wallet_id", "chain", "tx_id", "height", "block_time"),
-            [
-                (wallet_id, chain.value, item.tx.tx_id, item.tx.height or 0, item.tx.block_time)
-                for item in batch
-            ],
+            ("tx_id", "height", "block_time"),
+            [(item.tx.tx_id, item.tx.height or 0, item.tx.block_time) for item in batch],
             returning="tx_id",
+            same={"wallet_id": wallet_id, "chain": chain.value},
         )
     )
     new = [item for item in batch if item.tx.tx_id in new_ids]
     await insert_ignore(
         conn,
         balance_deltas,
-        ("wallet_id", "chain", "tx_id", "asset_id", "amount", "block_time", "height"),
+        ("tx_id", "asset_id", "amount", "block_time", "height"),
         [
-            (
-                wallet_id,
-                chain.value,
-                item.tx.tx_id,
-                asset_ids[(chain, asset)],
-                amount,
-                item.tx.block_time,
-                item.tx.height,
-            )
+            (item.tx.tx_id, asset_ids[(chain, asset)], amount, item.tx.block_time, item.tx.height)
             for item in new
             for asset, amount in item.amounts.items()
         ],
+        same={"wallet_id": wallet_id, "chain": chain.value},
     )
     await insert_ignore(
         conn,
         outbox,
-        ("topic", "payload"),
-        [(TX_INDEXED, event_payload(wallet_id, address, item)) for item in new],
+        ("payload",),
+        [(event_payload(wallet_id, address, item),) for item in new],
+        same={"topic": TX_INDEXED},
     )
     heights = [item.tx.height for item in batch if item.tx.height is not None]
     await state.save_progress(
