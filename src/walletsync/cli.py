@@ -304,7 +304,7 @@ def wallets_list(
 
 @wallets_app.command("remove")
 def wallets_remove(
-    address: Annotated[str, typer.Argument(help="The wallet's address or id.")],
+    address: Annotated[str, typer.Argument(help="The wallet's address, label or id.")],
     chain: OptionalChain = None,
 ) -> None:
     """Stop tracking a wallet (its indexed balance changes are removed with it)."""
@@ -328,7 +328,7 @@ def wallets_remove(
 
 @app.command("sync")
 def sync_command(
-    address: Annotated[str, typer.Argument(help="A tracked wallet's address or id.")],
+    address: Annotated[str, typer.Argument(help="A tracked wallet's address, label or id.")],
     chain: OptionalChain = None,
 ) -> None:
     """Sync one wallet now, in the foreground, with a progress bar."""
@@ -346,7 +346,7 @@ def sync_command(
 
 @app.command("balances")
 def balances_command(
-    address: Annotated[str, typer.Argument(help="A tracked wallet's address or id.")],
+    address: Annotated[str, typer.Argument(help="A tracked wallet's address, label or id.")],
     chain: OptionalChain = None,
     at: Annotated[
         datetime | None, typer.Option(help="Balances as of this time (ISO 8601, UTC if no offset).")

@@ -68,12 +68,29 @@ async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tm
     assert balances.returncode == 0, balances.stderr
     assert "2.499995000" in balances.stdout
     assert "2499995000" in balances.stdout
+    by_label = cli(database_url, tmp_path, "balances", "treasury")
+    assert by_label.returncode == 0, by_label.stderr
+    assert "2499995000" in by_label.stdout
+    twin = "So11111111111111111111111111111111111111112"
+    assert (
+        cli(
+            database_url, tmp_path, "wallets", "add", "-c", "solana", twin, "--label", "treasury", "--no-sync"
+        ).returncode
+        == 0
+    )
+    ambiguous = cli(database_url, tmp_path, "balances", "treasury")
+    assert ambiguous.returncode == 4
+    assert (
+        ambiguous.stderr.strip()
+        == "error: label 'treasury' names several wallets (1, 2): use an id or address"
+    )
+    assert cli(database_url, tmp_path, "wallets", "remove", twin).returncode == 0
 
     removed = cli(database_url, tmp_path, "wallets", "remove", SOLANA)
     assert removed.returncode == 0
     missing = cli(database_url, tmp_path, "balances", SOLANA)
     assert missing.returncode == 3
-    assert missing.stderr.strip() == f"error: no tracked wallet with address {SOLANA}"
+    assert missing.stderr.strip() == f"error: no tracked wallet with address or label {SOLANA}"
 
 
 async def test_dead_letter_list_and_retry(db: Database, database_url: str, tmp_path: Path) -> None:

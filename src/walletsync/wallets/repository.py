@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, tuple_
+from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,10 @@ class WalletExistsError(ConflictError):
 
 class WalletNotFoundError(NotFoundError):
     title = "Wallet not found"
+
+
+class WalletAmbiguousError(ConflictError):
+    title = "Several wallets match"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +109,24 @@ async def get_wallet(conn: AsyncConnection, wallet_id: int) -> WalletRow:
 
 
 async def find_wallet(conn: AsyncConnection, address: str, chain: Chain | str | None = None) -> WalletRow:
-    """The tracked wallet with this address (on `chain` when given). Raises `WalletNotFoundError`."""
-    query = select(wallets).where(wallets.c.address == address.strip())
+    """The tracked wallet with this address, or else with this label (on `chain` when given).
+
+    Raises `WalletNotFoundError`, and `WalletAmbiguousError` when a label names several wallets.
+    """
+    wanted = address.strip()
+    query = select(wallets).where(or_(wallets.c.address == wanted, wallets.c.label == wanted))
     if chain is not None:
         query = query.where(wallets.c.chain == Chain(chain).value)
-    row = (await conn.execute(query.order_by(wallets.c.id).limit(1))).first()
-    if row is None:
-        raise WalletNotFoundError(f"no tracked wallet with address {address.strip()}")
-    return _wallet(row)
+    rows = (await conn.execute(query.order_by(wallets.c.id))).all()
+    by_address = [row for row in rows if row.address == wanted]
+    if by_address:
+        return _wallet(by_address[0])
+    if len(rows) > 1:
+        ids = ", ".join(str(row.id) for row in rows)
+        raise WalletAmbiguousError(f"label {wanted!r} names several wallets ({ids}): use an id or address")
+    if not rows:
+        raise WalletNotFoundError(f"no tracked wallet with address or label {wanted}")
+    return _wallet(rows[0])
 
 
 async def list_wallets(
