@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +22,9 @@ from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.runtime import prepare_database
 from walletsync.services import Services, open_services
 from walletsync.wallets.repository import WalletExistsError, WalletRow, add_wallet, find_wallet
+
+if TYPE_CHECKING:
+    from walletsync.simulator.server import SimulatorServer
 
 DEMO_GROUP = "demo"
 WALLETS_PER_CHAIN = 3
@@ -45,7 +49,7 @@ def run_demo(
     settings: Settings, *, console: Console, exit_after_sync: bool, seed: int, host: str, port: int
 ) -> int:
     """Run the demo; the exit code is 0 when every balance matched the provider, else 1."""
-    simulator = None
+    simulator: SimulatorServer | None = None
     if settings.uses_simulator:
         from walletsync.simulator.ledger import Ledger
         from walletsync.simulator.server import SimulatorServer
@@ -83,10 +87,10 @@ def run_demo(
             simulator.stop()
 
 
-def _demo_addresses(simulator: object | None) -> list[tuple[Chain, str]]:
-    if simulator is None:
+def _demo_addresses(simulator: SimulatorServer | None) -> list[tuple[Chain, str]]:
+    if simulator is None or simulator.ledger is None:
         return []
-    ledger = simulator.ledger  # type: ignore[attr-defined]
+    ledger = simulator.ledger
     return [(chain, address) for chain in Chain for address in ledger.wallets(chain)[:WALLETS_PER_CHAIN]]
 
 

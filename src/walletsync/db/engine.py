@@ -159,7 +159,7 @@ class Database:
         if engine is not self.primary:
             try:
                 conn = await engine.connect()
-            except (OSError, Exception):  # noqa: BLE001 - any connect failure means "skip this replica"
+            except Exception:  # noqa: BLE001 - any connect failure means "skip this replica"
                 self.mark_failed(engine)
                 engine = self.primary
             else:

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.db.engine import Database
 from walletsync.db.models import job_failures
-from walletsync.errors import ConflictError, NotFoundError
+from walletsync.errors import ConflictError, InvalidInputError, NotFoundError
 from walletsync.jobs.app import SYNC_QUEUE
-from walletsync.jobs.tables import JOB_STATUSES, procrastinate_jobs
+from walletsync.jobs.tables import JOB_STATUSES, procrastinate_events, procrastinate_jobs
 from walletsync.wallets.repository import get_wallet
 
 jobs = procrastinate_jobs
@@ -71,7 +71,7 @@ async def defer_sync(conn: AsyncConnection, wallet_id: int) -> int:
             attempts=0,
             abort_requested=False,
         )
-        .on_conflict_do_nothing(index_elements=["queueing_lock"], index_where=text("status = 'todo'"))
+        .on_conflict_do_nothing(index_elements=["queueing_lock"], index_where=jobs.c.status == "todo")
         .returning(jobs.c.id)
     )
     if inserted is not None:
@@ -93,9 +93,8 @@ def _job_query() -> Any:
         .scalar_subquery()
     )
     created = (
-        select(func.min(text("procrastinate_events.at")))
-        .select_from(text("procrastinate_events"))
-        .where(text("procrastinate_events.job_id = procrastinate_jobs.id"))
+        select(func.min(procrastinate_events.c.at))
+        .where(procrastinate_events.c.job_id == jobs.c.id)
         .scalar_subquery()
     )
     return select(
@@ -137,8 +136,6 @@ async def list_jobs(
 ) -> list[JobInfo]:
     """Jobs newest first (by id), keyset-paginated below `after_id`."""
     if status is not None and status not in JOB_STATUSES:
-        from walletsync.errors import InvalidInputError
-
         raise InvalidInputError(f"unknown job status {status!r} (expected one of {', '.join(JOB_STATUSES)})")
     query = _job_query().order_by(jobs.c.id.desc()).limit(limit)
     if status is not None:

@@ -117,6 +117,13 @@ def _key(value: datetime | None) -> str:
     return value.isoformat() if value is not None else "-"
 
 
+def _cache_parts(at: datetime | None, window: tuple[datetime, datetime, str] | None) -> tuple[str, ...]:
+    """What distinguishes one value read from another in its cache key: `at` and the series window."""
+    if window is None:
+        return (_key(at), "-", "-", "-")
+    return (_key(at), _key(window[0]), _key(window[1]), window[2])
+
+
 @router.get(
     "/v1/wallets/{wallet_id}/value",
     response_model=WalletValueOut,
@@ -162,7 +169,7 @@ async def wallet_value_route(
         )
         return out.model_dump_json(by_alias=True).encode()
 
-    parts = (_key(at_utc), *(map(_key, window[:2]) if window else ("-", "-")), window[2] if window else "-")
+    parts = _cache_parts(at_utc, window)
     return await cached_json(
         state,
         "wallet-value",
@@ -229,7 +236,7 @@ async def group_value_route(
         )
         return out.model_dump_json(by_alias=True).encode()
 
-    parts = (_key(at_utc), *(map(_key, window[:2]) if window else ("-", "-")), window[2] if window else "-")
+    parts = _cache_parts(at_utc, window)
     # A group spans wallets, so no single wallet's invalidation applies: the short TTL bounds staleness.
     return await cached_json(
         state, "group-value", name, *parts, ttl=state.settings.cache_ttl_prices_s, load=load
