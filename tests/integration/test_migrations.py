@@ -24,6 +24,14 @@ OWNED = {
         "procrastinate_workers",
     },
     "0005": {"provider_credits"},
+    # One revision per work stream of 2026-11-29; each names the tables it creates.
+    "0006": set(),
+    "0007": set(),
+    "0008": set(),
+    "0009": set(),
+    "0010": set(),
+    "0011": set(),
+    "0012": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
 
