@@ -22,6 +22,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 
+# Throwaway primary/replica servers (tests/pgcluster.py), for tests that stop, kill or lag a database.
+from tests.pgcluster import pg_cluster, pg_cluster_factory  # noqa: F401
 from walletsync.config import Settings, load_settings
 from walletsync.db import migrate
 from walletsync.db.engine import Database, libpq_url
