@@ -13,7 +13,7 @@ commit once that page's facts are stored, so a crash resumes at the last committ
   `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
   short. Only finalized signatures are listed, so there is nothing to roll back.
 - Cardano lists an address's transactions oldest first (Blockfrost `from=height:index`) and stops
-  `CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
+  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
   so a rolled-back transaction never reaches the balances.
 """
 
