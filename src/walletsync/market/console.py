@@ -1,6 +1,6 @@
 """What `walletsync prices sync` and `walletsync prices show` do, and the rich tables they print.
 
-The command functions in `cli.py` stay thin: they call these and print the returned tables.
+The command functions in `cli/` stay thin: they call these and print the returned tables.
 """
 
 from __future__ import annotations
