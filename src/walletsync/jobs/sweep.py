@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text, and_, cast, exists, literal, not_, or_, select
+from sqlalchemy import Text, and_, cast, exists, literal, literal_column, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.db.engine import Database
@@ -23,11 +23,16 @@ jobs = procrastinate_jobs
 async def due_wallets(conn: AsyncConnection, *, now: datetime, limit: int = 1000) -> list[int]:
     """Wallets due at `now` with no sync job `todo` or `doing`, the longest overdue first."""
     wallet_key = cast(sync_state.c.wallet_id, Text)
-    # Both tests hit Procrastinate's partial unique indexes (lock WHERE doing, queueing_lock WHERE todo).
+    # Both tests use Procrastinate's partial unique indexes (lock WHERE doing, queueing_lock WHERE todo).
+    # The statuses are SQL literals, not bind parameters: a generic plan (from the 6th execution on one
+    # connection) cannot prove `status = $n` implies an index predicate and would scan the job table.
     busy = exists().where(
         or_(
-            and_(jobs.c.lock == literal("wallet-") + wallet_key, jobs.c.status == "doing"),
-            and_(jobs.c.queueing_lock == literal("sync-wallet-") + wallet_key, jobs.c.status == "todo"),
+            and_(jobs.c.lock == literal("wallet-") + wallet_key, jobs.c.status == literal_column("'doing'")),
+            and_(
+                jobs.c.queueing_lock == literal("sync-wallet-") + wallet_key,
+                jobs.c.status == literal_column("'todo'"),
+            ),
         )
     )
     rows = await conn.execute(
