@@ -32,14 +32,14 @@ BACKOFF_MAX_S = 600.0
 
 
 class RetryPolicy(BaseRetryStrategy):
-    """Retry up to JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
+    """Retry up to WALLETSYNC_JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
 
     Errors that a retry cannot fix (a wallet that no longer exists, a chain with no endpoint, a
     provider rejecting our request or key) fail the job at once.
     """
 
     def __init__(self, *, max_attempts: int = 5, rng: random.Random | None = None) -> None:
-        self.max_attempts = max_attempts  # the worker sets JOB_MAX_ATTEMPTS here when it starts
+        self.max_attempts = max_attempts  # the worker sets WALLETSYNC_JOB_MAX_ATTEMPTS here when it starts
         self._rng = rng or random.Random()
 
     def get_retry_decision(

@@ -2,7 +2,7 @@
 
 Each worker also runs a reaper: every few seconds it requeues jobs left `doing` by a worker whose
 heartbeat stopped (killed, crashed, its machine gone), so a SIGKILLed worker's sync resumes on
-another worker within `WORKER_STALLED_AFTER` seconds.
+another worker within `WALLETSYNC_WORKER_STALLED_AFTER` seconds.
 """
 
 from __future__ import annotations

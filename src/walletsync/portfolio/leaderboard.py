@@ -5,7 +5,7 @@ Each board is one SQL query, per chain or over all chains. The value board reads
 neither grows with the number of transactions stored. The value board prices balances with each
 instrument's latest close (the same rule as `valuation`), exactly: `amount * close * 1e-decimals` is
 numeric multiplication, no division rounding; unpriced holdings are left out of the score and counted
-in `unpriced_assets`. The API caches boards for `CACHE_TTL_LEADERBOARD` seconds (a board is a
+in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
 ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
 """
 
