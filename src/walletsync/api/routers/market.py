@@ -101,7 +101,8 @@ async def prices_route(
     ] = None,
     end: Annotated[Timestamp | None, Query(alias="to", description="Last bar start (inclusive).")] = None,
     interval: Annotated[
-        IntervalName | None, Query(description="Bar interval; default the first of WALLETSYNC_PRICE_INTERVALS.")
+        IntervalName | None,
+        Query(description="Bar interval; default the first of WALLETSYNC_PRICE_INTERVALS."),
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_BARS, description="At most this many bars (the latest without `from`).")
