@@ -165,7 +165,7 @@ async def _requeue(conn: AsyncConnection, job_id: int) -> bool:
 
 
 async def retry_job(db: Database, job_id: int) -> JobInfo:
-    """Requeue a failed job to run now, keeping its id; it gets JOB_MAX_ATTEMPTS attempts again."""
+    """Requeue a failed job to run now, keeping its id; it gets WALLETSYNC_JOB_MAX_ATTEMPTS attempts again."""
     async with db.write() as conn:
         job = await get_job(conn, job_id)
         if job.status != "failed":

@@ -3,9 +3,9 @@
 Each board is one SQL query, per chain or over all chains. The value board reads `current_balances`
 (not the history of deltas) and the activity board an index on `wallet_transactions.block_time`, so
 neither grows with the number of transactions stored. The value board prices balances with each
-instrument's latest close (the same rule as `valuation`), exactly: `amount * close * 1e-decimals` is
-numeric multiplication, no division rounding; unpriced holdings are left out of the score and counted
-in `unpriced_assets`. The API caches boards for `CACHE_TTL_LEADERBOARD` seconds (a board is a
+instrument's price now (`market.price_at`: the latest close of a bar that has ended, the same rule
+as `valuation`), exactly: `amount * close * 1e-decimals` is numeric multiplication, no division
+rounding; unpriced holdings are left out of the score and counted in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
 ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
 """
 
@@ -17,19 +17,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, cast, func, lateral, literal, select, true
+from sqlalchemy import Numeric, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
 from walletsync.db.models import (
     asset_prices,
     assets,
-    candles,
     current_balances,
     instruments,
     wallet_transactions,
     wallets,
 )
+from walletsync.market.price_at import close_at
 
 
 class LeaderboardKind(StrEnum):
@@ -67,12 +67,8 @@ class Leaderboard:
 
 def _unit_prices(*, chain: str | None, quote: str) -> Any:
     """(asset_id, unit): the value in `quote` of one base unit of each priced asset (a few rows)."""
-    last_close = lateral(
-        select(candles.c.close)
-        .where(candles.c.instrument_id == asset_prices.c.instrument_id)
-        .order_by(candles.c.ts.desc())
-        .limit(1)
-    )
+    # The price now: the close of the latest bar that has ended (finer interval on a tie).
+    last_close = close_at(asset_prices.c.instrument_id, None)
     # 1e-<decimals> parses exactly; power(10, -d) would round to 16 places.
     scale = cast(func.concat("1e-", assets.c.decimals), Numeric)
     query = (
