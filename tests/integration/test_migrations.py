@@ -29,11 +29,13 @@ OWNED = {
     "0007": set(),
     "0008": set(),
     "0009": set(),
-    "0010": set(),
+    "0010": {"current_balances"},
     "0011": set(),
     "0012": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
+# Tables computed from others when their revision is applied (re-filled on re-upgrade, not empty).
+DERIVED = {"current_balances": "balance_deltas"}
 
 
 @pytest.fixture
@@ -143,7 +145,9 @@ def test_downgrade_then_upgrade_keeps_other_tables_rows(
     migrate.upgrade(empty_database_url)
     assert _tables(engine) == ALL_TABLES
     assert _row_counts(engine, kept) == {name: before[name] for name in kept}
-    assert all(count == 0 for count in _row_counts(engine, later).values())
+    refilled = {name for name in later if name in DERIVED and DERIVED[name] in kept}
+    assert all(count == 0 for count in _row_counts(engine, later - refilled).values())
+    assert _row_counts(engine, refilled) == {name: before[name] for name in refilled}
 
 
 def test_full_downgrade_to_base_leaves_nothing(empty_database_url: str, engine: Engine) -> None:

@@ -1,7 +1,8 @@
 """The schema in one place: SQLAlchemy Core tables for every walletsync table.
 
 Facts (`transactions`, `balance_deltas`, `candles`) are insert-only; balances and values are computed
-from them. Tables that grow with wallets carry `wallet_id` or `chain` in their key so they can be hash
+from them (`current_balances` is their running sum, maintained by database triggers). Tables that
+grow with wallets carry `wallet_id` or `chain` in their key so they can be hash
 partitioned by that column later. Procrastinate's own tables are not here: its schema is applied by
 its own migration revision and excluded from `alembic check`.
 """
@@ -150,6 +151,20 @@ wallet_transactions = Table(
     ),
     Index("ix_wallet_transactions_wallet_height", "wallet_id", "height", "tx_id"),
     Index("ix_wallet_transactions_wallet_time", "wallet_id", "block_time"),
+    # Activity leaderboard: transactions since a time over all wallets, read from the index alone.
+    Index("ix_wallet_transactions_block_time", "block_time", postgresql_include=["wallet_id", "chain"]),
+)
+
+current_balances = Table(
+    "current_balances",
+    metadata,
+    # sum(balance_deltas.amount) per wallet and asset, kept by triggers on balance_deltas (revision
+    # 0010) in the transaction that writes the deltas, so current reads cost O(assets), not
+    # O(history). Never written by application code. Zero rows stay; reads filter them.
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    PrimaryKeyConstraint("wallet_id", "asset_id"),
 )
 
 exchanges = Table(

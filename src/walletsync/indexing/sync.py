@@ -213,7 +213,9 @@ async def _run(
                 txs = await source.fetch(todo, on_tx=on_tx)
                 await queue.put(
                     _Prepared(
-                        views=[wallet_view(tx, owners) for tx in txs], cursor=page.cursor, seen=len(page.refs)
+                        views=[wallet_view(tx, owners) for tx in txs],
+                        cursor=source.settle(page, txs),
+                        seen=len(page.refs),
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it

@@ -1,9 +1,11 @@
 """Leaderboards: the top wallets by portfolio value, or by activity (transactions in the last 24 h / 7 d).
 
-Each board is one SQL query, per chain or over all chains. The value board prices balances with each
+Each board is one SQL query, per chain or over all chains. The value board reads `current_balances`
+(not the history of deltas) and the activity board an index on `wallet_transactions.block_time`, so
+neither grows with the number of transactions stored. The value board prices balances with each
 instrument's latest close (the same rule as `valuation`), exactly: `amount * close * 1e-decimals` is
 numeric multiplication, no division rounding; unpriced holdings are left out of the score and counted
-in `unpriced_assets`. The API caches boards for `CACHE_TTL_LEADERBOARD` seconds (a board is a
+in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
 ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
 """
 
@@ -22,8 +24,8 @@ from walletsync.config import Chain
 from walletsync.db.models import (
     asset_prices,
     assets,
-    balance_deltas,
     candles,
+    current_balances,
     instruments,
     wallet_transactions,
     wallets,
@@ -65,14 +67,12 @@ class Leaderboard:
 
 def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
     """Top wallets by priced holdings: one statement (balances, latest closes, ranking)."""
-    held = select(
-        balance_deltas.c.wallet_id,
-        balance_deltas.c.asset_id,
-        func.sum(balance_deltas.c.amount).label("amount"),
-    ).group_by(balance_deltas.c.wallet_id, balance_deltas.c.asset_id)
-    if chain is not None:
-        held = held.where(balance_deltas.c.chain == chain)
-    bal = held.having(func.sum(balance_deltas.c.amount) != 0).cte("bal")
+    # Current balances (kept by the database with the deltas): O(wallets x assets held), not O(history).
+    bal = (
+        select(current_balances.c.wallet_id, current_balances.c.asset_id, current_balances.c.amount)
+        .where(current_balances.c.amount != 0)
+        .cte("bal")
+    )
     linked = select(asset_prices.c.instrument_id).distinct().subquery("linked")
     last_bar = lateral(
         select(candles.c.close)
@@ -94,7 +94,7 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
     scale = cast(func.concat("1e-", assets.c.decimals), Numeric)
     value = func.coalesce(func.sum(bal.c.amount * closes.c.close * scale).filter(priced), literal(0, Numeric))
     unpriced = func.count().filter(~func.coalesce(priced, False))
-    return (
+    query = (
         select(
             wallets.c.id,
             wallets.c.chain,
@@ -113,6 +113,7 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
         .order_by(value.desc(), wallets.c.id)
         .limit(limit)
     )
+    return query if chain is None else query.where(wallets.c.chain == chain)
 
 
 def activity_query(*, chain: str | None, since: datetime, limit: int) -> Any:

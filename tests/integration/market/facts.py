@@ -1,7 +1,7 @@
 """A small hand-made portfolio over the simulator's prices, and its value computed by hand.
 
 Three wallets (two in group "treasury"), native SOL and ADA, a USDC token priced through
-PRICE_ASSET_MAP, a token with no price link and one with unknown decimals. Times are relative to the
+WALLETSYNC_PRICE_ASSET_MAP, a token with no price link and one with unknown decimals. Times are relative to the
 simulator's newest bar (`anchor()`); the prices are the simulator's ground-truth closes.
 """
 
