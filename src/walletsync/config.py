@@ -253,26 +253,34 @@ class Settings(BaseSettings):
 
     # --- Events: webhooks and live streams (events/) -----------------------------------------
     # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
-    webhook_allow_private: bool = Field(default=False, validation_alias=_alias("WEBHOOK_ALLOW_PRIVATE"))
-    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, validation_alias=_alias("WEBHOOK_TIMEOUT"))
+    webhook_allow_private: bool = Field(
+        default=False, validation_alias=_alias("WALLETSYNC_WEBHOOK_ALLOW_PRIVATE")
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, validation_alias=_alias("WALLETSYNC_WEBHOOK_TIMEOUT")
+    )
     # Webhook POSTs in flight per relay (each webhook and wallet still gets one at a time, in order).
-    webhook_concurrency: int = Field(default=16, ge=1, le=256, validation_alias=_alias("WEBHOOK_CONCURRENCY"))
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=256, validation_alias=_alias("WALLETSYNC_WEBHOOK_CONCURRENCY")
+    )
     # Replay window of the outbox: events older than this are pruned once every delivery is final.
-    event_retention_s: int = Field(default=7 * 86400, ge=60, validation_alias=_alias("EVENT_RETENTION"))
+    event_retention_s: int = Field(
+        default=7 * 86400, ge=60, validation_alias=_alias("WALLETSYNC_EVENT_RETENTION")
+    )
     # /readyz degrades when an event has waited longer than this for its webhook deliveries.
     events_ready_max_age_s: float = Field(
-        default=600.0, gt=0, validation_alias=_alias("EVENTS_READY_MAX_AGE")
+        default=600.0, gt=0, validation_alias=_alias("WALLETSYNC_EVENTS_READY_MAX_AGE")
     )
     # Live streams (SSE and WebSocket): connections per API key, and events buffered per client
     # before a client too slow to read them is disconnected.
     events_stream_max_per_key: int = Field(
-        default=10, ge=1, le=10_000, validation_alias=_alias("EVENTS_STREAM_MAX_PER_KEY")
+        default=10, ge=1, le=10_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_MAX_PER_KEY")
     )
     events_stream_buffer: int = Field(
-        default=1000, ge=10, le=1_000_000, validation_alias=_alias("EVENTS_STREAM_BUFFER")
+        default=1000, ge=10, le=1_000_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_BUFFER")
     )
     # Run the outbox relay inside `serve` and `worker` (false: only the periodic job relays).
-    events_relay: bool = Field(default=True, validation_alias=_alias("EVENTS_RELAY"))
+    events_relay: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_EVENTS_RELAY"))
 
     @field_validator(
         "database_replica_urls",

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, any_, func, literal, select
+from sqlalchemy import BigInteger, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.db.bulk import insert_ignore
-from walletsync.db.models import balance_deltas, outbox
+from walletsync.db.models import current_balances, outbox
 from walletsync.events.schemas import BALANCE_CHANGED, SYNC_COMPLETED, SYNC_FAILED
 
 MAX_ERROR_CHARS = 1000
@@ -44,8 +44,8 @@ async def emit_balance_changed(
 ) -> None:
     """One `balance.changed` per asset the batch's new `(asset_id, asset_key, amount)` deltas moved.
 
-    Call after the batch's deltas are inserted: the new amount is the stored sum, the old one that
-    minus the batch's change, so both are right whatever else the wallet holds.
+    Call after the batch's deltas are inserted: the new amount is `current_balances` (moved by its
+    triggers in this same transaction), the old one that minus the batch's change.
     """
     change: dict[int, tuple[str, int]] = {}
     for asset_id, key, amount in deltas:
@@ -55,10 +55,9 @@ async def emit_balance_changed(
         return
     ids = literal(sorted(moved), ARRAY(BigInteger))
     rows = await conn.execute(
-        select(balance_deltas.c.asset_id, func.sum(balance_deltas.c.amount))
-        .where(balance_deltas.c.wallet_id == wallet_id)
-        .where(balance_deltas.c.asset_id == any_(ids))
-        .group_by(balance_deltas.c.asset_id)
+        select(current_balances.c.asset_id, current_balances.c.amount)
+        .where(current_balances.c.wallet_id == wallet_id)
+        .where(current_balances.c.asset_id == any_(ids))
     )
     new_amounts = {asset_id: int(total) for asset_id, total in rows}
     wallet = {"wallet_id": wallet_id, "chain": chain, "address": address}
