@@ -3,7 +3,8 @@
 Each board is one SQL query, per chain or over all chains. The value board reads `current_balances`
 (not the history of deltas) and the activity board an index on `wallet_transactions.block_time`, so
 neither grows with the number of transactions stored. The value board prices balances with each
-instrument's latest close (the same rule as `valuation`), exactly: `amount * close * 1e-decimals` is
+instrument's price now (`market.price_at`: the latest close of a bar that has ended, the same rule
+as `valuation`), exactly: `amount * close * 1e-decimals` is
 numeric multiplication, no division rounding; unpriced holdings are left out of the score and counted
 in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
 ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
@@ -17,19 +18,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, and_, cast, func, lateral, literal, select
+from sqlalchemy import Numeric, and_, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
 from walletsync.db.models import (
     asset_prices,
     assets,
-    candles,
     current_balances,
     instruments,
     wallet_transactions,
     wallets,
 )
+from walletsync.market.price_at import close_at
 
 
 class LeaderboardKind(StrEnum):
@@ -74,12 +75,8 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
         .cte("bal")
     )
     linked = select(asset_prices.c.instrument_id).distinct().subquery("linked")
-    last_bar = lateral(
-        select(candles.c.close)
-        .where(candles.c.instrument_id == linked.c.instrument_id)
-        .order_by(candles.c.ts.desc())
-        .limit(1)
-    )
+    # The price now: the close of the latest bar that has ended (finer interval on a tie).
+    last_bar = close_at(linked.c.instrument_id, None)
     closes = (
         select(linked.c.instrument_id, last_bar.c.close)
         .select_from(linked.join(last_bar, literal(True)))

@@ -207,7 +207,7 @@ def _wallet_value(
 async def wallet_value(
     conn: AsyncConnection, wallet_id: int, *, quote: str = "USD", at: datetime | None = None
 ) -> WalletValue:
-    """The wallet's value in `quote` now (latest closes) or at `at` (balances and closes as of then)."""
+    """The wallet's value in `quote` now or at `at`: balances then, priced by `market.price_at`."""
     quote = quote.upper()
     wallet = await get_wallet(conn, wallet_id)
     balances = await wallet_balances(conn, wallet_id, at=at)
