@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     database_pool_recycle_s: int = Field(
         default=1800, ge=-1, validation_alias=_alias("DATABASE_POOL_RECYCLE")
     )
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(default=5.0, gt=0, le=3600, validation_alias=_alias("REPLICA_MAX_LAG"))
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:
     # migrations under their advisory lock, per-wallet sync locks, and the job queue (LISTEN/NOTIFY).
