@@ -108,7 +108,7 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
 _TABLES = (
     "wallets, sync_state, transactions, assets, balance_deltas, wallet_transactions, exchanges, "
     "instruments, candles, asset_prices, outbox, webhooks, webhook_deliveries, api_keys, "
-    "provider_endpoints, job_failures, procrastinate_jobs, procrastinate_events, "
+    "provider_endpoints, job_failures, current_balances, procrastinate_jobs, procrastinate_events, "
     "procrastinate_periodic_defers, procrastinate_workers, provider_credits"
 )
 

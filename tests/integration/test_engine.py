@@ -41,7 +41,7 @@ async def test_writes_go_to_primary(database_url: str) -> None:
 
 
 async def test_pgbouncer_mode_disables_prepared_statement_caches(database_url: str) -> None:
-    """DATABASE_PGBOUNCER=true sets asyncpg's caches to 0 and unique statement names; queries still run."""
+    """WALLETSYNC_DATABASE_PGBOUNCER=true sets asyncpg's caches to 0 and unique statement names; queries still run."""
     settings = load_settings(
         database_url=database_url, database_pgbouncer=True, database_direct_url=database_url
     )

@@ -204,7 +204,7 @@ async def test_readyz_names_a_lagging_or_down_replica(pg_cluster_factory: Any, t
             lagging = await replica_check()
             assert lagging["ok"] is False
             assert "lagging" in lagging["detail"]
-            assert "(> REPLICA_MAX_LAG 1 s), replay paused, skipped" in lagging["detail"]
+            assert "(> WALLETSYNC_REPLICA_MAX_LAG 1 s), replay paused, skipped" in lagging["detail"]
             lag = float(lagging["detail"].split("lagging ")[1].split(" s")[0])
             assert 1.5 <= lag < 30
             async with db.read() as conn:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from walletsync.config import Chain, Settings, get_settings
+from walletsync.config import Chain, Settings, get_settings, legacy_names_set
 from walletsync.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -41,7 +41,18 @@ def load(*, interactive: bool = True) -> Settings:
     if interactive and level in ("INFO",):
         level = "WARNING"
     configure_logging(level, settings.log_format)
+    warn_legacy_names()
     return settings
+
+
+def warn_legacy_names() -> None:
+    """One stderr line when a setting is still spelled without its WALLETSYNC_ prefix (it is ignored)."""
+    legacy = legacy_names_set()
+    if legacy:
+        renames = ", ".join(f"{name} -> WALLETSYNC_{name}" for name in legacy)
+        err_console.print(
+            f"warning: ignoring unprefixed setting(s); rename {renames}", highlight=False, soft_wrap=True
+        )
 
 
 def database_url(settings: Settings) -> str:

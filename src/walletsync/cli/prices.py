@@ -25,7 +25,7 @@ def prices_sync(
         ),
     ] = None,
 ) -> None:
-    """Ingest catalogs and bring PRICE_SYMBOLS' candles up to date, within the daily credit budget."""
+    """Ingest catalogs and bring WALLETSYNC_PRICE_SYMBOLS' candles up to date, within the daily credit budget."""
     from walletsync.market.console import report_table, run_price_sync
     from walletsync.market.errors import PriceSyncError
 

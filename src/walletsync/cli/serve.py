@@ -12,7 +12,8 @@ from walletsync.runtime import tune_gc_for_throughput
 
 def worker_command(
     concurrency: Annotated[
-        int | None, typer.Option(min=1, max=256, help="Jobs run at once (default WORKER_CONCURRENCY).")
+        int | None,
+        typer.Option(min=1, max=256, help="Jobs run at once (default WALLETSYNC_WORKER_CONCURRENCY)."),
     ] = None,
     queue: Annotated[
         list[str] | None, typer.Option(help="Only these queues (sync, market, maintenance).")

@@ -1,7 +1,7 @@
 """Read replicas: which one may serve a read right now.
 
 A replica serves a read only when it (1) accepts connections (one that fails is skipped for
-`REPLICA_RETRY_AFTER_S`), (2) lags the primary by at most `REPLICA_MAX_LAG` seconds, and (3) has
+`REPLICA_RETRY_AFTER_S`), (2) lags the primary by at most `WALLETSYNC_REPLICA_MAX_LAG` seconds, and (3) has
 replayed the WAL up to the position the read must see, when one is required. (3) is what makes
 read-your-writes hold across processes: whoever writes records the primary's WAL position with its
 cache invalidation (`cache.py`), and a read of that wallet passes it here through `reading_after()`.
@@ -150,7 +150,9 @@ class Replica:
             return ReplicaStatus(self.label, self.name, True, "not measured yet")
         paused = ", replay paused" if self.paused else ""
         if self.lagging(max_lag_s):
-            detail = f"lagging {self.lag_s:.1f} s (> REPLICA_MAX_LAG {max_lag_s:g} s){paused}, skipped"
+            detail = (
+                f"lagging {self.lag_s:.1f} s (> WALLETSYNC_REPLICA_MAX_LAG {max_lag_s:g} s){paused}, skipped"
+            )
             return ReplicaStatus(self.label, self.name, False, detail)
         if not self.standby:
             return ReplicaStatus(self.label, self.name, True, "not a streaming standby: lag unknown")

@@ -19,10 +19,9 @@ from sqlalchemy import insert
 
 from walletsync.db.models import job_failures
 from walletsync.errors import WalletsyncError
-from walletsync.indexing import state
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
-from walletsync.jobs.api import defer_sync
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
+from walletsync.jobs.sweep import sweep
 from walletsync.providers.errors import ProviderError
 from walletsync.services import Services
 
@@ -33,14 +32,14 @@ BACKOFF_MAX_S = 600.0
 
 
 class RetryPolicy(BaseRetryStrategy):
-    """Retry up to JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
+    """Retry up to WALLETSYNC_JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
 
     Errors that a retry cannot fix (a wallet that no longer exists, a chain with no endpoint, a
     provider rejecting our request or key) fail the job at once.
     """
 
     def __init__(self, *, max_attempts: int = 5, rng: random.Random | None = None) -> None:
-        self.max_attempts = max_attempts  # the worker sets JOB_MAX_ATTEMPTS here when it starts
+        self.max_attempts = max_attempts  # the worker sets WALLETSYNC_JOB_MAX_ATTEMPTS here when it starts
         self._rng = rng or random.Random()
 
     def get_retry_decision(
@@ -112,12 +111,7 @@ async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any
 @app.task(name="sweep_due_wallets", queue=MAINTENANCE_QUEUE, queueing_lock="sweep", pass_context=True)
 async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     """Enqueue a sync for every wallet whose next sync time has come; return how many were queued."""
-    services = services_of(context)
-    async with services.db.write() as conn:
-        due = await state.due_wallets(conn)
-        for wallet_id in due:
-            await defer_sync(conn, wallet_id)
-    return len(due)
+    return await sweep(services_of(context).db, now=datetime.now(UTC))
 
 
 @app.periodic(cron="7 * * * *", periodic_id="prices")

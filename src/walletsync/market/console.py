@@ -53,7 +53,7 @@ async def run_price_sync(
     async with open_services(settings, url, application_name="walletsync-prices") as services:
         if services.twelvedata is None:
             raise ConfigError(
-                "no Twelve Data endpoint configured: set TWELVEDATA_URLS (and TWELVEDATA_API_KEY), "
+                "no Twelve Data endpoint configured: set TWELVEDATA_URLS (and WALLETSYNC_TWELVEDATA_API_KEY), "
                 "or point it at `walletsync simulator`"
             )
         with progress_bar(console) as progress:

@@ -98,13 +98,13 @@ async def prices_route(
     start: Annotated[datetime | None, Query(alias="from", description="First bar start (inclusive).")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Last bar start (inclusive).")] = None,
     interval: Annotated[
-        IntervalName | None, Query(description="Bar interval; default the first of PRICE_INTERVALS.")
+        IntervalName | None, Query(description="Bar interval; default the first of WALLETSYNC_PRICE_INTERVALS.")
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_BARS, description="At most this many bars (the latest without `from`).")
     ] = 500,
 ) -> Response:
-    """Stored bars, oldest first, from `walletsync prices sync`; cached for `CACHE_TTL_PRICES` seconds."""
+    """Stored bars, oldest first, from `walletsync prices sync`; cached for `WALLETSYNC_CACHE_TTL_PRICES` seconds."""
     name = interval.value if interval is not None else (state.settings.price_intervals or ["1day"])[0]
     start_utc, end_utc = as_utc(start, "from"), as_utc(end, "to")
 

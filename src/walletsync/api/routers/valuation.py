@@ -1,6 +1,6 @@
 """`/v1/wallets/{id}/value` and `/v1/groups/{name}/value`: what a wallet or a group is worth, now or
 at a time, with an optional value series at each bar close. Cache-aside: a wallet's entry is dropped
-when a sync stores new facts for it, and expires after `CACHE_TTL_PRICES` as prices move on."""
+when a sync stores new facts for it, and expires after `WALLETSYNC_CACHE_TTL_PRICES` as prices move on."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ async def wallet_value_route(
     end: To = None,
     interval: IntervalParam = None,
 ) -> Response:
-    """Priced holdings and their total in the quote currency (`QUOTE_CURRENCY`); holdings with no price
+    """Priced holdings and their total in the quote currency (`WALLETSYNC_QUOTE_CURRENCY`); holdings with no price
     are listed under `unpriced` and left out of `total` (`complete` is then false). With `interval`,
     `from` or `to`, also the value at each bar close in the range (default: the last 30 days, daily)."""
     at_utc = as_utc(at, "at")
