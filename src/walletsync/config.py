@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     database_pool_recycle_s: int = Field(
         default=1800, ge=-1, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_RECYCLE")
     )
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_REPLICA_MAX_LAG")
+    )
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:
     # migrations under their advisory lock, per-wallet sync locks, and the job queue (LISTEN/NOTIFY).
