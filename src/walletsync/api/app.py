@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
-from walletsync.api.deps import AppState, reject_unknown_query
+from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
@@ -120,7 +120,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_query)],
+        dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
     )
     install_error_handlers(app)
     for router in ROUTERS:
