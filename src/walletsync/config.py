@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,15 +26,11 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from walletsync.chain import Chain as Chain  # re-exported: the rest of the code imports it from here
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class Chain(StrEnum):
-    SOLANA = "solana"
-    CARDANO = "cardano"
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -92,6 +87,10 @@ class Settings(BaseSettings):
     )
     database_pool_recycle_s: int = Field(
         default=1800, ge=-1, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_RECYCLE")
+    )
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_REPLICA_MAX_LAG")
     )
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:

@@ -82,6 +82,8 @@ async def open_services(
     """Open the database, the cache and the provider clients for the block; close them after."""
     db = Database.from_settings(database_url, settings, application_name=application_name)
     layer = cache.setup_cache(settings)
+    if db.replica_count:
+        layer.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
     try:
         states = await load_endpoint_states(db)
         by_provider: dict[str, list[Any]] = {}
