@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,15 +26,11 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from walletsync.chain import Chain as Chain  # re-exported: the rest of the code imports it from here
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class Chain(StrEnum):
-    SOLANA = "solana"
-    CARDANO = "cardano"
 
 
 def _alias(*names: str) -> AliasChoices:
