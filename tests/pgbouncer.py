@@ -38,7 +38,13 @@ import pytest
 from tests.pgcluster import PG_USER, free_port
 
 # Parameters PgBouncer itself tracks per client and sets on the server (with SET) when clients differ.
-PGBOUNCER_TRACKED = {"client_encoding", "datestyle", "timezone", "standard_conforming_strings", "application_name"}
+PGBOUNCER_TRACKED = {
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "standard_conforming_strings",
+    "application_name",
+}
 
 
 def pgbouncer_binary() -> str | None:
@@ -96,7 +102,9 @@ class PgBouncer:
                     os.chown(path, entry.pw_uid, entry.pw_gid)
                 argv = ["runuser", "-u", PG_USER, "--", *argv]
             with (root / "pgbouncer.log").open("ab") as log:
-                bouncer._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                bouncer._proc = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             bouncer._wait_ready()
         except BaseException:
             bouncer.stop()
@@ -155,7 +163,10 @@ class PgBouncer:
                 state += [
                     f"SET {name} = {value}"
                     for name, value in conn.execute(
-                        "SELECT name, setting FROM pg_settings WHERE source = 'session'"
+                        # Set in the session to a value other than what RESET gives (asyncpg's type
+                        # introspection sets jit off and back within one transaction: no change).
+                        "SELECT name, setting FROM pg_settings"
+                        " WHERE source = 'session' AND setting IS DISTINCT FROM reset_val"
                     )
                     if name.lower() not in PGBOUNCER_TRACKED
                 ]
@@ -172,7 +183,8 @@ class PgBouncer:
                 conn.rollback()
         with psycopg.connect(direct_url, autocommit=True) as conn:
             for pid, objid in conn.execute(
-                "SELECT pid, objid FROM pg_locks WHERE locktype = 'advisory' AND pid = ANY(%s)", (list(found),)
+                "SELECT pid, objid FROM pg_locks WHERE locktype = 'advisory' AND pid = ANY(%s)",
+                (list(found),),
             ):
                 found[int(pid)].append(f"advisory lock {objid}")
         return found
