@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from walletsync.cli.common import console, database_url, err_console, load, run_async
-from walletsync.runtime import tune_gc_for_throughput
 
 
 def worker_command(
@@ -29,6 +28,8 @@ def worker_command(
     from walletsync.services import open_services
 
     settings = load(interactive=False)
+    from walletsync.runtime import tune_gc_for_throughput
+
     tune_gc_for_throughput()
     url = database_url(settings)
     if metrics_port is not None:
@@ -54,6 +55,8 @@ def serve_command(
     from walletsync.commands import serve_all
 
     settings = load(interactive=False)
+    from walletsync.runtime import tune_gc_for_throughput
+
     tune_gc_for_throughput()
     url = database_url(settings)
     run_async(
@@ -73,6 +76,8 @@ def demo_command(
     from walletsync.demo import run_demo
 
     settings = load()
+    from walletsync.runtime import tune_gc_for_throughput
+
     tune_gc_for_throughput()
     code = run_demo(
         settings, console=console, exit_after_sync=exit_after_sync, seed=seed, host=host, port=port

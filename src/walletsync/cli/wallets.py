@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from walletsync.cli.common import ChainOption, OptionalChain, console, database_url, load, run_async, with_db
-from walletsync.runtime import tune_gc_for_throughput
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
@@ -122,6 +121,8 @@ def sync_command(
     from walletsync.commands import sync_in_foreground
 
     settings = load()
+    from walletsync.runtime import tune_gc_for_throughput
+
     tune_gc_for_throughput()
     url = database_url(settings)
     report = run_async(sync_in_foreground(settings, url, address, chain, console=console))
