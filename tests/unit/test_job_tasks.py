@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import procrastinate
 import pytest
 
+import walletsync.events.tasks  # registers the events tasks
 import walletsync.jobs.tasks  # noqa: F401 - registers the tasks
 from walletsync.indexing.sync import WalletBusyError
 from walletsync.jobs.app import app
