@@ -30,7 +30,7 @@ def worker_command(
 
     settings = load(interactive=False)
     tune_gc_for_throughput()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     if metrics_port is not None:
         # Provider metrics (requests, retries, breaker states) live in the process making the calls;
         # the API's /metrics cannot see a worker's. prometheus_client serves them from a daemon thread.
@@ -55,7 +55,7 @@ def serve_command(
 
     settings = load(interactive=False)
     tune_gc_for_throughput()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     run_async(
         serve_all(settings, url, host=host, port=port, concurrency=concurrency or settings.worker_concurrency)
     )
@@ -71,8 +71,10 @@ def demo_command(
 ) -> None:
     """Start everything locally (embedded database, simulator), sync demo wallets, print balances, serve."""
     from walletsync.demo import run_demo
+    from walletsync.preflight import check_redis
 
     settings = load()
+    check_redis(settings)
     tune_gc_for_throughput()
     code = run_demo(
         settings, console=console, exit_after_sync=exit_after_sync, seed=seed, host=host, port=port
@@ -88,7 +90,7 @@ def api_command(
     from walletsync.api.server import run_api
 
     settings = load(interactive=False)
-    run_api(settings, database_url(settings), host=host, port=port)
+    run_api(settings, database_url(settings, redis=True), host=host, port=port)
 
 
 def simulator_command(
