@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,14 +26,11 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from walletsync.chain import Chain as Chain  # re-exported: the rest of the code imports it from here
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
-
-
-class Chain(StrEnum):
-    SOLANA = "solana"
-    CARDANO = "cardano"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -91,6 +87,10 @@ class Settings(BaseSettings):
     )
     database_pool_recycle_s: int = Field(
         default=1800, ge=-1, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_RECYCLE")
+    )
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_REPLICA_MAX_LAG")
     )
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:
@@ -250,6 +250,37 @@ class Settings(BaseSettings):
     )
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
 
+    # --- Events: webhooks and live streams (events/) -----------------------------------------
+    # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
+    webhook_allow_private: bool = Field(
+        default=False, validation_alias=_alias("WALLETSYNC_WEBHOOK_ALLOW_PRIVATE")
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, validation_alias=_alias("WALLETSYNC_WEBHOOK_TIMEOUT")
+    )
+    # Webhook POSTs in flight per relay (each webhook and wallet still gets one at a time, in order).
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=256, validation_alias=_alias("WALLETSYNC_WEBHOOK_CONCURRENCY")
+    )
+    # Replay window of the outbox: events older than this are pruned once every delivery is final.
+    event_retention_s: int = Field(
+        default=7 * 86400, ge=60, validation_alias=_alias("WALLETSYNC_EVENT_RETENTION")
+    )
+    # /readyz degrades when an event has waited longer than this for its webhook deliveries.
+    events_ready_max_age_s: float = Field(
+        default=600.0, gt=0, validation_alias=_alias("WALLETSYNC_EVENTS_READY_MAX_AGE")
+    )
+    # Live streams (SSE and WebSocket): connections per API key, and events buffered per client
+    # before a client too slow to read them is disconnected.
+    events_stream_max_per_key: int = Field(
+        default=10, ge=1, le=10_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_MAX_PER_KEY")
+    )
+    events_stream_buffer: int = Field(
+        default=1000, ge=10, le=1_000_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_BUFFER")
+    )
+    # Run the outbox relay inside `serve` and `worker` (false: only the periodic job relays).
+    events_relay: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_EVENTS_RELAY"))
+
     @field_validator(
         "database_replica_urls",
         "solana_rpc_urls",
@@ -267,6 +298,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("event_retention_s", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """`EVENT_RETENTION` takes seconds or a number with a unit: `90m`, `36h`, `7d`."""
+        if isinstance(value, str) and value.strip()[-1:].lower() in _UNITS:
+            text = value.strip().lower()
+            try:
+                return int(float(text[:-1]) * _UNITS[text[-1]])
+            except ValueError:
+                raise ValueError("expected seconds or a number with s, m, h or d (e.g. 7d)") from None
         return value
 
     @field_validator("database_direct_url")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, event, insert, select, text, update
@@ -18,15 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from walletsync.config import Chain
 from walletsync.db.engine import Database
 from walletsync.db.models import (
+    asset_prices,
     assets,
     balance_deltas,
+    candles,
     current_balances,
+    instruments,
     transactions,
     wallet_transactions,
     wallets,
 )
 from walletsync.indexing.store import AssetIds, WalletTx, store_batch
 from walletsync.portfolio.balances import wallet_balances
+from walletsync.portfolio.leaderboard import leaderboard
 from walletsync.portfolio.valuation import group_value
 from walletsync.providers.types import BalanceDelta, ChainTx
 
@@ -245,3 +250,56 @@ async def test_group_value_runs_a_fixed_number_of_queries(db: Database) -> None:
     assert [w.unpriced[0].amount for w in small.wallets] == [1, 2]
     # 3 + 4 + ... + 30 = 465 - 3
     assert sum(w.unpriced[0].amount for w in big.wallets) == 462
+
+
+async def test_value_board_ranks_unpriced_only_and_negative_wallets(db: Database) -> None:
+    """Priced wallets by value, then wallets holding only unpriced assets (0), then negative ones."""
+    async with db.primary.begin() as conn:
+        asset = await _assets(conn)  # native priced at 2.5 USD per whole unit (9 decimals), MINT unpriced
+        instrument = await conn.scalar(
+            insert(instruments)
+            .values(kind="crypto", symbol="SOL/USD", currency_quote="USD")
+            .returning(instruments.c.id)
+        )
+        await conn.execute(insert(asset_prices).values(asset_id=asset["native"], instrument_id=instrument))
+        await conn.execute(
+            insert(candles).values(
+                instrument_id=instrument, interval="1h", ts=T0, open=2, high=3, low=2, close=2.5
+            )
+        )
+        await conn.execute(insert(transactions).values(chain="solana", tx_id="v", fee=0, success=True))
+        holdings = {  # wallet -> (native, MINT) in base units
+            "rich": (4_000_000_000, 0),
+            "tokens": (0, 9),
+            "both": (1_000_000_000, 5),
+            "short": (-2_000_000_000, 0),
+            "emptied": (0, 0),
+        }
+        ids = {}
+        for n, (name, amounts) in enumerate(holdings.items()):
+            ids[name] = await _wallet(conn, f"So1anaWa11et{n:031d}")
+            await conn.execute(
+                insert(balance_deltas).values(
+                    [
+                        {
+                            "wallet_id": ids[name],
+                            "chain": "solana",
+                            "tx_id": "v",
+                            "asset_id": a,
+                            "amount": amount,
+                        }
+                        for a, amount in zip((asset["native"], asset["MINT"]), amounts, strict=True)
+                        if amount or name == "emptied"
+                    ]
+                )
+            )
+        board = await leaderboard(conn, kind="value", limit=10)
+        top2 = await leaderboard(conn, kind="value", limit=2)
+    by_id = {v: k for k, v in ids.items()}
+    assert [(by_id[e.wallet_id], e.score, e.unpriced_assets) for e in board.entries] == [
+        ("rich", Decimal("10"), 0),
+        ("both", Decimal("2.5"), 1),
+        ("tokens", Decimal("0"), 1),
+        ("short", Decimal("-5"), 0),
+    ]
+    assert [by_id[e.wallet_id] for e in top2.entries] == ["rich", "both"]

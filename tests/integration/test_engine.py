@@ -15,12 +15,15 @@ async def test_reads_round_robin_and_skip_a_dead_replica(database_url: str) -> N
     db = Database.from_settings(database_url, settings)
     try:
         assert db.replica_count == 2
+        live, down = db.replicas.replicas
         for _ in range(4):
             async with db.read() as conn:
                 assert await conn.scalar(select(func.current_database())) == database_url.rsplit("/", 1)[1]
-        live = db._replicas[0].engine
-        assert db._replicas[1].failed_at is not None
-        assert all(db.reader() is live for _ in range(4))  # only the live replica stays in rotation
+                assert conn.engine is live.engine  # never the primary: the live replica serves
+        assert down.failed_at is not None
+        assert live.failed_at is None
+        assert live.name.endswith(f"/{database_url.rsplit('/', 1)[1]}")
+        assert down.name == "127.0.0.1:1/nowhere"
     finally:
         await db.dispose()
 

@@ -67,7 +67,9 @@ def _seed(engine: Engine) -> None:
             )
         )
         conn.execute(
-            insert(models.wallet_transactions).values(wallet_id=wallet_id, chain="solana", tx_id="t1", height=1)
+            insert(models.wallet_transactions).values(
+                wallet_id=wallet_id, chain="solana", tx_id="t1", height=1
+            )
         )
         conn.execute(insert(models.exchanges).values(kind="crypto", name="Binance"))
         instrument_id = conn.scalar(
@@ -89,7 +91,11 @@ def _seed(engine: Engine) -> None:
             .values(url="http://127.0.0.1/hook", secret="s", topics=["tx.indexed"])
             .returning(models.webhooks.c.id)
         )
-        conn.execute(insert(models.webhook_deliveries).values(webhook_id=webhook_id, outbox_id=outbox_id))
+        conn.execute(
+            insert(models.webhook_deliveries).values(
+                webhook_id=webhook_id, outbox_id=outbox_id, wallet_id=wallet_id
+            )
+        )
         conn.execute(
             insert(models.api_keys).values(name="k", key_prefix="ws_", key_hash="h", scopes=["read"])
         )

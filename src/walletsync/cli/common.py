@@ -1,7 +1,8 @@
 """Helpers every command module shares: the consoles, settings loading, the database, the event loop.
 
-Command bodies import the heavy packages (database, providers, API) inside the function, so that
-`walletsync --help` and the light commands start without importing them.
+Command bodies import the heavy packages (settings, database, providers, API) inside the function,
+so that `walletsync --help` and `walletsync version` start without importing them (a test pins what
+`version` imports: tests/unit/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from walletsync.config import Chain, Settings, get_settings, legacy_names_set
-from walletsync.logs import configure_logging
+from walletsync.chain import Chain
 
 if TYPE_CHECKING:
+    from walletsync.config import Settings
     from walletsync.db.engine import Database
 
 T = TypeVar("T")
@@ -38,6 +39,9 @@ def load(*, interactive: bool = True) -> Settings:
     Interactive commands print for a person, so their logs start at WARNING unless DEBUG is asked for;
     long-running services (serve, worker, api) log at the configured level.
     """
+    from walletsync.config import get_settings
+    from walletsync.logs import configure_logging
+
     settings = get_settings()
     level = settings.log_level
     if interactive and level in ("INFO",):
@@ -49,6 +53,8 @@ def load(*, interactive: bool = True) -> Settings:
 
 def warn_legacy_names() -> None:
     """One stderr line when a setting is still spelled without its WALLETSYNC_ prefix (it is ignored)."""
+    from walletsync.config import legacy_names_set
+
     legacy = legacy_names_set()
     if legacy:
         renames = ", ".join(f"{name} -> WALLETSYNC_{name}" for name in legacy)

@@ -1,4 +1,4 @@
-"""Job queue commands: `jobs list|failed|retry|retry-failed`."""
+"""Job queue commands: `jobs list|failed|retry|retry-failed|cancel`."""
 
 from __future__ import annotations
 
@@ -83,3 +83,23 @@ def jobs_retry_failed(
     url = database_url(settings)
     ids = run_async(with_db(settings, url, lambda db: retry_failed(db, task_name=task)))
     console.print(f"requeued {len(ids)} job(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument(help="The waiting or running job's id.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="End a running job at once (when no live worker runs it any more)."),
+    ] = False,
+) -> None:
+    """Cancel a waiting job; ask a running one to stop (it ends aborted within seconds)."""
+    from walletsync.jobs.control import cancel_job
+
+    settings = load()
+    url = database_url(settings)
+    job = run_async(with_db(settings, url, lambda db: cancel_job(db, job_id, force=force)))
+    if job.status == "doing":
+        console.print(f"job {job.id} ({job.task_name}): stop requested; its worker ends it within seconds")
+    else:
+        console.print(f"job {job.id} ({job.task_name}) {job.status}")

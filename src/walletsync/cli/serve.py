@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from walletsync.cli.common import console, database_url, err_console, load, run_async
-from walletsync.runtime import tune_gc_for_throughput
 
 
 def worker_command(
@@ -26,6 +25,7 @@ def worker_command(
 ) -> None:
     """Run a job worker (several may run at once, in any number of processes)."""
     from walletsync.jobs.worker import run_worker
+    from walletsync.runtime import tune_gc_for_throughput
     from walletsync.services import open_services
 
     settings = load(interactive=False)
@@ -52,6 +52,7 @@ def serve_command(
 ) -> None:
     """Run the API, a job worker and the scheduler in one process (for small installs)."""
     from walletsync.commands import serve_all
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load(interactive=False)
     tune_gc_for_throughput()
@@ -72,6 +73,7 @@ def demo_command(
     """Start everything locally (embedded database, simulator), sync demo wallets, print balances, serve."""
     from walletsync.demo import run_demo
     from walletsync.preflight import check_redis
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load()
     check_redis(settings)

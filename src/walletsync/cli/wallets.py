@@ -20,7 +20,6 @@ from walletsync.cli.common import (
     run_async,
     with_db,
 )
-from walletsync.runtime import tune_gc_for_throughput
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
@@ -135,6 +134,7 @@ def sync_command(
 ) -> None:
     """Sync one wallet now, in the foreground, with a progress bar."""
     from walletsync.commands import sync_in_foreground
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load()
     tune_gc_for_throughput()

@@ -19,10 +19,9 @@ from sqlalchemy import insert
 
 from walletsync.db.models import job_failures
 from walletsync.errors import WalletsyncError
-from walletsync.indexing import state
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
-from walletsync.jobs.api import defer_sync
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
+from walletsync.jobs.sweep import sweep
 from walletsync.providers.errors import ProviderError
 from walletsync.services import Services
 
@@ -112,12 +111,7 @@ async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any
 @app.task(name="sweep_due_wallets", queue=MAINTENANCE_QUEUE, queueing_lock="sweep", pass_context=True)
 async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     """Enqueue a sync for every wallet whose next sync time has come; return how many were queued."""
-    services = services_of(context)
-    async with services.db.write() as conn:
-        due = await state.due_wallets(conn)
-        for wallet_id in due:
-            await defer_sync(conn, wallet_id)
-    return len(due)
+    return await sweep(services_of(context).db, now=datetime.now(UTC))
 
 
 @app.periodic(cron="7 * * * *", periodic_id="prices")

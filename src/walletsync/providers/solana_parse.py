@@ -61,6 +61,20 @@ class TransactionNotFoundError(TransientProviderError):
         self.signatures = tuple(signatures)
 
 
+class TransactionUnavailableError(TransientProviderError):
+    """`getTransaction` kept failing for these signatures (a null result or a retryable item error)
+    through every attempt of the adapter; the detail names each signature and its last failure."""
+
+    status = 503
+
+    def __init__(self, failures: Mapping[str, str], *, attempts: int, **kwargs: object) -> None:
+        listed = [f"{signature} ({reason})" for signature, reason in failures.items()]
+        more = f" and {len(listed) - 3} more" if len(listed) > 3 else ""
+        detail = f"transaction unavailable after {attempts} attempts: {', '.join(listed[:3])}{more}"
+        super().__init__(detail, **kwargs)  # type: ignore[arg-type]
+        self.signatures = tuple(failures)
+
+
 class TokenAccount(NamedTuple):
     """One SPL token account of an owner: (account address, mint, raw amount)."""
 

@@ -115,11 +115,31 @@ async def test_jobs_list_paginates_newest_first(api: Api, keys: Keys) -> None:
     assert seen == sorted(ids, reverse=True)
 
 
+async def test_cancel_job_as_admin(api: Api, keys: Keys) -> None:
+    """POST /jobs/{id}/cancel needs an admin key, cancels a waiting job, and is 409 once it ended."""
+    seeded = await seed_wallet_history(api.db, n_txs=1)
+    queued = await api.client.post(f"/v1/wallets/{seeded.wallet_id}/sync", headers=keys.write)
+    job_id = queued.json()["job_id"]
+
+    forbidden = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.write)
+    assert forbidden.status_code == 403
+    cancelled = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.admin)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["last_error"]) == (
+        "cancelled",
+        "Cancelled by an operator (was todo)",
+    )
+    again = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.admin)
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"job {job_id} is cancelled; only todo and doing jobs can be cancelled"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
         ("GET", "/v1/jobs/9999", 404),
         ("POST", "/v1/jobs/9999/retry", 404),
+        ("POST", "/v1/jobs/9999/cancel", 404),
         ("GET", "/v1/jobs?status=exploded", 422),
         ("GET", "/v1/jobs/-1", 422),
     ],
