@@ -437,7 +437,7 @@ def env_names(settings_field: str) -> tuple[str, ...]:
     return (f"WALLETSYNC_{settings_field.upper()}",)
 
 
-def _env_name(loc: str) -> str:
+def env_name(loc: str) -> str:
     """The variable to name in an error about `loc` (a field or one of its variable names): the
     spelling actually set, else the preferred one."""
     field = next(
@@ -521,7 +521,7 @@ def load_settings(**overrides: object) -> Settings:
         got = first.get("input")
         secret = any(word in field.lower() for word in ("url", "key", "project_id"))
         shown = "" if secret or isinstance(got, dict) else f" (got {got!r})"
-        message = f"{_env_name(field)}: {first['msg']}{shown}"
+        message = f"{env_name(field)}: {first['msg']}{shown}"
         raise ConfigError(message) from None
 
 
