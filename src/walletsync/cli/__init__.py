@@ -58,6 +58,15 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # A server lost after the start-up checks passed: still one line, not a driver traceback.
+        from walletsync.preflight import describe_connection_error
+
+        message = describe_connection_error(exc)
+        if message is None:
+            raise
+        err_console.print(f"error: {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 __all__ = ["app", "main"]

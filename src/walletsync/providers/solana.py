@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import structlog
 
+from walletsync.providers.amounts import u64
 from walletsync.providers.errors import (
     MalformedResponseError,
     ProviderAuthError,
@@ -213,7 +214,7 @@ class SolanaAdapter:
         """Lamports held by `address` now."""
         result = await self._call("getBalance", [address, {"commitment": self._commitment}])
         try:
-            return int(result["value"])
+            return u64(result["value"], "getBalance value")
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponseError(f"bad getBalance result ({exc!r})", provider=PROVIDER) from exc
 
