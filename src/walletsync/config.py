@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_LEADERBOARD")
     )
     cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_PRICES"))
+    # Memory per process for the first cache level in front of Redis (cache_local.py); 0 turns it off.
+    cache_local_mb: int = Field(
+        default=64, ge=0, le=65536, validation_alias=_alias("WALLETSYNC_CACHE_LOCAL_MB")
+    )
     # Prefix of every cache and rate-limit key, so deployments (or test runs) can share one Redis.
     cache_namespace: str = Field(
         default="walletsync",
