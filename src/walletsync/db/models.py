@@ -350,4 +350,6 @@ job_failures = Table(
     Column("error", Text, nullable=False),
     _now(),
     Index("ix_job_failures_job_id", "job_id"),
+    # Retention deletes failures by age (`jobs.retention`).
+    Index("ix_job_failures_created_at", "created_at"),
 )
