@@ -364,3 +364,17 @@ class Relay:
             )
         )
         log.warning("events.webhook.disabled", webhook_id=target.id, reason=reason)
+
+
+def start_relay(db: Database, settings: Settings) -> asyncio.Task[None] | None:
+    """The relay as a background task of a long-running process (`worker`, `serve`), if enabled."""
+    if not settings.events_relay:
+        return None
+    return asyncio.create_task(Relay(db, settings).run(), name="events-relay")
+
+
+async def stop_relay(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

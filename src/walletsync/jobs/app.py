@@ -70,6 +70,7 @@ app.job_manager = JobManager(connector=app.connector)
 @asynccontextmanager
 async def open_app(database_url: str, *, max_pool_size: int = 10) -> AsyncIterator[procrastinate.App]:
     """Open the app on `database_url` for the block (workers and the job CLI need it open)."""
+    import walletsync.events.tasks  # registers the events tasks (relay_events, prune_events)
     import walletsync.jobs.tasks  # noqa: F401 - registers the tasks on `app`
 
     connector = procrastinate.PsycopgConnector(

@@ -15,6 +15,7 @@ import procrastinate
 import structlog
 
 from walletsync.db.engine import Database
+from walletsync.events.relay import start_relay, stop_relay
 from walletsync.jobs.app import QUEUES, JobManager, open_app
 from walletsync.jobs.control import supersede
 from walletsync.jobs.tasks import RETRY_POLICY, record_failures
@@ -75,6 +76,7 @@ async def run_worker(
         reaper = asyncio.create_task(
             _reaper(app, services.db, stalled_after_s=settings.worker_stalled_after_s)
         )
+        relay = start_relay(services.db, settings) if wait else None  # events: outbox -> webhooks
         log.info("worker.started", concurrency=concurrency, queues=chosen)
         try:
             await app.run_worker_async(
@@ -92,4 +94,5 @@ async def run_worker(
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await stop_relay(relay)
         log.info("worker.stopped")
