@@ -4,6 +4,9 @@ Keys are `{namespace}:v1:{name}:{parts...}`; `v1` is the version of the cached p
 when a payload changes shape, and old entries are simply never read again). Payloads are JSON bytes
 (never pickles, so whoever can write to Redis cannot make us run code).
 
+A first level in each process (`cache_local.py`, `WALLETSYNC_CACHE_LOCAL_MB`) answers repeated reads
+without a Redis round trip; wallet invalidations reach it through a Redis channel.
+
 Three pieces are written here rather than taken from cashews, each for a reason:
 - Wallet invalidation by generation counter, not cashews tags or key deletion. Every entry that
   depends on a wallet is stored with that wallet's generation (`{namespace}:v1:wallet-gen:{id}`), read
@@ -40,6 +43,7 @@ import structlog
 from cashews import Cache
 from prometheus_client import Counter, Gauge
 
+from walletsync.cache_local import LocalTier
 from walletsync.config import Settings
 from walletsync.db.replicas import reading_after
 
@@ -110,6 +114,16 @@ class CacheLayer:
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
         self._write_position: WritePosition | None = None
+        # The first level (cache_local.py): only in front of Redis; the memory backend is one already.
+        self._local: LocalTier | None = None
+        if settings.redis_url and settings.cache_enabled and settings.cache_local_mb > 0:
+            self._local = LocalTier(
+                settings.redis_url,
+                self.key("invalidations"),
+                max_bytes=settings.cache_local_mb * 2**20,
+                timeout_s=REDIS_TIMEOUT_S,
+                clock=clock,
+            )
         CACHE_BACKEND_UP.set(1)
 
     def track_writes(self, write_position: WritePosition) -> None:
@@ -141,6 +155,14 @@ class CacheLayer:
             CACHE_REQUESTS.labels(name, "bypass").inc()
             return await load()
         key = self.key(name, *parts)
+        local, epoch = self._local, 0
+        if local is not None:
+            local.start()
+            payload = local.get(name, key)
+            if payload is not None:
+                CACHE_REQUESTS.labels(name, "hit").inc()
+                return payload
+            epoch = local.epoch()  # taken before reading Redis: see LocalTier.put
         try:
             gen, payload = await self._read(key, wallet_id)
         except Exception as exc:  # noqa: BLE001 - any cache failure means "serve from the database"
@@ -150,6 +172,8 @@ class CacheLayer:
         self._answered()
         if payload is not None:
             CACHE_REQUESTS.labels(name, "hit").inc()
+            if local is not None:
+                local.put(key, wallet_id, gen, payload, ttl, epoch)
             return payload
         flight = f"{key}#{gen}"
         task = self._inflight.get(flight)
@@ -161,7 +185,11 @@ class CacheLayer:
             self._inflight[flight] = task
             task.add_done_callback(lambda _: self._inflight.pop(flight, None))
         # Shielded: a client that disconnects must not cancel the load others are waiting on.
-        return await asyncio.shield(task)
+        payload = await asyncio.shield(task)
+        if local is not None:
+            # Labelled with the generation read before the load began: never newer than its data.
+            local.put(key, wallet_id, gen, payload, ttl, epoch)
+        return payload
 
     async def _read(self, key: str, wallet_id: int | None) -> tuple[int, bytes | None]:
         if wallet_id is None:
@@ -267,7 +295,12 @@ class CacheLayer:
         await self._raise_watermark(wallet_id)  # first: see the module docstring
         if not self.enabled:
             return
-        if await self._guarded("invalidate", self._cache.incr(self._gen_key(wallet_id))):
+        bump = (
+            self._local.invalidate(self._gen_key(wallet_id), wallet_id)  # INCR, published to all
+            if self._local is not None
+            else self._cache.incr(self._gen_key(wallet_id))
+        )
+        if await self._guarded("invalidate", bump):
             log.debug("cache.wallet.invalidated", wallet_id=wallet_id)
 
     async def _guarded(self, operation: str, call: Awaitable[object]) -> bool:
@@ -325,11 +358,15 @@ class CacheLayer:
         async for key in self._cache.scan(f"{self.namespace}:*"):
             await self._cache.delete(key)
             deleted += 1
+        if self._local is not None:  # generations restart at 0: no process may trust what it holds
+            await self._local.broadcast_reset()
         return deleted
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
+        if self._local is not None:
+            await self._local.close()
         with warnings.catch_warnings():
             # cashews 7.6 closes its Redis client with redis-py's deprecated `close()`.
             warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_LEADERBOARD")
     )
     cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_PRICES"))
+    # Memory per process for the first cache level in front of Redis (cache_local.py); 0 turns it off.
+    cache_local_mb: int = Field(
+        default=64, ge=0, le=65536, validation_alias=_alias("WALLETSYNC_CACHE_LOCAL_MB")
+    )
     # Prefix of every cache and rate-limit key, so deployments (or test runs) can share one Redis.
     cache_namespace: str = Field(
         default="walletsync",
@@ -441,7 +445,7 @@ def env_names(settings_field: str) -> tuple[str, ...]:
     return (f"WALLETSYNC_{settings_field.upper()}",)
 
 
-def _env_name(loc: str) -> str:
+def env_name(loc: str) -> str:
     """The variable to name in an error about `loc` (a field or one of its variable names): the
     spelling actually set, else the preferred one."""
     field = next(
@@ -525,7 +529,7 @@ def load_settings(**overrides: object) -> Settings:
         got = first.get("input")
         secret = any(word in field.lower() for word in ("url", "key", "project_id"))
         shown = "" if secret or isinstance(got, dict) else f" (got {got!r})"
-        message = f"{_env_name(field)}: {first['msg']}{shown}"
+        message = f"{env_name(field)}: {first['msg']}{shown}"
         raise ConfigError(message) from None
 
 

@@ -25,6 +25,8 @@ T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
+
 ChainOption = Annotated[Chain, typer.Option("--chain", "-c", help="solana or cardano.")]
 OptionalChain = Annotated[
     Chain | None, typer.Option("--chain", "-c", help="Narrow to one chain when the address is ambiguous.")
@@ -61,11 +63,37 @@ def warn_legacy_names() -> None:
         )
 
 
-def database_url(settings: Settings) -> str:
-    """The database URL for an ordinary command (the embedded server started and migrated if need be)."""
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask before something destructive; `--yes` skips it. Without a terminal to ask on, refuse.
+
+    A script that meant it says `--yes`; one that did not (stdin not a terminal) must not proceed.
+    """
+    import sys
+
+    from walletsync.errors import InvalidInputError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInputError(f"{question} Not confirmed (no terminal): pass --yes")
+    if not typer.confirm(question, default=False, err=True):
+        err_console.print("aborted: nothing changed")
+        raise typer.Exit(1)
+
+
+def database_url(settings: Settings, *, redis: bool = False) -> str:
+    """The database URL for an ordinary command (the embedded server started and migrated if need be).
+
+    `redis=True` for commands that use Redis (cache, shared rate limits): an unreachable `REDIS_URL`
+    fails here, at start, with one line. A Redis lost later only degrades (the cache's breaker).
+    """
+    from walletsync.preflight import check_redis
     from walletsync.runtime import prepare_database
 
-    return prepare_database(settings).url
+    url = prepare_database(settings).url
+    if redis:
+        check_redis(settings)
+    return url
 
 
 async def with_db(settings: Settings, url: str, body: Callable[[Database], Awaitable[T]]) -> T:

@@ -9,7 +9,6 @@ back to the primary.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,8 +48,12 @@ def _dumps(value: Any) -> str:
 
 
 def _pgbouncer_statement_name() -> str:
-    # Unique names keep two clients sharing one server connection through PgBouncer from colliding.
-    return f"__asyncpg_{uuid.uuid4()}__"
+    # The unnamed statement: each Parse replaces the previous one, so nothing outlives its
+    # transaction on a server connection that PgBouncer hands to the next client. Unique *names*
+    # (the usual advice) avoid collisions but leak: asyncpg closes a statement lazily, on whatever
+    # server its next transaction gets, and closing an unknown name is not an error, so every
+    # statement stayed prepared on its server forever (tests/integration/test_pgbouncer.py saw it).
+    return ""
 
 
 def engine_options(settings: Settings, *, application_name: str = "walletsync") -> dict[str, Any]:
