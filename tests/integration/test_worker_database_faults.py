@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from tests.pgcluster import PgCluster, pg_cluster_factory  # noqa: F401 - the fixture
+from tests.pgcluster import PgCluster, free_port, pg_cluster_factory  # noqa: F401 - the fixture
 from tests.support import clean_env, start_walletsync
 from walletsync.db import migrate
 
@@ -126,3 +127,35 @@ def test_worker_exits_75_with_one_line_when_postgres_stays_down(
     assert last.startswith("error: PostgreSQL unreachable for ")
     assert "(WALLETSYNC_WORKER_RECONNECT_TIMEOUT)" in last
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_serve_exits_with_its_worker_when_postgres_stays_down(
+    cluster: PgCluster, worker_procs: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """Under `serve`, a worker that gives up takes the API with it: exit 75, not a silent half-process."""
+    url = cluster.create_database("walletsync")
+    migrate.upgrade(url)
+    port = free_port()
+    proc = start_walletsync(
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=_env(url, WALLETSYNC_WORKER_RECONNECT_TIMEOUT="3"),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker_procs.append(proc)
+    _wait_status(url, _defer_prune(url), "succeeded", proc, timeout_s=60)
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    cluster.primary.stop()
+    try:
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        cluster.primary.start()
+    assert proc.returncode == 75
+    assert stderr.strip().splitlines()[-1].startswith("error: PostgreSQL unreachable for ")
