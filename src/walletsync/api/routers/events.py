@@ -18,11 +18,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.routing import WebSocketRoute
 
 from walletsync.api.deps import KeyedReadAccess, StateDep, app_state, authenticate
 from walletsync.api.errors import ApiError, error_responses
 from walletsync.api.events_schemas import Topic
 from walletsync.api.keys import Scope
+from walletsync.events.envelope import StoredEvent
+from walletsync.events.schemas import TOPICS
 from walletsync.events.streams import Filters, Hub, StreamClosed, TooManyStreams
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -108,21 +111,64 @@ async def stream(
     )
 
 
-@router.websocket("/ws")
-async def websocket(
-    ws: WebSocket,
-    wallet_id: WalletFilter = None,
-    group: GroupFilter = None,
-    topic: TopicFilter = None,
-    after: After = None,
-) -> None:
-    """Events as JSON text frames `{"seq", "event"}`; authenticate with `Authorization: Bearer`."""
+def _ws_params(ws: WebSocket) -> tuple[Filters, int | None]:
+    """The WebSocket's filters and resume point from its query string (`ValueError` names a bad one)."""
+    params = ws.query_params
+    unknown = set(params) - {"wallet_id", "group", "topic", "after"}
+    if unknown:
+        raise ValueError(f"unknown query parameter {sorted(unknown)[0]!r}")
+    try:
+        wallet_ids = [int(v) for v in params.getlist("wallet_id")]
+        after = int(params["after"]) if "after" in params else None
+    except ValueError:
+        raise ValueError("wallet_id and after must be integers") from None
+    topics = params.getlist("topic")
+    bad = sorted(set(topics) - set(TOPICS))
+    if bad:
+        raise ValueError(f"unknown topic {bad[0]!r}")
+    return filters_of(wallet_ids, params.getlist("group"), topics), after
+
+
+async def _pump_until_disconnect(ws: WebSocket, feed: AsyncIterator[StoredEvent]) -> None:
+    """Send the feed's events until the client goes away (noticed by reading: the feed may be idle)."""
+
+    async def pump() -> None:
+        async for event in feed:
+            await ws.send_text(f'{{"seq":{event.seq},"event":{event.body.decode()}}}')
+
+    async def watch() -> None:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass  # the client has nothing more to say; anything it sends is ignored
+
+    sender = asyncio.create_task(pump())
+    watcher = asyncio.create_task(watch())
+    try:
+        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, watcher):
+            task.cancel()
+        await asyncio.gather(sender, watcher, return_exceptions=True)
+    if sender in done:
+        sender.result()  # StreamClosed (dropped, shutting down) or a send error
+
+
+async def websocket(ws: WebSocket) -> None:
+    """Events as JSON text frames `{"seq", "event"}`; authenticate with `Authorization: Bearer`.
+
+    A plain Starlette route: FastAPI's app-wide HTTP dependencies do not apply to WebSockets, so the
+    query is read and checked here (same names as the SSE route).
+    """
     state = app_state(ws)  # type: ignore[arg-type]
     header = ws.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     principal = await authenticate(state, token) if token else None
     if principal is None or not principal.scope.allows(Scope.READ):
         await ws.close(code=1008, reason="a read API key is required: send Authorization: Bearer <key>")
+        return
+    try:
+        filters, after = _ws_params(ws)
+    except ValueError as exc:
+        await ws.close(code=1008, reason=str(exc)[:120])
         return
     hub = hub_of(ws.app)
     key = f"key:{principal.key_id}"
@@ -140,10 +186,9 @@ async def websocket(
                 given = json.loads(first).get("after")
                 if isinstance(given, int) and not isinstance(given, bool) and given >= 0:
                     after = given
-        async with hub.subscribe(filters_of(wallet_id, group, topic), after=after, kind="ws") as feed:
+        async with hub.subscribe(filters, after=after, kind="ws") as feed:
             await ws.send_text(json.dumps({"type": "ready"}))
-            async for event in feed:
-                await ws.send_text(f'{{"seq":{event.seq},"event":{event.body.decode()}}}')
+            await _pump_until_disconnect(ws, feed)
     except StreamClosed as closed:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await ws.close(
@@ -153,3 +198,6 @@ async def websocket(
         pass
     finally:
         hub.release(key)
+
+
+router.routes.append(WebSocketRoute("/v1/events/ws", websocket, name="events_ws"))
