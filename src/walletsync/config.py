@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,15 +27,11 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from walletsync.chain import Chain as Chain  # re-exported: the rest of the code imports it from here
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class Chain(StrEnum):
-    SOLANA = "solana"
-    CARDANO = "cardano"
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -93,6 +89,10 @@ class Settings(BaseSettings):
     database_pool_recycle_s: int = Field(
         default=1800, ge=-1, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_RECYCLE")
     )
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_REPLICA_MAX_LAG")
+    )
     database_pgbouncer: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:
     # migrations under their advisory lock, per-wallet sync locks, and the job queue (LISTEN/NOTIFY).
@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_LEADERBOARD")
     )
     cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_PRICES"))
+    # Memory per process for the first cache level in front of Redis (cache_local.py); 0 turns it off.
+    cache_local_mb: int = Field(
+        default=64, ge=0, le=65536, validation_alias=_alias("WALLETSYNC_CACHE_LOCAL_MB")
+    )
     # Prefix of every cache and rate-limit key, so deployments (or test runs) can share one Redis.
     cache_namespace: str = Field(
         default="walletsync",
@@ -242,6 +246,16 @@ class Settings(BaseSettings):
     worker_stalled_after_s: float = Field(
         default=60.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_WORKER_STALLED_AFTER")
     )
+    # Jobs that ended are deleted this long after (seconds, or an ISO 8601 duration such as P7D);
+    # failed ones (the dead-letter list) are kept longer, with their recorded errors.
+    job_retention: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0), validation_alias=_alias("WALLETSYNC_JOB_RETENTION")
+    )
+    job_failed_retention: timedelta = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        validation_alias=_alias("WALLETSYNC_JOB_FAILED_RETENTION"),
+    )
 
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
@@ -323,6 +337,17 @@ class Settings(BaseSettings):
                 "required when WALLETSYNC_DATABASE_PGBOUNCER=true: migrations, sync locks and the job queue need "
                 "a session connection to PostgreSQL itself, not through PgBouncer's transaction pooling"
             )
+        return value
+
+    @field_validator("job_retention", "job_failed_retention", mode="before")
+    @classmethod
+    def _seconds_or_duration(cls, value: object) -> object:
+        """A plain number is seconds (like every other duration setting); else ISO 8601 (`P7D`)."""
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value
         return value
 
     @field_validator("database_url", "database_direct_url", "redis_url", mode="before")
@@ -416,7 +441,7 @@ def env_names(settings_field: str) -> tuple[str, ...]:
     return (f"WALLETSYNC_{settings_field.upper()}",)
 
 
-def _env_name(loc: str) -> str:
+def env_name(loc: str) -> str:
     """The variable to name in an error about `loc` (a field or one of its variable names): the
     spelling actually set, else the preferred one."""
     field = next(
@@ -500,7 +525,7 @@ def load_settings(**overrides: object) -> Settings:
         got = first.get("input")
         secret = any(word in field.lower() for word in ("url", "key", "project_id"))
         shown = "" if secret or isinstance(got, dict) else f" (got {got!r})"
-        message = f"{_env_name(field)}: {first['msg']}{shown}"
+        message = f"{env_name(field)}: {first['msg']}{shown}"
         raise ConfigError(message) from None
 
 

@@ -98,6 +98,8 @@ def create_app(
             db = Database.from_settings(settings.database_url, settings, application_name="walletsync-api")
         shared = current_cache() if services is not None else None
         cache: CacheLayer = shared or setup_cache(settings)
+        if shared is None and db.replica_count:
+            cache.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
         app.state.walletsync = AppState(
             settings=settings, db=db, cache=cache, limiter=limiter, key_memo=key_memo(), head_revision=head
         )

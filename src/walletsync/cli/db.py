@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from walletsync.cli.common import console, err_console, load
+from walletsync.cli.common import YesOption, confirm, console, err_console, load
 
 if TYPE_CHECKING:
     from walletsync.db.migrate import MigrationStatus
@@ -29,7 +29,7 @@ def _print_revision(status: MigrationStatus) -> None:
     console.print(f"at revision {', '.join(status.current) or 'base'} (head {status.head})")
 
 
-@migrate_app.command("up")
+@migrate_app.command("up", context_settings={"ignore_unknown_options": True})
 def migrate_up(
     revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
 ) -> None:
@@ -39,14 +39,19 @@ def migrate_up(
     _print_revision(migrate.upgrade(_migration_target(), revision))
 
 
-@migrate_app.command("down")
+@migrate_app.command("down", context_settings={"ignore_unknown_options": True})
 def migrate_down(
     revision: Annotated[str, typer.Argument(help="Target revision: an id, -1 (default) or base.")] = "-1",
+    yes: YesOption = False,
 ) -> None:
-    """Revert migrations down to REVISION (default: one step)."""
+    """Revert migrations down to REVISION (default: one step). Until `migrate up`, other commands refuse
+    to run rather than migrate back up."""
     from walletsync.db import migrate
 
-    _print_revision(migrate.downgrade(_migration_target(), revision))
+    url = _migration_target()
+    if revision == "base":
+        confirm("Drop every walletsync table and all indexed data (migrate down base)?", yes=yes)
+    _print_revision(migrate.downgrade(url, revision))
 
 
 @migrate_app.command("status")
@@ -104,11 +109,13 @@ def restore_command(
 ) -> None:
     """Replace the database's content with FILE (pg_restore), then migrate it to the newest revision."""
     from walletsync.db.backup import inspect_archive, restore
+    from walletsync.preflight import check_redis
     from walletsync.runtime import prepare_database
 
     settings = load()
     inspect_archive(file)  # a bad file fails before the embedded server starts
     target = prepare_database(settings, auto_migrate=False)
+    check_redis(settings)  # the restore empties the cache there
     result = restore(settings, target.migration_url, file, force=force, console=console)
     if result.forced_past:
         console.print(f"[yellow]restored while connected: {', '.join(result.forced_past)}[/]")

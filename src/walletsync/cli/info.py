@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from walletsync import __version__
+from walletsync.chain import Chain
 from walletsync.cli.common import console, load
-from walletsync.config import Chain
 
 
 def version() -> None:

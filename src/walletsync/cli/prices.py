@@ -30,7 +30,7 @@ def prices_sync(
     from walletsync.market.errors import PriceSyncError
 
     settings = load()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     try:
         report = run_async(run_price_sync(settings, url, console=console, catalogs=catalogs))
     except PriceSyncError as exc:

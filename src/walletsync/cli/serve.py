@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from walletsync.cli.common import console, database_url, err_console, load, run_async
-from walletsync.runtime import tune_gc_for_throughput
 
 
 def worker_command(
@@ -26,11 +25,12 @@ def worker_command(
 ) -> None:
     """Run a job worker (several may run at once, in any number of processes)."""
     from walletsync.jobs.worker import run_worker
+    from walletsync.runtime import tune_gc_for_throughput
     from walletsync.services import open_services
 
     settings = load(interactive=False)
     tune_gc_for_throughput()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     if metrics_port is not None:
         # Provider metrics (requests, retries, breaker states) live in the process making the calls;
         # the API's /metrics cannot see a worker's. prometheus_client serves them from a daemon thread.
@@ -52,10 +52,11 @@ def serve_command(
 ) -> None:
     """Run the API, a job worker and the scheduler in one process (for small installs)."""
     from walletsync.commands import serve_all
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load(interactive=False)
     tune_gc_for_throughput()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     run_async(
         serve_all(settings, url, host=host, port=port, concurrency=concurrency or settings.worker_concurrency)
     )
@@ -71,8 +72,11 @@ def demo_command(
 ) -> None:
     """Start everything locally (embedded database, simulator), sync demo wallets, print balances, serve."""
     from walletsync.demo import run_demo
+    from walletsync.preflight import check_redis
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load()
+    check_redis(settings)
     tune_gc_for_throughput()
     code = run_demo(
         settings, console=console, exit_after_sync=exit_after_sync, seed=seed, host=host, port=port
@@ -88,7 +92,7 @@ def api_command(
     from walletsync.api.server import run_api
 
     settings = load(interactive=False)
-    run_api(settings, database_url(settings), host=host, port=port)
+    run_api(settings, database_url(settings, redis=True), host=host, port=port)
 
 
 def simulator_command(

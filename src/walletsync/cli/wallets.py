@@ -9,8 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from walletsync.cli.common import ChainOption, OptionalChain, console, database_url, load, run_async, with_db
-from walletsync.runtime import tune_gc_for_throughput
+from walletsync.cli.common import (
+    ChainOption,
+    OptionalChain,
+    YesOption,
+    confirm,
+    console,
+    database_url,
+    load,
+    run_async,
+    with_db,
+)
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
@@ -94,23 +103,28 @@ def wallets_list(
 def wallets_remove(
     address: Annotated[str, typer.Argument(help="The wallet's address, label or id.")],
     chain: OptionalChain = None,
+    yes: YesOption = False,
 ) -> None:
     """Stop tracking a wallet (its indexed balance changes are removed with it)."""
-    from walletsync.wallets.repository import find_wallet, get_wallet, remove_wallet
+    from walletsync.commands import resolve_wallet
+    from walletsync.wallets.repository import remove_wallet
 
     settings = load()
     url = database_url(settings)
 
-    async def body(db: Database) -> WalletRow:
-        async with db.write() as conn:
-            if address.isdigit():
-                wallet = await get_wallet(conn, int(address))
-            else:
-                wallet = await find_wallet(conn, address, chain)
-            await remove_wallet(conn, wallet.id)
-        return wallet
+    async def find(db: Database) -> WalletRow:
+        return await resolve_wallet(db, address, chain)
 
-    wallet = run_async(with_db(settings, url, body))
+    async def remove(db: Database) -> None:
+        async with db.write() as conn:
+            await remove_wallet(conn, wallet.id)
+
+    wallet = run_async(with_db(settings, url, find))
+    confirm(
+        f"Stop tracking wallet {wallet.id} ({wallet.chain.value} {wallet.address}) and delete its indexed history?",
+        yes=yes,
+    )
+    run_async(with_db(settings, url, remove))
     console.print(f"removed wallet {wallet.id}: {wallet.chain.value} {wallet.address}")
 
 
@@ -120,10 +134,11 @@ def sync_command(
 ) -> None:
     """Sync one wallet now, in the foreground, with a progress bar."""
     from walletsync.commands import sync_in_foreground
+    from walletsync.runtime import tune_gc_for_throughput
 
     settings = load()
     tune_gc_for_throughput()
-    url = database_url(settings)
+    url = database_url(settings, redis=True)
     report = run_async(sync_in_foreground(settings, url, address, chain, console=console))
     console.print(
         f"wallet {report.wallet_id}: {report.new_transactions} new transaction(s) "

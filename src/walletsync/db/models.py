@@ -143,6 +143,9 @@ wallet_transactions = Table(
     Column("tx_id", Text, nullable=False),
     Column("height", BigInteger, nullable=False),
     Column("block_time", DateTime(timezone=True)),
+    # The fee this wallet paid: the transaction's fee when it is the fee payer, else 0 (NULL: a row
+    # from before 0006 whose payer could not be told from the stored raw transaction).
+    Column("fee", Numeric(40, 0)),
     PrimaryKeyConstraint("wallet_id", "tx_id"),
     ForeignKeyConstraint(
         ["chain", "tx_id"],
@@ -347,4 +350,6 @@ job_failures = Table(
     Column("error", Text, nullable=False),
     _now(),
     Index("ix_job_failures_job_id", "job_id"),
+    # Retention deletes failures by age (`jobs.retention`).
+    Index("ix_job_failures_created_at", "created_at"),
 )

@@ -15,13 +15,19 @@ from procrastinate import JobContext
 from walletsync.events.relay import Relay
 from walletsync.events.retention import prune_events
 from walletsync.jobs.app import MAINTENANCE_QUEUE, app
-from walletsync.jobs.tasks import services_of
+from walletsync.jobs.tasks import RETRY_POLICY, services_of
 
 RELAY_PASS_ROUNDS = 200
 
 
 @app.periodic(cron="* * * * *", periodic_id="relay_events")
-@app.task(name="relay_events", queue=MAINTENANCE_QUEUE, queueing_lock="relay_events", pass_context=True)
+@app.task(
+    name="relay_events",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="relay_events",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
 async def relay_events_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
     """Publish and deliver what is due now (bounded, so one pass never runs for long)."""
     services = services_of(context)
@@ -34,7 +40,13 @@ async def relay_events_task(context: JobContext, timestamp: int | None = None) -
 
 
 @app.periodic(cron="23 * * * *", periodic_id="prune_events")
-@app.task(name="prune_events", queue=MAINTENANCE_QUEUE, queueing_lock="prune_events", pass_context=True)
+@app.task(
+    name="prune_events",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="prune_events",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
 async def prune_events_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
     """Remove settled events and delivery logs older than `WALLETSYNC_EVENT_RETENTION`."""
     services = services_of(context)

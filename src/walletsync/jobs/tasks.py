@@ -1,8 +1,10 @@
-"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, stalled-job recovery, `sync_prices`.
+"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, `sync_prices`, the job prune.
 
 Tasks get the process's `Services` from the worker's additional context. Every failed attempt is
-recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and
-`RetryPolicy` retries with exponential backoff and full jitter, except errors that no retry can fix.
+recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and every task,
+periodic or not, retries with the one `RETRY_POLICY` (WALLETSYNC_JOB_MAX_ATTEMPTS attempts, exponential
+backoff with full jitter, except errors that no retry can fix), then stays `failed` as a dead letter.
+A task added elsewhere (e.g. `events/`) passes `retry=RETRY_POLICY` too; a unit test checks them all.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from walletsync.db.models import job_failures
 from walletsync.errors import WalletsyncError
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
+from walletsync.jobs.retention import prune_jobs
 from walletsync.jobs.sweep import sweep
+from walletsync.market.errors import PriceSyncError
 from walletsync.providers.errors import ProviderError
 from walletsync.services import Services
 
@@ -55,6 +59,9 @@ class RetryPolicy(BaseRetryStrategy):
 
 def is_retryable(exception: BaseException) -> bool:
     if isinstance(exception, WalletBusyError):
+        return True
+    if isinstance(exception, PriceSyncError):
+        # Some provider calls failed after the rest was stored; a rerun fetches the stalest series first.
         return True
     if isinstance(exception, ProviderError):
         return exception.retryable or exception.status in (502, 503, 504)
@@ -108,7 +115,13 @@ async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any
 
 
 @app.periodic(cron="* * * * *", periodic_id="sweep")
-@app.task(name="sweep_due_wallets", queue=MAINTENANCE_QUEUE, queueing_lock="sweep", pass_context=True)
+@app.task(
+    name="sweep_due_wallets",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="sweep",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
 async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     """Enqueue a sync for every wallet whose next sync time has come; return how many were queued."""
     return await sweep(services_of(context).db, now=datetime.now(UTC))
@@ -120,9 +133,30 @@ async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     queue=MARKET_QUEUE,
     queueing_lock="sync_prices",
     pass_context=True,
-    retry=RetryPolicy(),
+    retry=RETRY_POLICY,
 )
 async def sync_prices_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
     """Ingest catalogs and candles from Twelve Data (or the simulator) within the credit budget."""
     services = services_of(context)
     return await services.sync_prices()
+
+
+@app.periodic(cron="17 * * * *", periodic_id="prune_jobs")
+@app.task(
+    name="prune_jobs",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="prune_jobs",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
+async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
+    """Delete jobs that ended longer ago than WALLETSYNC_JOB_RETENTION (failed: _FAILED_RETENTION)."""
+    services = services_of(context)
+    report = await prune_jobs(
+        services.db,
+        now=datetime.now(UTC),
+        retention=services.settings.job_retention,
+        failed_retention=services.settings.job_failed_retention,
+    )
+    log.info("jobs.pruned", **report.as_dict())
+    return report.as_dict()

@@ -76,7 +76,8 @@ async def list_wallet_transactions(
     before = _before(cursor) if cursor is not None else None
     since_utc, until_utc = as_utc(since, "since"), as_utc(until, "until")
     ordered(since_utc, until_utc, ("since", "until"))
-    async with state.db.read() as conn:
+    # Not cached, so it checks the wallet's write watermark itself (read-your-writes on replicas).
+    async with state.db.read(after_lsn=await state.cache.wallet_watermark(wallet_id)) as conn:
         await get_wallet(conn, wallet_id)
         rows = await list_transactions(
             conn, wallet_id, before=before, limit=limit + 1, asset=asset, since=since_utc, until=until_utc
