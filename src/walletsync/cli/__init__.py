@@ -16,7 +16,10 @@ import typer
 
 from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets
 from walletsync.cli.common import err_console
+from walletsync.cli.usage import ClickException, patch_typer_help, report_click_error
 from walletsync.errors import WalletsyncError
+
+patch_typer_help()
 
 app = typer.Typer(
     name="walletsync",
@@ -51,7 +54,14 @@ app.add_typer(prices.prices_app, name="prices")
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        # standalone_mode=False: click errors come back to us to print on one line (typer would box them)
+        code = app(standalone_mode=False, prog_name="walletsync")
+        sys.exit(code if isinstance(code, int) else 0)
+    except ClickException as exc:
+        sys.exit(report_click_error(exc))
+    except typer.Abort:
+        err_console.print("aborted: nothing changed")
+        sys.exit(1)
     except WalletsyncError as exc:
         err_console.print(f"error: {exc.detail}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
