@@ -28,6 +28,7 @@ from walletsync.api.middleware import ApiMiddleware
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.api.routers import (
     balances,
+    events,
     jobs,
     leaderboards,
     market,
@@ -36,6 +37,7 @@ from walletsync.api.routers import (
     transactions,
     valuation,
     wallets,
+    webhooks,
 )
 from walletsync.cache import CacheLayer, current_cache, setup_cache, teardown_cache
 from walletsync.config import Settings, get_settings
@@ -58,6 +60,8 @@ ROUTERS: list[APIRouter] = [
     valuation.router,
     leaderboards.router,
     market.router,
+    webhooks.router,
+    events.router,
 ]
 
 DESCRIPTION = """\
@@ -108,6 +112,8 @@ def create_app(
         try:
             yield
         finally:
+            if (hub := getattr(app.state, "events_hub", None)) is not None:
+                await hub.close()  # live event streams (api/routers/events.py)
             if shared is None:
                 await teardown_cache(cache)
             await limiter.close()
@@ -127,6 +133,7 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    webhooks.document_events(app.webhooks)  # the OpenAPI `webhooks` section: one schema per event type
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
