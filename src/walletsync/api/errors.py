@@ -204,20 +204,41 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def use_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Rewrite error responses in the OpenAPI document to `application/problem+json` (what is sent),
-    and document on every operation the 405 its path answers to other methods."""
-    method_not_allowed = {
-        "description": _DESCRIPTIONS[405],
-        "headers": _ALLOW_HEADER,
+def _problem_entry(status: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    if status == 429:
+        entry["headers"] = _RETRY_AFTER_HEADER
+    if status == 405:
+        entry["headers"] = _ALLOW_HEADER
+    return entry
+
+
+# What any operation can answer, whatever its router declared: another method on its path (405), a
+# body over the limit (413), an unknown query parameter or a NUL (422), the unexpected (500); with a
+# key: 401, 403, 429; with a body: 400 when it is not JSON.
+_ANY_OPERATION = (405, 413, 422, 500)
+_KEYED_OPERATION = (401, 403, 429)
+
+
+def use_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite error responses in the OpenAPI document to `application/problem+json` (what is sent),
+    and document on every operation the errors the middleware and dependencies can answer with."""
     for path_item in openapi.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
-            operation.setdefault("responses", {}).setdefault("405", method_not_allowed)
-            for _status, response in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            statuses = list(_ANY_OPERATION)
+            if operation.get("security"):
+                statuses += _KEYED_OPERATION
+            if "requestBody" in operation:
+                statuses.append(400)
+            for status in statuses:
+                responses.setdefault(str(status), _problem_entry(status))
+            for _status, response in responses.items():
                 content = response.get("content")
                 schema_ref = str(
                     (content or {}).get("application/json", {}).get("schema", {}).get("$ref", "")

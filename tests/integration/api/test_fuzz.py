@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(240)]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 10
 SEED = 20261129
 
 
@@ -105,7 +105,7 @@ def _run_schemathesis(
             "--seed",
             str(SEED),
             "--workers",
-            "1",
+            "2",
             "--no-shrink",
             # An endless response by design (tests/integration/events/test_streams.py drives it).
             "--exclude-path",
