@@ -158,7 +158,7 @@ async def enable(webhook_id: WebhookId, state: StateDep, _: AdminAccess) -> Webh
     summary="Switch a webhook off",
 )
 async def disable(webhook_id: WebhookId, state: StateDep, _: AdminAccess) -> WebhookOut:
-    """No deliveries while off; pending ones wait, and end with the retention window."""
+    """No deliveries while off: pending ones end as dead (redeliver them after enabling it again)."""
     return await _switch(state, webhook_id, active=False)
 
 
