@@ -125,6 +125,10 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.dashboard_enabled:
+        from walletsync.web import install_dashboard  # imports Jinja2 only when the dashboard is on
+
+        install_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
