@@ -16,14 +16,15 @@ DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @contextmanager
-def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
-    """Create `<prefix>_<random>` on the server of `admin_url`, migrate it, yield its URL, drop it."""
+def scratch_database(admin_url: str, prefix: str, *, revision: str = "head") -> Iterator[str]:
+    """Create `<prefix>_<random>` on the server of `admin_url`, migrate it (to `revision`), yield its
+    URL, drop it."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlparse(admin_url)._replace(path=f"/{name}").geturl()
     try:
-        migrate.upgrade(url)
+        migrate.upgrade(url, revision)
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -257,8 +257,8 @@ def start_server(
     port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
+        "WALLETSYNC_DATABASE_URL": url,
+        "WALLETSYNC_REDIS_URL": redis_url,
         "WALLETSYNC_CACHE": "on" if cache else "off",
         "WALLETSYNC_CACHE_NAMESPACE": namespace,
         "WALLETSYNC_API_RATE_LIMIT": "100000000/minute",

@@ -108,7 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=250, help="getTransaction calls per JSON-RPC batch")
     parser.add_argument("--concurrency", type=int, default=4, help="batches in flight")
     parser.add_argument(
-        "--no-raw", action="store_true", help="STORE_RAW_TRANSACTIONS=false (do not keep raw provider JSON)"
+        "--no-raw", action="store_true", help="WALLETSYNC_STORE_RAW_TRANSACTIONS=false (do not keep raw provider JSON)"
     )
     args = parser.parse_args()
     figures = asyncio.run(

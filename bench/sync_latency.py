@@ -9,7 +9,7 @@ request over the limit). Two syncs of the same wallet, side by side:
 (b) walletsync — `indexing.sync.sync_wallet` through the resilient client into a fresh database.
 
 The lower bound for (b) is set by latency and concurrency: one round trip for the listing (the tip
-is read alongside it), then ceil(2 x 80 / BLOCKFROST_MAX_CONCURRENCY) round trips for the
+is read alongside it), then ceil(2 x 80 / WALLETSYNC_BLOCKFROST_MAX_CONCURRENCY) round trips for the
 transactions; asset metadata is looked up as soon as a transaction names a new asset, so it needs
 two round trips after the listing at least (the transaction, then the asset) and otherwise overlaps.
 `ratio_to_bound` is walletsync's time over that bound (1.0 would be perfect).

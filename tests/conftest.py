@@ -22,6 +22,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 
+# Throwaway primary/replica servers (tests/pgcluster.py), for tests that stop, kill or lag a database.
+from tests.pgcluster import pg_cluster, pg_cluster_factory  # noqa: F401
 from walletsync.config import Settings, load_settings
 from walletsync.db import migrate
 from walletsync.db.engine import Database, libpq_url
@@ -106,9 +108,8 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
 _TABLES = (
     "wallets, sync_state, transactions, assets, balance_deltas, wallet_transactions, exchanges, "
     "instruments, candles, asset_prices, outbox, webhooks, webhook_deliveries, api_keys, "
-    "provider_endpoints, job_failures, procrastinate_jobs, procrastinate_events, "
-    "procrastinate_periodic_defers, procrastinate_workers, provider_credits, "
-    "web_sessions, web_signin_tokens"
+    "provider_endpoints, job_failures, current_balances, procrastinate_jobs, procrastinate_events, "
+    "procrastinate_periodic_defers, procrastinate_workers, provider_credits, web_sessions, web_signin_tokens"
 )
 
 

@@ -4,6 +4,9 @@ Keys are `{namespace}:v1:{name}:{parts...}`; `v1` is the version of the cached p
 when a payload changes shape, and old entries are simply never read again). Payloads are JSON bytes
 (never pickles, so whoever can write to Redis cannot make us run code).
 
+A first level in each process (`cache_local.py`, `WALLETSYNC_CACHE_LOCAL_MB`) answers repeated reads
+without a Redis round trip; wallet invalidations reach it through a Redis channel.
+
 Three pieces are written here rather than taken from cashews, each for a reason:
 - Wallet invalidation by generation counter, not cashews tags or key deletion. Every entry that
   depends on a wallet is stored with that wallet's generation (`{namespace}:v1:wallet-gen:{id}`), read
@@ -14,6 +17,12 @@ Three pieces are written here rather than taken from cashews, each for a reason:
   hits included. Here concurrent misses in one process share one load (one asyncio task per key, the
   idea of cashews' `thunder_protection`); across processes the first miss takes `set_lock` and the
   others poll for its value for a bounded time.
+- Read-your-writes over replicas. With a write-position source (`track_writes`, set when
+  replicas are configured) every `invalidate_wallet` first raises the wallet's watermark
+  (`{namespace}:v1:wallet-wal:{id}`) to the primary's WAL position, then bumps the generation; a
+  load for that wallet runs inside `reading_after(watermark)`, so `db.read()` picks only a replica
+  that has replayed the write (else the primary). Watermark before generation, read generation
+  before watermark: a reader that sees the new generation also sees the new watermark.
 - A small breaker for a dead backend: after a cache error every call skips the cache for
   `RETRY_AFTER_S` (serving from the database), then the next call probes again. Without it each request
   would pay a failed connect. Errors are counted (`walletsync_cache_errors_total`), the state shows in
@@ -34,7 +43,9 @@ import structlog
 from cashews import Cache
 from prometheus_client import Counter, Gauge
 
+from walletsync.cache_local import LocalTier
 from walletsync.config import Settings
+from walletsync.db.replicas import reading_after
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +55,8 @@ LOCK_TTL_S = 10.0  # cross-process fill lock; longer than any sane loader
 LOCK_WAIT_S = 2.0  # how long a process waits for another process's fill before loading itself
 LOCK_POLL_S = 0.01
 REDIS_TIMEOUT_S = 0.5  # a cache slower than this is worse than the database
+# A watermark outlives any write a usable replica (lag <= REPLICA_MAX_LAG) could still be missing.
+WATERMARK_TTL_S = 600.0
 
 CACHE_REQUESTS = Counter(
     "walletsync_cache_requests_total",
@@ -61,6 +74,7 @@ CACHE_BACKEND_UP = Gauge(
 )
 
 Loader = Callable[[], Awaitable[bytes]]
+WritePosition = Callable[[], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +113,22 @@ class CacheLayer:
         self._down_until = 0.0
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
+        self._write_position: WritePosition | None = None
+        # The first level (cache_local.py): only in front of Redis; the memory backend is one already.
+        self._local: LocalTier | None = None
+        if settings.redis_url and settings.cache_enabled and settings.cache_local_mb > 0:
+            self._local = LocalTier(
+                settings.redis_url,
+                self.key("invalidations"),
+                max_bytes=settings.cache_local_mb * 2**20,
+                timeout_s=REDIS_TIMEOUT_S,
+                clock=clock,
+            )
         CACHE_BACKEND_UP.set(1)
+
+    def track_writes(self, write_position: WritePosition) -> None:
+        """Record `write_position()` (the primary's WAL position) with every wallet invalidation."""
+        self._write_position = write_position
 
     # --- keys -------------------------------------------------------------------------------------
     def key(self, name: str, *parts: object) -> str:
@@ -107,6 +136,9 @@ class CacheLayer:
 
     def _gen_key(self, wallet_id: int) -> str:
         return self.key("wallet-gen", wallet_id)
+
+    def _watermark_key(self, wallet_id: int) -> str:
+        return self.key("wallet-wal", wallet_id)
 
     # --- cache-aside ------------------------------------------------------------------------------
     async def get_or_load(
@@ -118,11 +150,19 @@ class CacheLayer:
         never reach the caller: the payload then comes from `load()`.
         """
         if not self.enabled:
-            return await load()
+            return await self._load_after_writes(wallet_id, load)
         if self._skipping():
             CACHE_REQUESTS.labels(name, "bypass").inc()
             return await load()
         key = self.key(name, *parts)
+        local, epoch = self._local, 0
+        if local is not None:
+            local.start()
+            payload = local.get(name, key)
+            if payload is not None:
+                CACHE_REQUESTS.labels(name, "hit").inc()
+                return payload
+            epoch = local.epoch()  # taken before reading Redis: see LocalTier.put
         try:
             gen, payload = await self._read(key, wallet_id)
         except Exception as exc:  # noqa: BLE001 - any cache failure means "serve from the database"
@@ -132,6 +172,8 @@ class CacheLayer:
         self._answered()
         if payload is not None:
             CACHE_REQUESTS.labels(name, "hit").inc()
+            if local is not None:
+                local.put(key, wallet_id, gen, payload, ttl, epoch)
             return payload
         flight = f"{key}#{gen}"
         task = self._inflight.get(flight)
@@ -143,7 +185,11 @@ class CacheLayer:
             self._inflight[flight] = task
             task.add_done_callback(lambda _: self._inflight.pop(flight, None))
         # Shielded: a client that disconnects must not cancel the load others are waiting on.
-        return await asyncio.shield(task)
+        payload = await asyncio.shield(task)
+        if local is not None:
+            # Labelled with the generation read before the load began: never newer than its data.
+            local.put(key, wallet_id, gen, payload, ttl, epoch)
+        return payload
 
     async def _read(self, key: str, wallet_id: int | None) -> tuple[int, bytes | None]:
         if wallet_id is None:
@@ -192,9 +238,50 @@ class CacheLayer:
             return await load()
         if payload is not None:
             return payload
-        payload = await load()
+        payload = await self._load_after_writes(wallet_id, load)
         await self._store(key, gen, payload, ttl)
         return payload
+
+    async def _load_after_writes(self, wallet_id: int | None, load: Loader) -> bytes:
+        """`load()`, reading only from replicas that replayed the wallet's last recorded write."""
+        if wallet_id is None or self._write_position is None:
+            return await load()
+        with reading_after(await self.wallet_watermark(wallet_id)):
+            return await load()
+
+    async def wallet_watermark(self, wallet_id: int) -> int:
+        """The WAL position a read of this wallet must see (0: none recorded, or the cache is down:
+        then replicas that lag at most REPLICA_MAX_LAG serve it)."""
+        if self._write_position is None:
+            return 0
+        try:
+            value = await self._cache.get(self._watermark_key(wallet_id))
+        except Exception as exc:  # noqa: BLE001 - cache failure: fall back to the lag bound
+            self._failed("get", exc)
+            return 0
+        return value if isinstance(value, int) else 0
+
+    async def _raise_watermark(self, wallet_id: int) -> None:
+        if self._write_position is None:
+            return
+        try:
+            position = await self._write_position()
+        except Exception as exc:  # noqa: BLE001 - the write is committed; only the watermark is lost
+            log.warning("cache.watermark.failed", wallet_id=wallet_id, error=f"{type(exc).__name__}: {exc}")
+            return
+        if position is None:
+            return
+        key = self._watermark_key(wallet_id)
+
+        async def raise_to_position() -> None:
+            # Raise, never lower, atomically across processes with INCRBY only: a concurrent raise
+            # can overshoot (then reads wait for a little more WAL), never undershoot.
+            current = await self._cache.incr(key, 0)
+            if current < position:
+                await self._cache.incr(key, position - current)
+            await self._cache.expire(key, WATERMARK_TTL_S)
+
+        await self._guarded("watermark", raise_to_position())
 
     async def _store(self, key: str, gen: int, payload: bytes, ttl: float) -> None:
         await self._guarded("set", self._cache.set(key, _pack(gen, payload), expire=ttl))
@@ -205,9 +292,15 @@ class CacheLayer:
 
     async def invalidate_wallet(self, wallet_id: int) -> None:
         """Make every cached entry of this wallet stale (bumps its generation)."""
+        await self._raise_watermark(wallet_id)  # first: see the module docstring
         if not self.enabled:
             return
-        if await self._guarded("invalidate", self._cache.incr(self._gen_key(wallet_id))):
+        bump = (
+            self._local.invalidate(self._gen_key(wallet_id), wallet_id)  # INCR, published to all
+            if self._local is not None
+            else self._cache.incr(self._gen_key(wallet_id))
+        )
+        if await self._guarded("invalidate", bump):
             log.debug("cache.wallet.invalidated", wallet_id=wallet_id)
 
     async def _guarded(self, operation: str, call: Awaitable[object]) -> bool:
@@ -265,11 +358,15 @@ class CacheLayer:
         async for key in self._cache.scan(f"{self.namespace}:*"):
             await self._cache.delete(key)
             deleted += 1
+        if self._local is not None:  # generations restart at 0: no process may trust what it holds
+            await self._local.broadcast_reset()
         return deleted
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
+        if self._local is not None:
+            await self._local.close()
         with warnings.catch_warnings():
             # cashews 7.6 closes its Redis client with redis-py's deprecated `close()`.
             warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)

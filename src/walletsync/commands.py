@@ -1,4 +1,4 @@
-"""The async bodies of the longer CLI commands (`sync`, `balances`, `serve`), kept out of `cli.py`
+"""The async bodies of the longer CLI commands (`sync`, `balances`, `serve`), kept out of `cli/`
 so it stays a list of thin command functions."""
 
 from __future__ import annotations

@@ -3,28 +3,35 @@
 Nothing else in walletsync reads `os.environ`: code receives a `Settings` (usually from
 `get_settings()`), and tests build their own. Invalid values fail at start: `load_settings()` turns a
 validation error into a `ConfigError` whose message names the variable on one line.
+
+Every variable is named `WALLETSYNC_<NAME>`, so that walletsync never picks up another program's
+`SYNC_INTERVAL` or `PROVIDER_TIMEOUT`. The connection URLs keep their conventional plain names as
+accepted aliases (`DATABASE_URL`, `DATABASE_DIRECT_URL`, `DATABASE_REPLICA_URLS`, `REDIS_URL`,
+`SOLANA_RPC_URLS`, `BLOCKFROST_URLS`, `TWELVEDATA_URLS`); when both spellings are set, the prefixed
+one wins. A field declared without an alias is read as `WALLETSYNC_<FIELD NAME>` (`env_prefix`).
+Unprefixed names that walletsync read before the prefix (`LEGACY_NAMES`) are no longer read;
+`legacy_names_set()` lists any that are still set, so the CLI can say how to rename them.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from walletsync.chain import Chain as Chain  # re-exported: the rest of the code imports it from here
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
-
-
-class Chain(StrEnum):
-    SOLANA = "solana"
-    CARDANO = "cardano"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -57,30 +64,42 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_prefix="WALLETSYNC_",
         populate_by_name=True,
         case_sensitive=False,
     )
 
     # --- database -------------------------------------------------------------------------
-    database_url: str | None = Field(default=None, validation_alias=_alias("DATABASE_URL"))
-    database_replica_urls: CommaList = Field(
-        default_factory=list, validation_alias=_alias("DATABASE_REPLICA_URLS")
+    database_url: str | None = Field(
+        default=None, validation_alias=_alias("WALLETSYNC_DATABASE_URL", "DATABASE_URL")
     )
-    database_pool_size: int = Field(default=10, ge=1, le=1000, validation_alias=_alias("DATABASE_POOL_SIZE"))
+    database_replica_urls: CommaList = Field(
+        default_factory=list,
+        validation_alias=_alias("WALLETSYNC_DATABASE_REPLICA_URLS", "DATABASE_REPLICA_URLS"),
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=1000, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_SIZE")
+    )
     database_max_overflow: int = Field(
-        default=10, ge=0, le=1000, validation_alias=_alias("DATABASE_MAX_OVERFLOW")
+        default=10, ge=0, le=1000, validation_alias=_alias("WALLETSYNC_DATABASE_MAX_OVERFLOW")
     )
     database_pool_timeout_s: float = Field(
-        default=30.0, gt=0, validation_alias=_alias("DATABASE_POOL_TIMEOUT")
+        default=30.0, gt=0, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_TIMEOUT")
     )
     database_pool_recycle_s: int = Field(
-        default=1800, ge=-1, validation_alias=_alias("DATABASE_POOL_RECYCLE")
+        default=1800, ge=-1, validation_alias=_alias("WALLETSYNC_DATABASE_POOL_RECYCLE")
     )
-    database_pgbouncer: bool = Field(default=False, validation_alias=_alias("DATABASE_PGBOUNCER"))
+    # A replica whose replay is further behind than this is skipped (reads go elsewhere).
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_REPLICA_MAX_LAG")
+    )
+    database_pgbouncer: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_DATABASE_PGBOUNCER"))
     # A session (not transaction-pooled) connection to the same database, for what needs one:
     # migrations under their advisory lock, per-wallet sync locks, and the job queue (LISTEN/NOTIFY).
     database_direct_url: str | None = Field(
-        default=None, validate_default=True, validation_alias=_alias("DATABASE_DIRECT_URL")
+        default=None,
+        validate_default=True,
+        validation_alias=_alias("WALLETSYNC_DATABASE_DIRECT_URL", "DATABASE_DIRECT_URL"),
     )
     auto_migrate: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_AUTO_MIGRATE"))
     data_dir: Path = Field(
@@ -89,14 +108,24 @@ class Settings(BaseSettings):
     )
 
     # --- cache ----------------------------------------------------------------------------
-    redis_url: str | None = Field(default=None, validation_alias=_alias("REDIS_URL"))
+    redis_url: str | None = Field(default=None, validation_alias=_alias("WALLETSYNC_REDIS_URL", "REDIS_URL"))
     cache_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_CACHE"))
-    cache_ttl_balances_s: int = Field(default=30, ge=1, validation_alias=_alias("CACHE_TTL_BALANCES"))
-    cache_ttl_leaderboard_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_LEADERBOARD"))
-    cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("CACHE_TTL_PRICES"))
+    cache_ttl_balances_s: int = Field(
+        default=30, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_BALANCES")
+    )
+    cache_ttl_leaderboard_s: int = Field(
+        default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_LEADERBOARD")
+    )
+    cache_ttl_prices_s: int = Field(default=60, ge=1, validation_alias=_alias("WALLETSYNC_CACHE_TTL_PRICES"))
+    # Memory per process for the first cache level in front of Redis (cache_local.py); 0 turns it off.
+    cache_local_mb: int = Field(
+        default=64, ge=0, le=65536, validation_alias=_alias("WALLETSYNC_CACHE_LOCAL_MB")
+    )
     # Prefix of every cache and rate-limit key, so deployments (or test runs) can share one Redis.
     cache_namespace: str = Field(
-        default="walletsync", pattern=r"^[A-Za-z0-9_.-]{1,64}$", validation_alias=_alias("WALLETSYNC_CACHE_NAMESPACE")
+        default="walletsync",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        validation_alias=_alias("WALLETSYNC_CACHE_NAMESPACE"),
     )
 
     # --- logging --------------------------------------------------------------------------
@@ -108,80 +137,124 @@ class Settings(BaseSettings):
     )
 
     # --- providers (shared resilience knobs) ----------------------------------------------
-    provider_timeout_s: float = Field(default=10.0, gt=0, validation_alias=_alias("PROVIDER_TIMEOUT"))
+    provider_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_TIMEOUT")
+    )
     provider_max_attempts: int = Field(
-        default=6, ge=1, le=50, validation_alias=_alias("PROVIDER_MAX_ATTEMPTS")
+        default=6, ge=1, le=50, validation_alias=_alias("WALLETSYNC_PROVIDER_MAX_ATTEMPTS")
     )
     provider_backoff_initial_s: float = Field(
-        default=0.2, gt=0, validation_alias=_alias("PROVIDER_BACKOFF_INITIAL")
+        default=0.2, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_BACKOFF_INITIAL")
     )
-    provider_backoff_max_s: float = Field(default=10.0, gt=0, validation_alias=_alias("PROVIDER_BACKOFF_MAX"))
+    provider_backoff_max_s: float = Field(
+        default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_BACKOFF_MAX")
+    )
     breaker_failure_threshold: int = Field(
-        default=5, ge=1, validation_alias=_alias("BREAKER_FAILURE_THRESHOLD")
+        default=5, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_THRESHOLD")
     )
-    breaker_cooldown_s: float = Field(default=30.0, gt=0, validation_alias=_alias("BREAKER_COOLDOWN"))
-    metadata_cache_ttl_s: float = Field(default=3600.0, gt=0, validation_alias=_alias("METADATA_CACHE_TTL"))
+    breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_COOLDOWN")
+    )
+    metadata_cache_ttl_s: float = Field(
+        default=3600.0, gt=0, validation_alias=_alias("WALLETSYNC_METADATA_CACHE_TTL")
+    )
 
     # --- Solana JSON-RPC ------------------------------------------------------------------
-    solana_rpc_urls: CommaList = Field(default_factory=list, validation_alias=_alias("SOLANA_RPC_URLS"))
-    solana_commitment: Literal["finalized", "confirmed"] = Field(
-        default="finalized", validation_alias=_alias("SOLANA_COMMITMENT")
+    solana_rpc_urls: CommaList = Field(
+        default_factory=list, validation_alias=_alias("WALLETSYNC_SOLANA_RPC_URLS", "SOLANA_RPC_URLS")
     )
-    solana_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("SOLANA_RATE"))
-    solana_burst: int = Field(default=100, ge=1, validation_alias=_alias("SOLANA_BURST"))
-    solana_max_concurrency: int = Field(default=16, ge=1, validation_alias=_alias("SOLANA_MAX_CONCURRENCY"))
+    solana_commitment: Literal["finalized", "confirmed"] = Field(
+        default="finalized", validation_alias=_alias("WALLETSYNC_SOLANA_COMMITMENT")
+    )
+    solana_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_SOLANA_RATE"))
+    solana_burst: int = Field(default=100, ge=1, validation_alias=_alias("WALLETSYNC_SOLANA_BURST"))
+    solana_max_concurrency: int = Field(
+        default=16, ge=1, validation_alias=_alias("WALLETSYNC_SOLANA_MAX_CONCURRENCY")
+    )
 
     # --- Blockfrost (Cardano) -------------------------------------------------------------
-    blockfrost_urls: CommaList = Field(default_factory=list, validation_alias=_alias("BLOCKFROST_URLS"))
-    blockfrost_project_id: str | None = Field(default=None, validation_alias=_alias("BLOCKFROST_PROJECT_ID"))
-    blockfrost_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("BLOCKFROST_RATE"))
-    blockfrost_burst: int = Field(default=500, ge=1, validation_alias=_alias("BLOCKFROST_BURST"))
-    blockfrost_max_concurrency: int = Field(
-        default=100, ge=1, validation_alias=_alias("BLOCKFROST_MAX_CONCURRENCY")
+    blockfrost_urls: CommaList = Field(
+        default_factory=list, validation_alias=_alias("WALLETSYNC_BLOCKFROST_URLS", "BLOCKFROST_URLS")
     )
-    cardano_safety_depth: int = Field(default=15, ge=0, validation_alias=_alias("CARDANO_SAFETY_DEPTH"))
+    blockfrost_project_id: str | None = Field(
+        default=None, validation_alias=_alias("WALLETSYNC_BLOCKFROST_PROJECT_ID")
+    )
+    blockfrost_rate: float = Field(default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_BLOCKFROST_RATE"))
+    blockfrost_burst: int = Field(default=500, ge=1, validation_alias=_alias("WALLETSYNC_BLOCKFROST_BURST"))
+    blockfrost_max_concurrency: int = Field(
+        default=100, ge=1, validation_alias=_alias("WALLETSYNC_BLOCKFROST_MAX_CONCURRENCY")
+    )
+    cardano_safety_depth: int = Field(
+        default=15, ge=0, validation_alias=_alias("WALLETSYNC_CARDANO_SAFETY_DEPTH")
+    )
 
     # --- Twelve Data ----------------------------------------------------------------------
-    twelvedata_urls: CommaList = Field(default_factory=list, validation_alias=_alias("TWELVEDATA_URLS"))
-    twelvedata_api_key: str | None = Field(default=None, validation_alias=_alias("TWELVEDATA_API_KEY"))
+    twelvedata_urls: CommaList = Field(
+        default_factory=list, validation_alias=_alias("WALLETSYNC_TWELVEDATA_URLS", "TWELVEDATA_URLS")
+    )
+    twelvedata_api_key: str | None = Field(
+        default=None, validation_alias=_alias("WALLETSYNC_TWELVEDATA_API_KEY")
+    )
     twelvedata_rate_per_min: float = Field(
-        default=8.0, gt=0, validation_alias=_alias("TWELVEDATA_RATE_PER_MIN")
+        default=8.0, gt=0, validation_alias=_alias("WALLETSYNC_TWELVEDATA_RATE_PER_MIN")
     )
     twelvedata_daily_credits: int = Field(
-        default=800, ge=1, validation_alias=_alias("TWELVEDATA_DAILY_CREDITS")
+        default=800, ge=1, validation_alias=_alias("WALLETSYNC_TWELVEDATA_DAILY_CREDITS")
     )
     price_intervals: CommaList = Field(
-        default_factory=lambda: ["1h", "1day"], validation_alias=_alias("PRICE_INTERVALS")
+        default_factory=lambda: ["1h", "1day"], validation_alias=_alias("WALLETSYNC_PRICE_INTERVALS")
     )
     price_symbols: CommaList = Field(
-        default_factory=lambda: ["SOL/USD", "ADA/USD"], validation_alias=_alias("PRICE_SYMBOLS")
+        default_factory=lambda: ["SOL/USD", "ADA/USD"], validation_alias=_alias("WALLETSYNC_PRICE_SYMBOLS")
     )
-    quote_currency: str = Field(default="USD", validation_alias=_alias("QUOTE_CURRENCY"))
-    price_history_days: int = Field(default=90, ge=1, le=3650, validation_alias=_alias("PRICE_HISTORY_DAYS"))
-    price_asset_map: CommaList = Field(default_factory=list, validation_alias=_alias("PRICE_ASSET_MAP"))
+    quote_currency: str = Field(default="USD", validation_alias=_alias("WALLETSYNC_QUOTE_CURRENCY"))
+    price_history_days: int = Field(
+        default=90, ge=1, le=3650, validation_alias=_alias("WALLETSYNC_PRICE_HISTORY_DAYS")
+    )
+    price_asset_map: CommaList = Field(
+        default_factory=list, validation_alias=_alias("WALLETSYNC_PRICE_ASSET_MAP")
+    )
     price_crypto_quotes: CommaList = Field(
-        default_factory=lambda: ["USD"], validation_alias=_alias("PRICE_CRYPTO_QUOTES")
+        default_factory=lambda: ["USD"], validation_alias=_alias("WALLETSYNC_PRICE_CRYPTO_QUOTES")
     )
     price_stock_exchanges: CommaList = Field(
-        default_factory=list, validation_alias=_alias("PRICE_STOCK_EXCHANGES")
+        default_factory=list, validation_alias=_alias("WALLETSYNC_PRICE_STOCK_EXCHANGES")
     )
 
     # --- indexing and jobs ----------------------------------------------------------------
-    sync_interval_s: int = Field(default=300, ge=1, validation_alias=_alias("SYNC_INTERVAL"))
+    sync_interval_s: int = Field(default=300, ge=1, validation_alias=_alias("WALLETSYNC_SYNC_INTERVAL"))
     # getTransaction calls per Solana JSON-RPC batch; public RPCs commonly cap batches near 100.
-    sync_batch_size: int = Field(default=100, ge=1, le=1000, validation_alias=_alias("SYNC_BATCH_SIZE"))
-    sync_fetch_concurrency: int = Field(
-        default=64, ge=1, le=1024, validation_alias=_alias("SYNC_FETCH_CONCURRENCY")
+    sync_batch_size: int = Field(
+        default=100, ge=1, le=1000, validation_alias=_alias("WALLETSYNC_SYNC_BATCH_SIZE")
     )
-    store_raw_transactions: bool = Field(default=True, validation_alias=_alias("STORE_RAW_TRANSACTIONS"))
-    job_max_attempts: int = Field(default=5, ge=1, le=100, validation_alias=_alias("JOB_MAX_ATTEMPTS"))
-    worker_concurrency: int = Field(default=4, ge=1, le=256, validation_alias=_alias("WORKER_CONCURRENCY"))
+    sync_fetch_concurrency: int = Field(
+        default=64, ge=1, le=1024, validation_alias=_alias("WALLETSYNC_SYNC_FETCH_CONCURRENCY")
+    )
+    store_raw_transactions: bool = Field(
+        default=True, validation_alias=_alias("WALLETSYNC_STORE_RAW_TRANSACTIONS")
+    )
+    job_max_attempts: int = Field(
+        default=5, ge=1, le=100, validation_alias=_alias("WALLETSYNC_JOB_MAX_ATTEMPTS")
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=256, validation_alias=_alias("WALLETSYNC_WORKER_CONCURRENCY")
+    )
     worker_heartbeat_s: float = Field(
-        default=10.0, gt=0, le=300, validation_alias=_alias("WORKER_HEARTBEAT_INTERVAL")
+        default=10.0, gt=0, le=300, validation_alias=_alias("WALLETSYNC_WORKER_HEARTBEAT_INTERVAL")
     )
     # A job whose worker has not sent a heartbeat for this long is requeued (the worker died).
     worker_stalled_after_s: float = Field(
-        default=60.0, gt=0, le=3600, validation_alias=_alias("WORKER_STALLED_AFTER")
+        default=60.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_WORKER_STALLED_AFTER")
+    )
+    # Jobs that ended are deleted this long after (seconds, or an ISO 8601 duration such as P7D);
+    # failed ones (the dead-letter list) are kept longer, with their recorded errors.
+    job_retention: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0), validation_alias=_alias("WALLETSYNC_JOB_RETENTION")
+    )
+    job_failed_retention: timedelta = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        validation_alias=_alias("WALLETSYNC_JOB_FAILED_RETENTION"),
     )
 
     # --- API ------------------------------------------------------------------------------
@@ -193,9 +266,7 @@ class Settings(BaseSettings):
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
 
     # --- web dashboard --------------------------------------------------------------------
-    dashboard_enabled: bool = Field(
-        default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED", "DASHBOARD_ENABLED")
-    )
+    dashboard_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED"))
     dashboard_session_ttl_s: int = Field(
         default=43_200, ge=60, le=30 * 86_400, validation_alias=_alias("WALLETSYNC_DASHBOARD_SESSION_TTL")
     )
@@ -207,6 +278,37 @@ class Settings(BaseSettings):
         default="https://cardanoscan.io/transaction/{tx_id}",
         validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_CARDANO"),
     )
+
+    # --- Events: webhooks and live streams (events/) -----------------------------------------
+    # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
+    webhook_allow_private: bool = Field(
+        default=False, validation_alias=_alias("WALLETSYNC_WEBHOOK_ALLOW_PRIVATE")
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, validation_alias=_alias("WALLETSYNC_WEBHOOK_TIMEOUT")
+    )
+    # Webhook POSTs in flight per relay (each webhook and wallet still gets one at a time, in order).
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=256, validation_alias=_alias("WALLETSYNC_WEBHOOK_CONCURRENCY")
+    )
+    # Replay window of the outbox: events older than this are pruned once every delivery is final.
+    event_retention_s: int = Field(
+        default=7 * 86400, ge=60, validation_alias=_alias("WALLETSYNC_EVENT_RETENTION")
+    )
+    # /readyz degrades when an event has waited longer than this for its webhook deliveries.
+    events_ready_max_age_s: float = Field(
+        default=600.0, gt=0, validation_alias=_alias("WALLETSYNC_EVENTS_READY_MAX_AGE")
+    )
+    # Live streams (SSE and WebSocket): connections per API key, and events buffered per client
+    # before a client too slow to read them is disconnected.
+    events_stream_max_per_key: int = Field(
+        default=10, ge=1, le=10_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_MAX_PER_KEY")
+    )
+    events_stream_buffer: int = Field(
+        default=1000, ge=10, le=1_000_000, validation_alias=_alias("WALLETSYNC_EVENTS_STREAM_BUFFER")
+    )
+    # Run the outbox relay inside `serve` and `worker` (false: only the periodic job relays).
+    events_relay: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_EVENTS_RELAY"))
 
     @field_validator(
         "database_replica_urls",
@@ -235,6 +337,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL containing {tx_id}, or empty for no links")
         return value
 
+    @field_validator("event_retention_s", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """`EVENT_RETENTION` takes seconds or a number with a unit: `90m`, `36h`, `7d`."""
+        if isinstance(value, str) and value.strip()[-1:].lower() in _UNITS:
+            text = value.strip().lower()
+            try:
+                return int(float(text[:-1]) * _UNITS[text[-1]])
+            except ValueError:
+                raise ValueError("expected seconds or a number with s, m, h or d (e.g. 7d)") from None
+        return value
+
     @field_validator("database_direct_url")
     @classmethod
     def _direct_url_with_pgbouncer(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -242,9 +356,20 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         if value is None and info.data.get("database_pgbouncer"):
             raise ValueError(
-                "required when DATABASE_PGBOUNCER=true: migrations, sync locks and the job queue need "
+                "required when WALLETSYNC_DATABASE_PGBOUNCER=true: migrations, sync locks and the job queue need "
                 "a session connection to PostgreSQL itself, not through PgBouncer's transaction pooling"
             )
+        return value
+
+    @field_validator("job_retention", "job_failed_retention", mode="before")
+    @classmethod
+    def _seconds_or_duration(cls, value: object) -> object:
+        """A plain number is seconds (like every other duration setting); else ISO 8601 (`P7D`)."""
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value
         return value
 
     @field_validator("database_url", "database_direct_url", "redis_url", mode="before")
@@ -330,19 +455,89 @@ class Settings(BaseSettings):
         )
 
 
-def _env_name(settings_field: str) -> str:
+def env_names(settings_field: str) -> tuple[str, ...]:
+    """The environment variable names a field is read from, the preferred one first."""
     info = Settings.model_fields.get(settings_field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
-        first = info.validation_alias.choices[0]
-        if isinstance(first, str):
-            return first
-    return settings_field.upper()
+        return tuple(name for name in info.validation_alias.choices if isinstance(name, str))
+    return (f"WALLETSYNC_{settings_field.upper()}",)
+
+
+def env_name(loc: str) -> str:
+    """The variable to name in an error about `loc` (a field or one of its variable names): the
+    spelling actually set, else the preferred one."""
+    field = next(
+        (name for name in Settings.model_fields if loc.upper() in {n.upper() for n in env_names(name)}), loc
+    )
+    names = env_names(field)
+    present = {key.upper() for key in os.environ} | {key.upper() for key in _dotenv()}
+    return next((name for name in names if name.upper() in present), names[0])
+
+
+def _dotenv() -> dict[str, str | None]:
+    env_file = Settings.model_config.get("env_file")
+    if not isinstance(env_file, str) or not Path(env_file).is_file():
+        return {}
+    return dotenv_values(env_file)
+
+
+# Plain names read before every setting moved under WALLETSYNC_ (the aliases above still work).
+LEGACY_NAMES: tuple[str, ...] = (
+    "DATABASE_POOL_SIZE",
+    "DATABASE_MAX_OVERFLOW",
+    "DATABASE_POOL_TIMEOUT",
+    "DATABASE_POOL_RECYCLE",
+    "DATABASE_PGBOUNCER",
+    "CACHE_TTL_BALANCES",
+    "CACHE_TTL_LEADERBOARD",
+    "CACHE_TTL_PRICES",
+    "PROVIDER_TIMEOUT",
+    "PROVIDER_MAX_ATTEMPTS",
+    "PROVIDER_BACKOFF_INITIAL",
+    "PROVIDER_BACKOFF_MAX",
+    "BREAKER_FAILURE_THRESHOLD",
+    "BREAKER_COOLDOWN",
+    "METADATA_CACHE_TTL",
+    "SOLANA_COMMITMENT",
+    "SOLANA_RATE",
+    "SOLANA_BURST",
+    "SOLANA_MAX_CONCURRENCY",
+    "BLOCKFROST_PROJECT_ID",
+    "BLOCKFROST_RATE",
+    "BLOCKFROST_BURST",
+    "BLOCKFROST_MAX_CONCURRENCY",
+    "CARDANO_SAFETY_DEPTH",
+    "TWELVEDATA_API_KEY",
+    "TWELVEDATA_RATE_PER_MIN",
+    "TWELVEDATA_DAILY_CREDITS",
+    "PRICE_INTERVALS",
+    "PRICE_SYMBOLS",
+    "QUOTE_CURRENCY",
+    "PRICE_HISTORY_DAYS",
+    "PRICE_ASSET_MAP",
+    "PRICE_CRYPTO_QUOTES",
+    "PRICE_STOCK_EXCHANGES",
+    "SYNC_INTERVAL",
+    "SYNC_BATCH_SIZE",
+    "SYNC_FETCH_CONCURRENCY",
+    "STORE_RAW_TRANSACTIONS",
+    "JOB_MAX_ATTEMPTS",
+    "WORKER_CONCURRENCY",
+    "WORKER_HEARTBEAT_INTERVAL",
+    "WORKER_STALLED_AFTER",
+)
+
+
+def legacy_names_set() -> list[str]:
+    """Old unprefixed names still set in the environment or `.env`, which walletsync no longer reads."""
+    present = {key.upper() for key in os.environ} | {key.upper() for key in _dotenv()}
+    return [name for name in LEGACY_NAMES if name in present and f"WALLETSYNC_{name}" not in present]
 
 
 def load_settings(**overrides: object) -> Settings:
     """Build `Settings` from the environment (and `.env`), raising `ConfigError` on a bad value.
 
-    The error message is one line: `DATABASE_POOL_SIZE: Input should be greater than or equal to 1 (got '-1')`.
+    The error message is one line: `WALLETSYNC_DATABASE_POOL_SIZE: Input should be greater than or equal to 1 (got '-1')`.
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
@@ -352,7 +547,7 @@ def load_settings(**overrides: object) -> Settings:
         got = first.get("input")
         secret = any(word in field.lower() for word in ("url", "key", "project_id"))
         shown = "" if secret or isinstance(got, dict) else f" (got {got!r})"
-        message = f"{_env_name(field)}: {first['msg']}{shown}"
+        message = f"{env_name(field)}: {first['msg']}{shown}"
         raise ConfigError(message) from None
 
 

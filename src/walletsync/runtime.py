@@ -14,6 +14,7 @@ import structlog
 from walletsync.config import Settings
 from walletsync.db import migrate
 from walletsync.db.embedded import pgdata_dir, resolve_database_url
+from walletsync.preflight import check_databases, safe_url
 
 log = structlog.get_logger(__name__)
 
@@ -35,23 +36,26 @@ class DatabaseTarget:
         return f"PostgreSQL at {safe_url(self.url)}"
 
 
-def safe_url(url: str) -> str:
-    """The URL with any password masked, for printing."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def prepare_database(settings: Settings, *, auto_migrate: bool | None = None) -> DatabaseTarget:
-    """Resolve the database (starting the embedded one if needed) and migrate it when configured."""
+    """Resolve the database (starting the embedded one if needed) and make sure its schema is current.
+
+    A configured server is checked first (one short connection): a wrong or unreachable URL fails
+    here with one line naming the setting. Then, for ordinary commands (`auto_migrate=None`), the
+    schema is migrated to the head when `WALLETSYNC_AUTO_MIGRATE` allows and `migrate down` has not
+    held it, and an older schema is refused with one line. `auto_migrate=False` is for the commands
+    that look at the schema themselves (migrate, backup, restore, doctor).
+    """
     embedded = not settings.database_url
     if embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        check_databases(settings)
     url = resolve_database_url(settings.database_url, settings.data_dir)
-    should_migrate = settings.auto_migrate if auto_migrate is None else auto_migrate
     target = DatabaseTarget(url=url, embedded=embedded, direct_url=settings.database_direct_url)
-    if should_migrate:
-        status = migrate.upgrade(target.migration_url)
+    if auto_migrate is not False:
+        status = migrate.ensure_current(
+            target.migration_url, auto_migrate=settings.auto_migrate or bool(auto_migrate)
+        )
         log.info("db.migrated", current=list(status.current), head=status.head)
     return target
 

@@ -59,7 +59,14 @@ def build_adapters(
 ) -> tuple[ChainAdapters, TwelveDataAdapter | None]:
     ttl = settings.metadata_cache_ttl_s
     adapters = ChainAdapters(
-        solana=SolanaAdapter(clients.solana, commitment=settings.solana_commitment, metadata_cache_ttl_s=ttl)
+        solana=SolanaAdapter(
+            clients.solana,
+            commitment=settings.solana_commitment,
+            metadata_cache_ttl_s=ttl,
+            # Failed items of a getTransaction batch: as many attempts as a whole request gets.
+            item_attempts=settings.provider_max_attempts,
+            item_backoff_s=settings.provider_backoff_initial_s,
+        )
         if clients.solana
         else None,
         cardano=CardanoAdapter(clients.blockfrost, metadata_cache_ttl_s=ttl) if clients.blockfrost else None,
@@ -75,6 +82,8 @@ async def open_services(
     """Open the database, the cache and the provider clients for the block; close them after."""
     db = Database.from_settings(database_url, settings, application_name=application_name)
     layer = cache.setup_cache(settings)
+    if db.replica_count:
+        layer.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
     try:
         states = await load_endpoint_states(db)
         by_provider: dict[str, list[Any]] = {}

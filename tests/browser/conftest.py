@@ -237,6 +237,7 @@ def watch(page: Any, request: pytest.FixtureRequest) -> Iterator[PageWatch]:
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: seen.errors.append(f"pageerror: {exc}"))
+
     def on_failed(req: Any) -> None:
         # ERR_ABORTED is the browser cancelling a request because the page navigated on: not a failure.
         if "ERR_ABORTED" not in (req.failure or ""):

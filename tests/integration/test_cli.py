@@ -83,9 +83,13 @@ async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tm
     message = ambiguous.stderr.strip()
     assert message.startswith("error: label 'treasury' names several wallets (1, ")
     assert message.endswith("): use an id or address")
-    assert cli(database_url, tmp_path, "wallets", "remove", twin).returncode == 0
+    assert cli(database_url, tmp_path, "wallets", "remove", twin, "--yes").returncode == 0
 
-    removed = cli(database_url, tmp_path, "wallets", "remove", SOLANA)
+    unconfirmed = cli(database_url, tmp_path, "wallets", "remove", SOLANA)  # stdin is not a terminal
+    assert unconfirmed.returncode == 2
+    assert unconfirmed.stderr.strip().endswith("Not confirmed (no terminal): pass --yes")
+    assert "1 tracked wallet(s)" in cli(database_url, tmp_path, "wallets", "list").stdout
+    removed = cli(database_url, tmp_path, "wallets", "remove", SOLANA, "-y")
     assert removed.returncode == 0
     missing = cli(database_url, tmp_path, "balances", SOLANA)
     assert missing.returncode == 3

@@ -15,12 +15,15 @@ async def test_reads_round_robin_and_skip_a_dead_replica(database_url: str) -> N
     db = Database.from_settings(database_url, settings)
     try:
         assert db.replica_count == 2
+        live, down = db.replicas.replicas
         for _ in range(4):
             async with db.read() as conn:
                 assert await conn.scalar(select(func.current_database())) == database_url.rsplit("/", 1)[1]
-        live = db._replicas[0].engine
-        assert db._replicas[1].failed_at is not None
-        assert all(db.reader() is live for _ in range(4))  # only the live replica stays in rotation
+                assert conn.engine is live.engine  # never the primary: the live replica serves
+        assert down.failed_at is not None
+        assert live.failed_at is None
+        assert live.name.endswith(f"/{database_url.rsplit('/', 1)[1]}")
+        assert down.name == "127.0.0.1:1/nowhere"
     finally:
         await db.dispose()
 
@@ -38,14 +41,14 @@ async def test_writes_go_to_primary(database_url: str) -> None:
 
 
 async def test_pgbouncer_mode_disables_prepared_statement_caches(database_url: str) -> None:
-    """DATABASE_PGBOUNCER=true sets asyncpg's caches to 0 and unique statement names; queries still run."""
+    """WALLETSYNC_DATABASE_PGBOUNCER=true sets asyncpg's caches to 0 and unnamed statements; queries still run."""
     settings = load_settings(
         database_url=database_url, database_pgbouncer=True, database_direct_url=database_url
     )
     args = engine_options(settings)["connect_args"]
     assert args["statement_cache_size"] == 0
     assert args["prepared_statement_cache_size"] == 0
-    assert args["prepared_statement_name_func"]() != args["prepared_statement_name_func"]()
+    assert args["prepared_statement_name_func"]() == ""  # unnamed: nothing outlives a transaction
     db = Database.from_settings(database_url, settings)
     try:
         async with db.read() as conn:

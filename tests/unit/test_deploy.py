@@ -72,18 +72,18 @@ def test_dashboard_queries_only_metrics_walletsync_exposes() -> None:
 
 
 def test_api_and_workers_go_through_pgbouncer_and_migrations_do_not() -> None:
-    """Queries via PgBouncer with DATABASE_PGBOUNCER=true; session work and migrations straight to PostgreSQL."""
+    """Queries via PgBouncer with WALLETSYNC_DATABASE_PGBOUNCER=true; session work and migrations straight to PostgreSQL."""
     services = _compose()["services"]
     for name in ("api", "worker"):
         env = {k: _interpolated(str(v)) for k, v in services[name]["environment"].items()}
         assert urlparse(env["DATABASE_URL"]).hostname == "pgbouncer", name
-        assert env["DATABASE_PGBOUNCER"] == "true", name
+        assert env["WALLETSYNC_DATABASE_PGBOUNCER"] == "true", name
         assert urlparse(env["DATABASE_DIRECT_URL"]).hostname == "postgres", name
         assert env["WALLETSYNC_AUTO_MIGRATE"] == "false", name
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     migrate = {k: _interpolated(str(v)) for k, v in services["migrate"]["environment"].items()}
     assert urlparse(migrate["DATABASE_URL"]).hostname == "postgres"
-    assert migrate["DATABASE_PGBOUNCER"] == "false"
+    assert migrate["WALLETSYNC_DATABASE_PGBOUNCER"] == "false"
     assert services["migrate"]["command"] == ["migrate", "up"]
 
 

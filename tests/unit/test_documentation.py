@@ -5,19 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import AliasChoices
-
-from walletsync.config import Settings
+from walletsync.config import Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env_names() -> set[str]:
     names: set[str] = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        assert isinstance(alias, AliasChoices)
-        names.add(str(alias.choices[0]))
+    for field in Settings.model_fields:
+        names.add(env_names(field)[0])
     return names
 
 

@@ -22,7 +22,7 @@ USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
 
 def test_native_coins_follow_the_quote_currency() -> None:
-    """SOL and ADA are priced against QUOTE_CURRENCY; configured tokens are added and synced."""
+    """SOL and ADA are priced against WALLETSYNC_QUOTE_CURRENCY; configured tokens are added and synced."""
     settings = load_settings(
         quote_currency="eur", price_symbols=["BTC/EUR"], price_asset_map=[f"solana:{USDC}=usdc/eur"]
     )
@@ -36,8 +36,8 @@ def test_native_coins_follow_the_quote_currency() -> None:
 
 
 def test_asset_map_from_the_environment_string(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PRICE_ASSET_MAP is a comma-separated list read from the environment."""
-    monkeypatch.setenv("PRICE_ASSET_MAP", f"solana:{USDC}=USDC/USD, cardano:abc123=FOO/USD")
+    """WALLETSYNC_PRICE_ASSET_MAP is a comma-separated list read from the environment."""
+    monkeypatch.setenv("WALLETSYNC_PRICE_ASSET_MAP", f"solana:{USDC}=USDC/USD, cardano:abc123=FOO/USD")
     rules = price_rules(load_settings())
     assert [(r.chain, r.asset_key, r.symbol) for r in rules][-2:] == [
         (Chain.SOLANA, USDC, "USDC/USD"),
@@ -47,8 +47,8 @@ def test_asset_map_from_the_environment_string(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize("entry", ["solana:=X/USD", "solana:mint", "mint=X/USD", "bitcoin:abc=BTC/USD"])
 def test_malformed_asset_map_entry_names_the_variable(entry: str) -> None:
-    """A bad entry is a ConfigError naming PRICE_ASSET_MAP and the entry."""
-    with pytest.raises(ConfigError, match="PRICE_ASSET_MAP"):
+    """A bad entry is a ConfigError naming WALLETSYNC_PRICE_ASSET_MAP and the entry."""
+    with pytest.raises(ConfigError, match="WALLETSYNC_PRICE_ASSET_MAP"):
         parse_price_rule(entry)
 
 

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
-from walletsync.api.deps import AppState, reject_unknown_query
+from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
@@ -94,6 +94,8 @@ def create_app(
             db = Database.from_settings(settings.database_url, settings, application_name="walletsync-api")
         shared = current_cache() if services is not None else None
         cache: CacheLayer = shared or setup_cache(settings)
+        if shared is None and db.replica_count:
+            cache.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
         app.state.walletsync = AppState(
             settings=settings, db=db, cache=cache, limiter=limiter, key_memo=key_memo(), head_revision=head
         )
@@ -120,7 +122,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_query)],
+        dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
     )
     install_error_handlers(app)
     for router in ROUTERS:

@@ -1,5 +1,5 @@
 """What every router shares: the app's state (database, cache, limiter), auth by scope, pagination
-cursors, time parameters, and the cached-response helper.
+cursors and time parameters (from `params.py`), and the cached-response helper.
 
 A router module imports from here and declares, e.g.:
 
@@ -16,28 +16,51 @@ block ends, before the response is sent).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
-from fastapi.dependencies.models import Dependant
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from walletsync.api.errors import ApiError
 from walletsync.api.keys import KeyMemo, Principal, Scope, hash_key, verify_key
+from walletsync.api.params import (
+    Cursor,
+    Limit,
+    Timestamp,
+    as_utc,
+    decode_cursor,
+    encode_cursor,
+    invalid_param,
+    ordered,
+    reject_nul,
+    reject_unknown_query,
+)
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.cache import CacheLayer, Loader
 from walletsync.config import Settings
 from walletsync.db.engine import Database
+
+__all__ = [
+    "AdminAccess",
+    "AppState",
+    "Cursor",
+    "KeyedReadAccess",
+    "Limit",
+    "ReadAccess",
+    "StateDep",
+    "Timestamp",
+    "WriteAccess",
+    "as_utc",
+    "cached_json",
+    "decode_cursor",
+    "encode_cursor",
+    "invalid_param",
+    "ordered",
+    "reject_nul",
+    "reject_unknown_query",
+]
 
 
 @dataclass
@@ -134,94 +157,6 @@ ReadAccess = Annotated[Principal | None, require(Scope.READ)]
 KeyedReadAccess = Annotated[Principal | None, require(Scope.READ, public_when_allowed=False)]
 WriteAccess = Annotated[Principal | None, require(Scope.WRITE)]
 AdminAccess = Annotated[Principal | None, require(Scope.ADMIN)]
-
-# --- pagination -------------------------------------------------------------------------------------
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size, 1 to 500.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=512, description="Opaque: the `next_cursor` of the previous page."),
-]
-
-
-def invalid_param(location: str, name: str, message: str) -> RequestValidationError:
-    """A 422 naming the parameter, like FastAPI's own validation errors."""
-    return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message}])
-
-
-def encode_cursor(kind: str, position: list[Any]) -> str:
-    raw = json.dumps({"k": kind, "p": position}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str) -> list[Any]:
-    """The position inside a cursor made by `encode_cursor(kind, ...)`; a 422 on anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise invalid_param("query", "cursor", "not a cursor from this API") from None
-    if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("p"), list):
-        raise invalid_param("query", "cursor", "not a cursor of this listing")
-    position: list[Any] = data["p"]
-    return position
-
-
-# --- strict query strings ---------------------------------------------------------------------------
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
-
-
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {param.alias for param in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-async def reject_unknown_query(request: Request) -> None:
-    """An app-wide dependency: a query parameter the route does not declare is a 422 naming it.
-
-    Like unknown body fields, a misspelt parameter (`?limt=10`) must not be silently ignored.
-    """
-    if not request.query_params:
-        return
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
-    allowed = _QUERY_NAMES.get(id(route))
-    if allowed is None:
-        allowed = _QUERY_NAMES.setdefault(id(route), frozenset(_query_names(route.dependant)))
-    unknown = [name for name in request.query_params if name not in allowed]
-    if unknown:
-        raise RequestValidationError(
-            [
-                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter"}
-                for name in unknown
-            ]
-        )
-
-
-# --- time parameters --------------------------------------------------------------------------------
-def _iso_only(value: object) -> object:
-    # pydantic also reads "1700000000" or "0.0" as Unix time; the documented format is ISO 8601 only.
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("expected an ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z")
-    return value
-
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-# A query timestamp: ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`); no offset means UTC.
-Timestamp = Annotated[datetime, BeforeValidator(_iso_only)]
-
-
-def as_utc(value: datetime | None, name: str) -> datetime | None:
-    """A query timestamp as aware UTC (naive ones are taken as UTC); a 422 if it cannot be."""
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise invalid_param("query", name, "timestamp out of range") from None
 
 
 # --- cached responses -------------------------------------------------------------------------------

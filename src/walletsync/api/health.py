@@ -1,9 +1,11 @@
 """Readiness checks for `/readyz` and the gauges `/metrics` computes when scraped.
 
 Readiness: the database answering and its migrations at head are *critical* (either failing makes the
-instance not ready: 503). Redis, provider circuit breakers and the worker heartbeat are reported but
-not critical: without Redis the API serves from the database, and an open breaker or a missing worker
-delays syncs but not reads, so taking the instance out of a load balancer would fix nothing.
+instance not ready: 503). Redis, provider circuit breakers, the worker heartbeat and each read replica
+(down, or lagging beyond `REPLICA_MAX_LAG`: then skipped, with its lag) are reported but not
+critical: without Redis the API serves from the database, a skipped replica's reads go to another or
+the primary, and an open breaker or a missing worker delays syncs but not reads, so taking the
+instance out of a load balancer would fix nothing.
 
 Scrape-time gauges: `walletsync_db_pool_in_use{pool}`, `walletsync_jobs{status}` (queue depth from
 `procrastinate_jobs`), `walletsync_sync_lag_seconds{chain}` (now minus the *oldest* `last_synced_at`
@@ -70,9 +72,10 @@ async def readiness(state: AppState) -> list[Check]:
             checks.append(Check("database", False, True, f"primary unreachable ({reason})"))
         else:
             checks.append(Check("database.checks", False, True, f"readiness queries failed ({reason})"))
-    if state.db.replica_count:
+    # One check per replica (not critical: reads fall back to the others, then the primary).
+    for replica in await state.db.replicas.statuses():
         checks.append(
-            Check("replicas", True, False, f"{state.db.replica_count} configured; failed ones are skipped")
+            Check(f"replica.{replica.label}", replica.usable, False, f"{replica.name}: {replica.detail}")
         )
     cache = await state.cache.health()
     checks.append(Check(f"cache.{cache.backend}", cache.ok, False, cache.detail))

@@ -1,28 +1,26 @@
 """Engines for the primary and the read replicas, pool settings, sessions, read/write routing.
 
 One `Database` per process owns one engine per URL. Writes and read-your-writes paths use
-`db.primary`; read-heavy paths take `db.reader()`, which round-robins over the replicas and skips one
-that failed recently (falling back to the primary when none is healthy).
+`db.primary`; read-heavy paths take `db.read()`, which round-robins over the replicas, skipping one
+that is down, lagging, or has not replayed a write the read must see (`db/replicas.py`), and falls
+back to the primary.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import BigInteger, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from walletsync.config import Settings
-
-REPLICA_RETRY_AFTER_S = 30.0
+from walletsync.db.replicas import Replica, ReplicaSet, reading_after, replica_name
 
 
 def async_url(url: str) -> URL:
@@ -50,8 +48,12 @@ def _dumps(value: Any) -> str:
 
 
 def _pgbouncer_statement_name() -> str:
-    # Unique names keep two clients sharing one server connection through PgBouncer from colliding.
-    return f"__asyncpg_{uuid.uuid4()}__"
+    # The unnamed statement: each Parse replaces the previous one, so nothing outlives its
+    # transaction on a server connection that PgBouncer hands to the next client. Unique *names*
+    # (the usual advice) avoid collisions but leak: asyncpg closes a statement lazily, on whatever
+    # server its next transaction gets, and closing an unknown name is not an error, so every
+    # statement stayed prepared on its server forever (tests/integration/test_pgbouncer.py saw it).
+    return ""
 
 
 def engine_options(settings: Settings, *, application_name: str = "walletsync") -> dict[str, Any]:
@@ -81,22 +83,12 @@ def make_engine(url: str, settings: Settings, *, application_name: str = "wallet
 
 
 @dataclass
-class _Replica:
-    engine: AsyncEngine
-    failed_at: float | None = None
-
-    def healthy(self, now: float) -> bool:
-        return self.failed_at is None or now - self.failed_at > REPLICA_RETRY_AFTER_S
-
-
-@dataclass
 class Database:
-    """The process's engines: one primary, zero or more replicas."""
+    """The process's engines: one primary, zero or more replicas (routing in `db/replicas.py`)."""
 
     url: str
     primary: AsyncEngine
-    _replicas: list[_Replica] = field(default_factory=list)
-    _next: itertools.count[int] = field(default_factory=itertools.count)
+    replicas: ReplicaSet = field(default_factory=lambda: ReplicaSet([], max_lag_s=5.0))
     direct_url: str = ""
     _session: AsyncEngine | None = None
 
@@ -106,10 +98,17 @@ class Database:
     @classmethod
     def from_settings(cls, url: str, settings: Settings, *, application_name: str = "walletsync") -> Database:
         primary = make_engine(url, settings, application_name=application_name)
-        replicas = [
-            _Replica(make_engine(r, settings, application_name=f"{application_name}-ro"))
-            for r in settings.database_replica_urls
-        ]
+        replicas = ReplicaSet(
+            [
+                Replica(
+                    f"replica{i}",
+                    replica_name(r),
+                    make_engine(r, settings, application_name=f"{application_name}-ro"),
+                )
+                for i, r in enumerate(settings.database_replica_urls)
+            ],
+            max_lag_s=settings.replica_max_lag_s,
+        )
         direct = settings.database_direct_url if settings.database_url == url else None
         session = None
         if direct and direct != url:
@@ -121,7 +120,7 @@ class Database:
                 pool_pre_ping=True,
                 connect_args={"server_settings": {"application_name": f"{application_name}-session"}},
             )
-        return cls(url=url, primary=primary, _replicas=replicas, direct_url=direct or url, _session=session)
+        return cls(url=url, primary=primary, replicas=replicas, direct_url=direct or url, _session=session)
 
     @property
     def session_engine(self) -> AsyncEngine:
@@ -130,46 +129,40 @@ class Database:
 
     @property
     def replica_count(self) -> int:
-        return len(self._replicas)
+        return len(self.replicas)
 
     def replica_engines(self) -> list[AsyncEngine]:
         """The replica engines in configuration order (for pool metrics)."""
-        return [replica.engine for replica in self._replicas]
+        return [replica.engine for replica in self.replicas.replicas]
 
-    def reader(self) -> AsyncEngine:
-        """The next healthy replica in round-robin order, or the primary."""
-        if not self._replicas:
-            return self.primary
-        now = time.monotonic()
-        for _ in range(len(self._replicas)):
-            replica = self._replicas[next(self._next) % len(self._replicas)]
-            if replica.healthy(now):
-                return replica.engine
-        return self.primary
+    async def write_position(self) -> int | None:
+        """The primary's current WAL position (bytes), or None when there is no replica to wait for.
 
-    def mark_failed(self, engine: AsyncEngine) -> None:
-        for replica in self._replicas:
-            if replica.engine is engine:
-                replica.failed_at = time.monotonic()
+        Taken after a write commits, it is at or past that write's commit record: a replica whose
+        replay position reached it serves the write's effects.
+        """
+        if not self.replicas.replicas:
+            return None
+        async with self.primary.connect() as conn:
+            position = await conn.scalar(select(func.pg_current_wal_lsn(type_=BigInteger)))
+        return int(position) if position is not None else None
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for a read-only unit of work; a replica that cannot connect is skipped."""
-        engine = self.reader()
-        if engine is not self.primary:
-            try:
-                conn = await engine.connect()
-            except Exception:  # noqa: BLE001 - any connect failure means "skip this replica"
-                self.mark_failed(engine)
-                engine = self.primary
-            else:
-                try:
-                    yield conn
-                finally:
-                    await conn.close()
-                return
-        async with engine.connect() as conn:
+    async def read(self, *, after_lsn: int | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection for a read-only unit of work: a usable replica, else the primary.
+
+        `after_lsn` (or an enclosing `reading_after()`) names a WAL position the read must see.
+        """
+        with reading_after(after_lsn):
+            conn = await self.replicas.connect()
+        if conn is None:
+            async with self.primary.connect() as primary:
+                yield primary
+            return
+        try:
             yield conn
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -181,5 +174,4 @@ class Database:
         await self.primary.dispose()
         if self._session is not None:
             await self._session.dispose()
-        for replica in self._replicas:
-            await replica.engine.dispose()
+        await self.replicas.dispose()

@@ -7,7 +7,7 @@ API process and a worker starting together never race on the schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +16,33 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, func, pool, select
+from alembic.util import CommandError
+from sqlalchemy import Column, Connection, MetaData, String, Table, create_engine, func, inspect, pool, select
+from sqlalchemy.schema import DropTableComment, SetTableComment
 
 from walletsync.db.engine import psycopg_url
+from walletsync.errors import InvalidInputError, WalletsyncError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Arbitrary constant shared by every walletsync process: the key of the migration advisory lock.
 MIGRATION_LOCK_KEY = 0x77_61_6C_6C_65_74  # "wallet"
+# `migrate down` leaves this comment on Alembic's own table (the one table a downgrade to base keeps),
+# so that auto-migration does not silently undo what the operator just did; `migrate up` to the head
+# removes it. A comment needs no schema of its own and travels with backups.
+HOLD_PREFIX = "walletsync: held at "
+_version_table = Table("alembic_version", MetaData(), Column("version_num", String(32)))
+
+
+class RevisionError(InvalidInputError):
+    """`migrate up/down` was given a revision that does not exist or is not reachable from here."""
+
+
+class SchemaNotCurrentError(WalletsyncError):
+    """The schema is older than this walletsync and will not be migrated automatically."""
+
+    status = 503
+    title = "Schema not current"
+    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +85,81 @@ def _locked_connection(url: str) -> Iterator[Connection]:
 
 
 def upgrade(url: str, revision: str = "head") -> MigrationStatus:
+    """Upgrade to `revision`; reaching the head releases a hold left by `downgrade`."""
     with _locked_connection(url) as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        _run(command.upgrade, cfg, "up", revision)
+        status = _status(conn)
+        if status.up_to_date and held_at(conn) is not None:
+            conn.execute(DropTableComment(_version_table))
         conn.commit()
-        return _status(conn)
+        return status
 
 
 def downgrade(url: str, revision: str = "-1") -> MigrationStatus:
+    """Downgrade to `revision` and hold the database there (auto-migration will not undo it)."""
     with _locked_connection(url) as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        _run(command.downgrade, cfg, "down", revision)
+        status = _status(conn)
+        if not status.up_to_date:
+            held = Table(
+                "alembic_version",
+                MetaData(),
+                Column("version_num", String(32)),
+                comment=HOLD_PREFIX + (", ".join(status.current) or "base"),
+            )
+            conn.execute(SetTableComment(held))
         conn.commit()
-        return _status(conn)
+        return status
+
+
+def _run(step: Callable[[Config, str], None], cfg: Config, verb: str, revision: str) -> None:
+    try:
+        step(cfg, revision)
+    except CommandError as exc:
+        known = revisions()
+        raise RevisionError(
+            f"migrate {verb} {revision}: {exc}; revisions are {known[0]} to {known[-1]}, head, base, "
+            "or a relative step such as -1"
+        ) from None
+
+
+def held_at(conn: Connection) -> str | None:
+    """The revision `migrate down` left the database at, or None when it is not held."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    comment = inspect(conn).get_table_comment("alembic_version").get("text") or ""
+    return comment.removeprefix(HOLD_PREFIX) if comment.startswith(HOLD_PREFIX) else None
+
+
+def ensure_current(url: str, *, auto_migrate: bool) -> MigrationStatus:
+    """Before an ordinary command: migrate to the head when allowed, else refuse an older schema.
+
+    Not allowed: `WALLETSYNC_AUTO_MIGRATE=false`, or a database held by `migrate down`.
+    """
+    with _locked_connection(url) as conn:
+        held = held_at(conn)
+        if auto_migrate and held is None:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        status = _status(conn)
+    if status.up_to_date:
+        return status
+    at = ", ".join(status.current) or "base"
+    if held is not None:
+        raise SchemaNotCurrentError(
+            f"the database was migrated down to {at} (`walletsync migrate down`); run `walletsync migrate up` "
+            f"to bring it back to {status.head}"
+        )
+    raise SchemaNotCurrentError(
+        f"the database schema is at {at} but this walletsync needs {status.head}, and "
+        "WALLETSYNC_AUTO_MIGRATE=false: run `walletsync migrate up`"
+    )
 
 
 def check(url: str) -> None:

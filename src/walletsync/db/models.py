@@ -1,7 +1,8 @@
 """The schema in one place: SQLAlchemy Core tables for every walletsync table.
 
 Facts (`transactions`, `balance_deltas`, `candles`) are insert-only; balances and values are computed
-from them. Tables that grow with wallets carry `wallet_id` or `chain` in their key so they can be hash
+from them (`current_balances` is their running sum, maintained by database triggers). Tables that
+grow with wallets carry `wallet_id` or `chain` in their key so they can be hash
 partitioned by that column later. Procrastinate's own tables are not here: its schema is applied by
 its own migration revision and excluded from `alembic check`.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    Sequence,
     Table,
     Text,
     UniqueConstraint,
@@ -149,6 +151,20 @@ wallet_transactions = Table(
     ),
     Index("ix_wallet_transactions_wallet_height", "wallet_id", "height", "tx_id"),
     Index("ix_wallet_transactions_wallet_time", "wallet_id", "block_time"),
+    # Activity leaderboard: transactions since a time over all wallets, read from the index alone.
+    Index("ix_wallet_transactions_block_time", "block_time", postgresql_include=["wallet_id", "chain"]),
+)
+
+current_balances = Table(
+    "current_balances",
+    metadata,
+    # sum(balance_deltas.amount) per wallet and asset, kept by triggers on balance_deltas (revision
+    # 0010) in the transaction that writes the deltas, so current reads cost O(assets), not
+    # O(history). Never written by application code. Zero rows stay; reads filter them.
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    PrimaryKeyConstraint("wallet_id", "asset_id"),
 )
 
 exchanges = Table(
@@ -222,6 +238,11 @@ provider_credits = Table(
     CheckConstraint("used >= 0", name="used"),
 )
 
+# Events (events/). `outbox` rows are written with the facts they describe; the relay publishes them
+# in commit order: `seq` (from `outbox_seq`, assigned under one lock) is the stream position that live
+# streams resume from, since `id`s are taken at insert and concurrent transactions commit out of order.
+outbox_seq = Sequence("outbox_seq", metadata=metadata)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -230,7 +251,9 @@ outbox = Table(
     Column("payload", JSONB, nullable=False),
     _now(),
     Column("published_at", DateTime(timezone=True)),
+    Column("seq", BigInteger),
     Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    Index("ix_outbox_seq", "seq", unique=True, postgresql_where=text("seq IS NOT NULL")),
 )
 
 webhooks = Table(
@@ -238,25 +261,50 @@ webhooks = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("url", Text, nullable=False),
+    # Signing keys (`whsec_...`): HMAC needs the key itself, so it is stored, never logged or listed.
     Column("secret", Text, nullable=False),
+    # After a rotation the old key also signs until `previous_secret_expires_at` (24 h).
+    Column("previous_secret", Text),
+    Column("previous_secret_expires_at", DateTime(timezone=True)),
     Column("topics", ARRAY(Text), nullable=False),
+    # Optional filters: only these wallets, or only wallets of this group (both: either matches).
+    Column("wallet_ids", ARRAY(BigInteger)),
+    Column("group_name", Text),
+    Column("description", Text),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled_reason", Text),
     _now(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
+    # One event for one webhook: its state and its last attempt (the delivery log operators read).
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("webhook_id", BigInteger, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     Column("outbox_id", BigInteger, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    # The event's wallet: deliveries of one webhook and wallet go out one at a time in outbox order.
+    Column("wallet_id", BigInteger, nullable=False),
     Column("status", Text, nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_status", Integer),
     Column("last_error", Text),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_attempt_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
+    _now(),
     UniqueConstraint("webhook_id", "outbox_id"),
-    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_webhook_deliveries_queue",
+        "webhook_id",
+        "wallet_id",
+        "outbox_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("ix_webhook_deliveries_outbox_id", "outbox_id"),
 )
 
 api_keys = Table(
@@ -299,6 +347,8 @@ job_failures = Table(
     Column("error", Text, nullable=False),
     _now(),
     Index("ix_job_failures_job_id", "job_id"),
+    # Retention deletes failures by age (`jobs.retention`).
+    Index("ix_job_failures_created_at", "created_at"),
 )
 
 # --- web dashboard (0012) ---------------------------------------------------------------------------

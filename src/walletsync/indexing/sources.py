@@ -6,12 +6,14 @@ commit once that page's facts are stored, so a crash resumes at the last committ
 - Solana lists signatures newest first (`getSignaturesForAddress`), for the wallet's own key and for
   each of its token accounts (a transfer into a token account does not list under the owner): the
   open ones `getTokenAccountsByOwner` returns, and any other the owner's own transactions name
-  (accounts closed since, whose earlier incoming transfers would otherwise be missed). The
+  (accounts closed since, whose earlier incoming transfers would otherwise be missed). Such an
+  account enters the cursor committed with the page that revealed it, so an interrupted run's
+  discoveries survive (the transactions that revealed them are linked, never fetched again). The
   cursor per address keeps the newest signature reached and, while a run pages backwards, a
   `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
   short. Only finalized signatures are listed, so there is nothing to roll back.
 - Cardano lists an address's transactions oldest first (Blockfrost `from=height:index`) and stops
-  `CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
+  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
   so a rolled-back transaction never reaches the balances.
 """
 
@@ -67,6 +69,10 @@ class TransactionSource(Protocol):
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]: ...
 
+    def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
+        """The cursor to commit with `page`, once its new transactions `txs` are fetched."""
+        ...
+
 
 async def bounded_map(
     func: Callable[[T], Awaitable[R]],
@@ -100,28 +106,49 @@ class SolanaSource:
         self._address = address
         self._concurrency = concurrency
         self._batch_size = batch_size
-        self._discovered: set[str] = set()
+        self._current: dict[str, Any] = {}  # the cursor as `pages` advances it
 
     async def owners(self) -> frozenset[str]:
         return frozenset({self._address})
 
     async def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]:
-        current: dict[str, Any] = copy.deepcopy(cursor) if cursor else {}
+        current = self._current = copy.deepcopy(cursor) if cursor else {}
         per_address: dict[str, Any] = current.setdefault("addresses", {})
         token_accounts = await self._adapter.token_accounts(self._address)
-        # Accounts scanned before stay scanned even if closed since (they no longer list by owner).
+        # Every address in the cursor stays scanned: accounts closed since no longer list by owner,
+        # and accounts discovered by an earlier (perhaps interrupted) run were saved there.
         addresses = list(dict.fromkeys([self._address, *(a.account for a in token_accounts), *per_address]))
+        scanned: set[str] = set()
         for address in addresses:
             async for page in self._scan(address, current):
                 yield page
+            scanned.add(address)
         # Token accounts the owner's fetched transactions name but the RPC no longer lists (closed):
-        # their incoming transfers are listed only under them. `fetch` fills `_discovered` while
-        # the pages above are consumed, so this sees every account found so far.
-        while unscanned := sorted(self._discovered - set(per_address)):
+        # their incoming transfers are listed only under them. `settle` adds them to the cursor
+        # while the pages above are consumed, so this sees every account found so far.
+        while unscanned := sorted(set(per_address) - scanned):
             for address in unscanned:
                 log.info("sync.solana.token_account_discovered", account=address)
                 async for page in self._scan(address, current):
                     yield page
+                scanned.add(address)
+
+    def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
+        """The cursor to commit with `page`: its own, plus every token account its transactions
+        revealed as the owner's (to scan from the start). Saved in the same database transaction as
+        the facts that revealed them, a run interrupted after this page still scans them on resume,
+        although those transactions, already linked, are never fetched again."""
+        found: set[str] = set()
+        for tx in txs:
+            if tx.raw is not None:
+                found |= owned_token_accounts(tx.raw, self._address)
+        live = self._current.setdefault("addresses", {})
+        settled = copy.deepcopy(page.cursor)
+        for account in sorted(found):
+            if account not in live:
+                live[account] = {"newest": None, "pending": None}
+            settled["addresses"].setdefault(account, {"newest": None, "pending": None})
+        return settled
 
     async def _scan(self, address: str, current: dict[str, Any]) -> AsyncIterator[Page]:
         """Page backwards through one address's new signatures, advancing its cursor entry."""
@@ -158,10 +185,8 @@ class SolanaSource:
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
 
         def each(batch: list[ChainTx]) -> None:
-            for tx in batch:
-                if tx.raw is not None:
-                    self._discovered |= owned_token_accounts(tx.raw, self._address)
-                if on_tx is not None:
+            if on_tx is not None:
+                for tx in batch:
                     on_tx(tx)
 
         results = await bounded_map(
@@ -223,6 +248,9 @@ class CardanoSource:
                 # CARDANO_PAGE - 1 means the listing is exhausted.
                 if len(safe) < len(refs) or len(refs) < CARDANO_PAGE - 1:
                     break
+
+    def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
+        return page.cursor
 
     async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
         return await bounded_map(

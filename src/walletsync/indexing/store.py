@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from walletsync.config import Chain
 from walletsync.db.bulk import insert_ignore, insert_ignore_returning
 from walletsync.db.models import assets, balance_deltas, outbox, transactions, wallet_transactions
+from walletsync.events.emit import emit_balance_changed
 from walletsync.indexing import state
 from walletsync.providers.types import AssetInfo, ChainTx
 
@@ -146,6 +147,13 @@ async def store_batch(
             for asset, amount in item.amounts.items()
         ],
         same={"wallet_id": wallet_id, "chain": chain.value},
+    )
+    await emit_balance_changed(
+        conn,
+        wallet_id=wallet_id,
+        chain=chain.value,
+        address=address,
+        deltas=[(asset_ids[(chain, a)], a, amount) for item in new for a, amount in item.amounts.items()],
     )
     await insert_ignore(
         conn,

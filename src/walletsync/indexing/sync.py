@@ -20,6 +20,7 @@ from sqlalchemy import Integer, func, literal, select
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
 from walletsync.errors import ConflictError, WalletsyncError
+from walletsync.events.emit import emit_sync_completed, emit_sync_failed
 from walletsync.indexing import state
 from walletsync.indexing.sources import (
     CardanoSource,
@@ -149,10 +150,12 @@ async def sync_wallet(
             error = describe_error(exc)
             async with db.write() as conn:
                 await state.mark_failed(conn, wallet_id, error=error, retry_in_s=settings.sync_interval_s)
+                await emit_sync_failed(conn, wallet, error=error)
             log.warning("sync.wallet.failed", wallet_id=wallet_id, error=error)
             raise
         async with db.write() as conn:
             await state.mark_done(conn, wallet_id, interval_s=settings.sync_interval_s)
+            await emit_sync_completed(conn, wallet, new_transactions=new, seen_transactions=seen, pages=pages)
     report = SyncReport(
         wallet_id=wallet_id,
         chain=wallet.chain,
@@ -210,7 +213,9 @@ async def _run(
                 txs = await source.fetch(todo, on_tx=on_tx)
                 await queue.put(
                     _Prepared(
-                        views=[wallet_view(tx, owners) for tx in txs], cursor=page.cursor, seen=len(page.refs)
+                        views=[wallet_view(tx, owners) for tx in txs],
+                        cursor=source.settle(page, txs),
+                        seen=len(page.refs),
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,12 @@ from walletsync.jobs.tables import JOB_STATUSES, procrastinate_events, procrasti
 from walletsync.wallets.repository import get_wallet
 
 jobs = procrastinate_jobs
+
+# The predicate of Procrastinate's partial unique index on `queueing_lock` (`WHERE status = 'todo'`),
+# written into the SQL text. As a bind parameter it breaks ON CONFLICT from the 6th execution of the
+# prepared statement on one connection: PostgreSQL's generic plan cannot prove a `$n` implies the
+# index predicate, so no arbiter index is found ("no unique or exclusion constraint matching").
+WAITING = jobs.c.status == literal_column("'todo'")
 
 
 class JobNotFoundError(NotFoundError):
@@ -71,13 +77,13 @@ async def defer_sync(conn: AsyncConnection, wallet_id: int) -> int:
             attempts=0,
             abort_requested=False,
         )
-        .on_conflict_do_nothing(index_elements=["queueing_lock"], index_where=jobs.c.status == "todo")
+        .on_conflict_do_nothing(index_elements=["queueing_lock"], index_where=WAITING)
         .returning(jobs.c.id)
     )
     if inserted is not None:
         return int(inserted)
     existing = await conn.scalar(
-        select(jobs.c.id).where(and_(jobs.c.queueing_lock == queueing_lock, jobs.c.status == "todo"))
+        select(jobs.c.id).where(and_(jobs.c.queueing_lock == queueing_lock, WAITING))
     )
     if existing is None:  # it started between our insert and this read: queue another
         return await defer_sync(conn, wallet_id)
@@ -159,7 +165,7 @@ async def _requeue(conn: AsyncConnection, job_id: int) -> bool:
 
 
 async def retry_job(db: Database, job_id: int) -> JobInfo:
-    """Requeue a failed job to run now, keeping its id; it gets JOB_MAX_ATTEMPTS attempts again."""
+    """Requeue a failed job to run now, keeping its id; it gets WALLETSYNC_JOB_MAX_ATTEMPTS attempts again."""
     async with db.write() as conn:
         job = await get_job(conn, job_id)
         if job.status != "failed":

@@ -13,6 +13,19 @@ procrastinate_metadata = MetaData()
 
 JOB_STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
 job_status = ENUM(*JOB_STATUSES, name="procrastinate_job_status", create_type=False)
+EVENT_TYPES = (
+    "deferred",
+    "started",
+    "deferred_for_retry",
+    "failed",
+    "succeeded",
+    "cancelled",
+    "abort_requested",
+    "aborted",
+    "scheduled",
+    "retried",
+)
+event_type = ENUM(*EVENT_TYPES, name="procrastinate_job_event_type", create_type=False)
 
 procrastinate_jobs = Table(
     "procrastinate_jobs",
@@ -36,7 +49,7 @@ procrastinate_events = Table(
     procrastinate_metadata,
     Column("id", BigInteger, primary_key=True),
     Column("job_id", BigInteger, nullable=False),
-    Column("type", Text),
+    Column("type", event_type),
     Column("at", DateTime(timezone=True)),
 )
 

@@ -1,8 +1,10 @@
-"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, stalled-job recovery, `sync_prices`.
+"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, `sync_prices`, the job prune.
 
 Tasks get the process's `Services` from the worker's additional context. Every failed attempt is
-recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and
-`RetryPolicy` retries with exponential backoff and full jitter, except errors that no retry can fix.
+recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and every task,
+periodic or not, retries with the one `RETRY_POLICY` (WALLETSYNC_JOB_MAX_ATTEMPTS attempts, exponential
+backoff with full jitter, except errors that no retry can fix), then stays `failed` as a dead letter.
+A task added elsewhere (e.g. `events/`) passes `retry=RETRY_POLICY` too; a unit test checks them all.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from sqlalchemy import insert
 
 from walletsync.db.models import job_failures
 from walletsync.errors import WalletsyncError
-from walletsync.indexing import state
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
-from walletsync.jobs.api import defer_sync
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
+from walletsync.jobs.retention import prune_jobs
+from walletsync.jobs.sweep import sweep
+from walletsync.market.errors import PriceSyncError
 from walletsync.providers.errors import ProviderError
 from walletsync.services import Services
 
@@ -33,14 +36,14 @@ BACKOFF_MAX_S = 600.0
 
 
 class RetryPolicy(BaseRetryStrategy):
-    """Retry up to JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
+    """Retry up to WALLETSYNC_JOB_MAX_ATTEMPTS attempts, backing off 5 s · 2^n with full jitter (capped at 10 min).
 
     Errors that a retry cannot fix (a wallet that no longer exists, a chain with no endpoint, a
     provider rejecting our request or key) fail the job at once.
     """
 
     def __init__(self, *, max_attempts: int = 5, rng: random.Random | None = None) -> None:
-        self.max_attempts = max_attempts  # the worker sets JOB_MAX_ATTEMPTS here when it starts
+        self.max_attempts = max_attempts  # the worker sets WALLETSYNC_JOB_MAX_ATTEMPTS here when it starts
         self._rng = rng or random.Random()
 
     def get_retry_decision(
@@ -56,6 +59,9 @@ class RetryPolicy(BaseRetryStrategy):
 
 def is_retryable(exception: BaseException) -> bool:
     if isinstance(exception, WalletBusyError):
+        return True
+    if isinstance(exception, PriceSyncError):
+        # Some provider calls failed after the rest was stored; a rerun fetches the stalest series first.
         return True
     if isinstance(exception, ProviderError):
         return exception.retryable or exception.status in (502, 503, 504)
@@ -109,15 +115,16 @@ async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any
 
 
 @app.periodic(cron="* * * * *", periodic_id="sweep")
-@app.task(name="sweep_due_wallets", queue=MAINTENANCE_QUEUE, queueing_lock="sweep", pass_context=True)
+@app.task(
+    name="sweep_due_wallets",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="sweep",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
 async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     """Enqueue a sync for every wallet whose next sync time has come; return how many were queued."""
-    services = services_of(context)
-    async with services.db.write() as conn:
-        due = await state.due_wallets(conn)
-        for wallet_id in due:
-            await defer_sync(conn, wallet_id)
-    return len(due)
+    return await sweep(services_of(context).db, now=datetime.now(UTC))
 
 
 @app.periodic(cron="7 * * * *", periodic_id="prices")
@@ -126,9 +133,30 @@ async def sweep_due_wallets(context: JobContext, timestamp: int) -> int:
     queue=MARKET_QUEUE,
     queueing_lock="sync_prices",
     pass_context=True,
-    retry=RetryPolicy(),
+    retry=RETRY_POLICY,
 )
 async def sync_prices_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
     """Ingest catalogs and candles from Twelve Data (or the simulator) within the credit budget."""
     services = services_of(context)
     return await services.sync_prices()
+
+
+@app.periodic(cron="17 * * * *", periodic_id="prune_jobs")
+@app.task(
+    name="prune_jobs",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="prune_jobs",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
+async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
+    """Delete jobs that ended longer ago than WALLETSYNC_JOB_RETENTION (failed: _FAILED_RETENTION)."""
+    services = services_of(context)
+    report = await prune_jobs(
+        services.db,
+        now=datetime.now(UTC),
+        retention=services.settings.job_retention,
+        failed_retention=services.settings.job_failed_retention,
+    )
+    log.info("jobs.pruned", **report.as_dict())
+    return report.as_dict()

@@ -2,7 +2,7 @@
 
 Each worker also runs a reaper: every few seconds it requeues jobs left `doing` by a worker whose
 heartbeat stopped (killed, crashed, its machine gone), so a SIGKILLed worker's sync resumes on
-another worker within `WORKER_STALLED_AFTER` seconds.
+another worker within `WALLETSYNC_WORKER_STALLED_AFTER` seconds.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from collections.abc import Iterable
 
 import procrastinate
 import structlog
-from procrastinate.exceptions import UniqueViolation
-from procrastinate.jobs import Status
-from sqlalchemy import insert
 
 from walletsync.db.engine import Database
-from walletsync.db.models import job_failures
-from walletsync.jobs.app import QUEUES, open_app
+from walletsync.events.relay import start_relay, stop_relay
+from walletsync.jobs.app import QUEUES, JobManager, open_app
+from walletsync.jobs.control import supersede
 from walletsync.jobs.tasks import RETRY_POLICY, record_failures
 from walletsync.services import Services
 
@@ -29,28 +27,19 @@ log = structlog.get_logger(__name__)
 async def requeue_stalled(app: procrastinate.App, db: Database, *, stalled_after_s: float) -> int:
     """Requeue every job whose worker has not sent a heartbeat for `stalled_after_s`; return how many.
 
-    A stalled sync whose wallet already has a sync waiting (the sweep queued one) is closed as failed
-    instead, with the reason in `job_failures`: the waiting twin resumes from the same cursor.
+    A stalled job whose identical twin already waits (the sweep or a user queued one) ends as
+    superseded instead (`cancelled`, the reason in `job_failures`): the twin resumes from the same
+    cursor, and the failed list only shows jobs that truly failed.
     """
     stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
     for job in stalled:
         assert job.id is not None
-        try:
-            await app.job_manager.retry_job(job)
-        except UniqueViolation:
-            await app.job_manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
-            async with db.write() as conn:
-                await conn.execute(
-                    insert(job_failures).values(
-                        job_id=job.id,
-                        task_name=job.task_name,
-                        attempt=job.attempts + 1,
-                        error="WorkerLost: its worker stopped; an identical job already waiting takes over",
-                    )
-                )
-            log.warning("job.stalled.superseded", job_id=job.id, task=job.task_name)
-        else:
-            log.warning("job.stalled.requeued", job_id=job.id, task=job.task_name)
+        twin = await supersede(db, job.id, why="WorkerLost: its worker stopped")
+        if twin is not None:
+            log.warning("job.stalled.superseded", job_id=job.id, task=job.task_name, by_job_id=twin)
+            continue
+        await app.job_manager.retry_job(job)
+        log.warning("job.stalled.requeued", job_id=job.id, task=job.task_name)
     return len(stalled)
 
 
@@ -77,9 +66,17 @@ async def run_worker(
     RETRY_POLICY.max_attempts = settings.job_max_attempts
     chosen = list(queues) if queues else list(QUEUES)
     async with open_app(services.db.direct_url, max_pool_size=concurrency + 3) as app:
+        manager = app.job_manager
+        assert isinstance(manager, JobManager)
+
+        async def on_retry_conflict(job_id: int) -> int | None:
+            return await supersede(services.db, job_id, why="its attempt failed and a retry was due")
+
+        manager.on_retry_conflict = on_retry_conflict
         reaper = asyncio.create_task(
             _reaper(app, services.db, stalled_after_s=settings.worker_stalled_after_s)
         )
+        relay = start_relay(services.db, settings) if wait else None  # events: outbox -> webhooks
         log.info("worker.started", concurrency=concurrency, queues=chosen)
         try:
             await app.run_worker_async(
@@ -93,7 +90,9 @@ async def run_worker(
                 stalled_worker_timeout=settings.worker_stalled_after_s,
             )
         finally:
+            manager.on_retry_conflict = None
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await stop_relay(relay)
         log.info("worker.stopped")

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, func, or_, select, table, tuple_
+from sqlalchemy import ColumnElement, and_, column, func, or_, select, table, true, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from walletsync.db.models import asset_prices, candles, instruments
 from walletsync.db.timescale import DAILY_CLOSE_VIEW
 from walletsync.market.errors import UnknownSymbolError
+from walletsync.market.price_at import close_at
 from walletsync.providers.types import Candle
 
 BATCH_ROWS = 3000  # 8 columns each, under asyncpg's 32767 bind parameters
@@ -313,28 +314,25 @@ class PricePoint:
     close: Decimal
 
 
-def latest_close_query(at: datetime | None = None) -> Any:
-    """Per instrument, the close of its latest bar starting at or before `at` (any interval).
-
-    With bars of several intervals the latest-starting one wins, so an hourly close is preferred
-    over the daily bar of the same day. Uses `ix_candles_instrument_ts`.
-    """
-    query = (
-        select(candles.c.instrument_id, candles.c.ts, candles.c.interval, candles.c.close)
-        .ext(distinct_on(candles.c.instrument_id))
-        .order_by(candles.c.instrument_id, candles.c.ts.desc(), candles.c.interval)
+def latest_close_query(instrument_ids: Sequence[int], at: datetime | None = None) -> Any:
+    """Per instrument, its price at `at` (now when None): see `price_at` for the rule."""
+    ids = select(instruments.c.id.label("instrument_id")).where(
+        instruments.c.id.in_(sorted(set(instrument_ids)))
     )
-    if at is not None:
-        query = query.where(candles.c.ts <= at)
-    return query
+    subquery = ids.subquery("wanted")
+    price = close_at(subquery.c.instrument_id, at)
+    return select(subquery.c.instrument_id, price.c.ts, price.c.interval, price.c.close).select_from(
+        subquery.join(price, true())
+    )
 
 
 async def latest_closes(
     conn: AsyncConnection, instrument_ids: Sequence[int], *, at: datetime | None = None
 ) -> dict[int, PricePoint]:
+    """Each instrument's price at `at` (now when None); instruments with no ended bar are absent."""
     if not instrument_ids:
         return {}
-    query = latest_close_query(at).where(candles.c.instrument_id.in_(sorted(set(instrument_ids))))
+    query = latest_close_query(instrument_ids, at)
     return {
         r.instrument_id: PricePoint(r.instrument_id, r.ts, r.interval, r.close)
         for r in await conn.execute(query)

@@ -1,6 +1,6 @@
 """What `walletsync prices sync` and `walletsync prices show` do, and the rich tables they print.
 
-The command functions in `cli.py` stay thin: they call these and print the returned tables.
+The command functions in `cli/` stay thin: they call these and print the returned tables.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def run_price_sync(
     async with open_services(settings, url, application_name="walletsync-prices") as services:
         if services.twelvedata is None:
             raise ConfigError(
-                "no Twelve Data endpoint configured: set TWELVEDATA_URLS (and TWELVEDATA_API_KEY), "
+                "no Twelve Data endpoint configured: set TWELVEDATA_URLS (and WALLETSYNC_TWELVEDATA_API_KEY), "
                 "or point it at `walletsync simulator`"
             )
         with progress_bar(console) as progress:

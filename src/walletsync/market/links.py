@@ -1,6 +1,6 @@
 """Which instrument prices which asset (`asset_prices`), and the listing of assets with their prices.
 
-Native SOL and ADA are priced by `SOL/<QUOTE>` and `ADA/<QUOTE>`; tokens by `PRICE_ASSET_MAP` entries
+Native SOL and ADA are priced by `SOL/<QUOTE>` and `ADA/<QUOTE>`; tokens by `WALLETSYNC_PRICE_ASSET_MAP` entries
 (`chain:asset_key=SYMBOL`, e.g. `solana:EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v=USDC/USD`). An asset
 with no link, or whose instrument has no bar yet, is *unpriced*: valuation lists it apart and never
 counts it as 0.
@@ -44,15 +44,15 @@ class PriceRule:
 
 
 def parse_price_rule(entry: str) -> PriceRule:
-    """`chain:asset_key=SYMBOL` as a rule; `ConfigError` naming PRICE_ASSET_MAP when malformed."""
+    """`chain:asset_key=SYMBOL` as a rule; `ConfigError` naming WALLETSYNC_PRICE_ASSET_MAP when malformed."""
     target, eq, symbol = entry.partition("=")
     chain, colon, asset_key = target.strip().partition(":")
     if not (eq and colon and asset_key.strip() and symbol.strip()):
-        raise ConfigError(f"PRICE_ASSET_MAP: {entry!r} is not chain:asset_key=SYMBOL")
+        raise ConfigError(f"WALLETSYNC_PRICE_ASSET_MAP: {entry!r} is not chain:asset_key=SYMBOL")
     try:
         parsed_chain = Chain(chain.strip().lower())
     except ValueError:
-        raise ConfigError(f"PRICE_ASSET_MAP: unknown chain {chain!r} in {entry!r}") from None
+        raise ConfigError(f"WALLETSYNC_PRICE_ASSET_MAP: unknown chain {chain!r} in {entry!r}") from None
     return PriceRule(parsed_chain, asset_key.strip(), normalize_symbol(symbol))
 
 
@@ -70,7 +70,7 @@ def price_rules(settings: Settings) -> list[PriceRule]:
 
 
 def sync_symbols(settings: Settings) -> list[str]:
-    """Every symbol to ingest: PRICE_SYMBOLS, then those the price rules need, each once."""
+    """Every symbol to ingest: WALLETSYNC_PRICE_SYMBOLS, then those the price rules need, each once."""
     symbols = [normalize_symbol(s) for s in settings.price_symbols]
     symbols += [rule.symbol for rule in price_rules(settings)]
     return list(dict.fromkeys(symbols))

@@ -6,7 +6,7 @@ then the asset links, then for each symbol and interval
 (stalest first, so a tight budget still reaches every series over the days) the bars from the last
 stored one (inclusive, so a bar still forming is completed), paging forward 5000
 bars per request; a series with no stored bar starts with the latest bars covering
-`PRICE_HISTORY_DAYS` (at most 5000). A symbol missing from the catalogs gets a minimal instrument
+`WALLETSYNC_PRICE_HISTORY_DAYS` (at most 5000). A symbol missing from the catalogs gets a minimal instrument
 row with its first bars (a mistyped one gets none), and is linked at the end of the run.
 
 Credits: every request reserves one credit of the day's budget first (`CreditBudget`); when the
@@ -251,7 +251,7 @@ class _Run:
         scope = f"{symbol} {interval.name}"
         fetch = partial(self.source.time_series, symbol, interval.name)
         if cursor is None:
-            # First run: the latest bars covering PRICE_HISTORY_DAYS, capped at one page. Asking for
+            # First run: the latest bars covering WALLETSYNC_PRICE_HISTORY_DAYS, capped at one page. Asking for
             # the latest bars (rather than "from N days ago") works against any clock, the simulator's too.
             wanted = min(page_size, max(1, math.ceil(history_days * 86_400 / interval.seconds)))
             page = await self.request(scope, partial(fetch, outputsize=wanted))

@@ -1,9 +1,11 @@
 """Leaderboards: the top wallets by portfolio value, or by activity (transactions in the last 24 h / 7 d).
 
-Each board is one SQL query, per chain or over all chains. The value board prices balances with each
-instrument's latest close (the same rule as `valuation`), exactly: `amount * close * 1e-decimals` is
-numeric multiplication, no division rounding; unpriced holdings are left out of the score and counted
-in `unpriced_assets`. The API caches boards for `CACHE_TTL_LEADERBOARD` seconds (a board is a
+Each board is one SQL query, per chain or over all chains. The value board reads `current_balances`
+(not the history of deltas) and the activity board an index on `wallet_transactions.block_time`, so
+neither grows with the number of transactions stored. The value board prices balances with each
+instrument's price now (`market.price_at`: the latest close of a bar that has ended, the same rule
+as `valuation`), exactly: `amount * close * 1e-decimals` is numeric multiplication, no division
+rounding; unpriced holdings are left out of the score and counted in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
 ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
 """
 
@@ -15,19 +17,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, and_, cast, func, lateral, literal, select
+from sqlalchemy import Numeric, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
 from walletsync.db.models import (
     asset_prices,
     assets,
-    balance_deltas,
-    candles,
+    current_balances,
     instruments,
     wallet_transactions,
     wallets,
 )
+from walletsync.market.price_at import close_at
 
 
 class LeaderboardKind(StrEnum):
@@ -63,56 +65,92 @@ class Leaderboard:
     entries: list[LeaderboardEntry]
 
 
-def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
-    """Top wallets by priced holdings: one statement (balances, latest closes, ranking)."""
-    held = select(
-        balance_deltas.c.wallet_id,
-        balance_deltas.c.asset_id,
-        func.sum(balance_deltas.c.amount).label("amount"),
-    ).group_by(balance_deltas.c.wallet_id, balance_deltas.c.asset_id)
-    if chain is not None:
-        held = held.where(balance_deltas.c.chain == chain)
-    bal = held.having(func.sum(balance_deltas.c.amount) != 0).cte("bal")
-    linked = select(asset_prices.c.instrument_id).distinct().subquery("linked")
-    last_bar = lateral(
-        select(candles.c.close)
-        .where(candles.c.instrument_id == linked.c.instrument_id)
-        .order_by(candles.c.ts.desc())
-        .limit(1)
-    )
-    closes = (
-        select(linked.c.instrument_id, last_bar.c.close)
-        .select_from(linked.join(last_bar, literal(True)))
-        .cte("closes")
-    )
-    priced = and_(
-        closes.c.close.is_not(None),
-        assets.c.decimals.is_not(None),
-        func.upper(instruments.c.currency_quote) == quote,
-    )
+def _unit_prices(*, chain: str | None, quote: str) -> Any:
+    """(asset_id, unit): the value in `quote` of one base unit of each priced asset (a few rows)."""
+    # The price now: the close of the latest bar that has ended (finer interval on a tie).
+    last_close = close_at(asset_prices.c.instrument_id, None)
     # 1e-<decimals> parses exactly; power(10, -d) would round to 16 places.
     scale = cast(func.concat("1e-", assets.c.decimals), Numeric)
-    value = func.coalesce(func.sum(bal.c.amount * closes.c.close * scale).filter(priced), literal(0, Numeric))
-    unpriced = func.count().filter(~func.coalesce(priced, False))
+    query = (
+        select(asset_prices.c.asset_id, (last_close.c.close * scale).label("unit"))
+        .select_from(asset_prices)
+        .join(instruments, instruments.c.id == asset_prices.c.instrument_id)
+        .join(assets, assets.c.id == asset_prices.c.asset_id)
+        .join(last_close, true())
+        .where(func.upper(instruments.c.currency_quote) == quote, assets.c.decimals.is_not(None))
+    )
+    # An asset belongs to one chain and so do the wallets holding it: filtering the (few) priced
+    # assets by chain filters the balances without joining wallets.
+    return (query if chain is None else query.where(assets.c.chain == chain)).cte("prices")
+
+
+def _unpriced_count(prices: Any, wallet_id: Any) -> Any:
+    held = current_balances.c
+    return (
+        select(func.count())
+        .where(held.wallet_id == wallet_id, held.amount != 0, held.asset_id.not_in(select(prices.c.asset_id)))
+        .scalar_subquery()
+    )
+
+
+def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
+    """Top wallets by priced holdings: one statement over the priced rows of `current_balances`.
+
+    Only balances of priced assets are aggregated (a join on the few priced asset ids), then the
+    unpriced holdings are counted for the `limit` winners alone. Wallets holding nothing priced
+    score 0 and are not here: `unpriced_only_query` supplies them when they can rank.
+    """
+    prices = _unit_prices(chain=chain, quote=quote)
+    held = current_balances.c
+    score = func.sum(held.amount * prices.c.unit)
+    top = (
+        select(held.wallet_id, score.label("score"))
+        .join(prices, prices.c.asset_id == held.asset_id)
+        .where(held.amount != 0)
+        .group_by(held.wallet_id)
+        .order_by(score.desc(), held.wallet_id)
+        .limit(limit)
+        .cte("top")
+    )
     return (
         select(
             wallets.c.id,
             wallets.c.chain,
             wallets.c.address,
             wallets.c.label,
-            value.label("score"),
-            unpriced.label("unpriced"),
+            top.c.score,
+            _unpriced_count(prices, top.c.wallet_id).label("unpriced"),
         )
-        .select_from(bal)
-        .join(wallets, wallets.c.id == bal.c.wallet_id)
-        .join(assets, assets.c.id == bal.c.asset_id)
-        .outerjoin(asset_prices, asset_prices.c.asset_id == bal.c.asset_id)
-        .outerjoin(instruments, instruments.c.id == asset_prices.c.instrument_id)
-        .outerjoin(closes, closes.c.instrument_id == asset_prices.c.instrument_id)
-        .group_by(wallets.c.id)
-        .order_by(value.desc(), wallets.c.id)
+        .join(wallets, wallets.c.id == top.c.wallet_id)
+        .order_by(top.c.score.desc(), wallets.c.id)
+    )
+
+
+def unpriced_only_query(*, chain: str | None, quote: str, limit: int) -> Any:
+    """The first `limit` wallets (by id) holding something, none of it priced: score 0."""
+    prices = _unit_prices(chain=chain, quote=quote)
+    held = current_balances.c
+    any_priced = (
+        select(held.wallet_id)
+        .join(prices, prices.c.asset_id == held.asset_id)
+        .where(held.wallet_id == wallets.c.id, held.amount != 0)
+        .exists()
+    )
+    holds = select(held.wallet_id).where(held.wallet_id == wallets.c.id, held.amount != 0).exists()
+    query = (
+        select(
+            wallets.c.id,
+            wallets.c.chain,
+            wallets.c.address,
+            wallets.c.label,
+            literal(0, Numeric).label("score"),
+            _unpriced_count(prices, wallets.c.id).label("unpriced"),
+        )
+        .where(holds, ~any_priced)
+        .order_by(wallets.c.id)
         .limit(limit)
     )
+    return query if chain is None else query.where(wallets.c.chain == chain)
 
 
 def activity_query(*, chain: str | None, since: datetime, limit: int) -> Any:
@@ -151,7 +189,12 @@ async def leaderboard(
     else:
         since = computed_at - ACTIVITY_WINDOWS[kind]
         query = activity_query(chain=chain_value, since=since, limit=limit)
-    rows = (await conn.execute(query)).all()
+    rows: list[Any] = list((await conn.execute(query)).all())
+    if kind is LeaderboardKind.VALUE and (len(rows) < limit or rows[-1].score <= 0):
+        # Wallets holding only unpriced assets score 0: they rank when fewer than `limit` wallets
+        # score above 0. Rare (no prices yet), so it is a second query rather than part of the first.
+        extra = await conn.execute(unpriced_only_query(chain=chain_value, quote=quote.upper(), limit=limit))
+        rows = sorted([*rows, *extra], key=lambda r: (-r.score, r.id))[:limit]
     entries = [
         LeaderboardEntry(
             rank=rank,

@@ -14,8 +14,8 @@ not one balance query per point.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,12 +36,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from walletsync.config import Chain
 from walletsync.db.models import asset_prices, assets, balance_deltas, candles, instruments, wallets
 from walletsync.errors import NotFoundError
-from walletsync.market.candles import latest_closes
+from walletsync.market.candles import PricePoint, latest_closes
 from walletsync.market.intervals import parse_interval
-from walletsync.portfolio.balances import Balance, wallet_balances
-from walletsync.wallets.repository import get_wallet
+from walletsync.portfolio.balances import Balance, wallet_balances, wallets_balances
+from walletsync.wallets.repository import WalletRow, get_wallet
 
 
 class GroupNotFoundError(NotFoundError):
@@ -143,17 +144,28 @@ async def _links(conn: AsyncConnection, asset_ids: Sequence[int]) -> dict[int, _
     return {r.asset_id: _Link(r.id, r.symbol, r.currency_quote) for r in rows}
 
 
-async def _price_balances(
-    conn: AsyncConnection, balances: Sequence[Balance], *, quote: str, at: datetime | None
-) -> tuple[list[Position], list[Position]]:
+@dataclass(frozen=True, slots=True)
+class _Prices:
+    """The price links and closes of a set of assets, read once for any number of wallets."""
+
+    links: dict[int, _Link]
+    closes: dict[int, PricePoint]
+
+
+async def _prices(conn: AsyncConnection, balances: Iterable[Balance], *, at: datetime | None) -> _Prices:
     links = await _links(conn, [b.asset_id for b in balances])
     closes = await latest_closes(conn, [link.instrument_id for link in links.values()], at=at)
+    return _Prices(links, closes)
+
+
+def _price_balances(
+    balances: Sequence[Balance], prices: _Prices, *, quote: str, at: datetime | None
+) -> tuple[list[Position], list[Position]]:
     priced: list[Position] = []
     unpriced: list[Position] = []
     for b in balances:
-        base = Position(b.asset_id, b.chain.value, b.asset_key, b.symbol, b.name, b.decimals, b.amount)
-        link = links.get(b.asset_id)
-        point = closes.get(link.instrument_id) if link else None
+        link = prices.links.get(b.asset_id)
+        point = prices.closes.get(link.instrument_id) if link else None
         reason = None
         if link is None:
             reason = "no price source linked to this asset"
@@ -163,25 +175,46 @@ async def _price_balances(
             reason = f"no {link.symbol} price stored" + (f" at or before {at.isoformat()}" if at else "")
         elif b.decimals is None:
             reason = "the asset's decimals are unknown"
+        chain = b.chain.value
         if reason is not None or link is None or point is None or b.decimals is None:
-            unpriced.append(replace(base, unpriced_reason=reason))
+            unpriced.append(
+                Position(
+                    b.asset_id,
+                    chain,
+                    b.asset_key,
+                    b.symbol,
+                    b.name,
+                    b.decimals,
+                    b.amount,
+                    unpriced_reason=reason,
+                )
+            )
             continue
+        # Positional construction, not dataclasses.replace: a 100-wallet group prices ~1,000 of these.
         value = to_units(b.amount, b.decimals) * point.close
         priced.append(
-            replace(base, price=point.close, price_symbol=link.symbol, price_ts=point.ts, value=value)
+            Position(
+                b.asset_id,
+                chain,
+                b.asset_key,
+                b.symbol,
+                b.name,
+                b.decimals,
+                b.amount,
+                point.close,
+                link.symbol,
+                point.ts,
+                value,
+            )
         )
     priced.sort(key=lambda p: (-(p.value or 0), p.asset_id))
     return priced, unpriced
 
 
-async def wallet_value(
-    conn: AsyncConnection, wallet_id: int, *, quote: str = "USD", at: datetime | None = None
+def _wallet_value(
+    wallet: WalletRow, balances: Sequence[Balance], prices: _Prices, *, quote: str, at: datetime | None
 ) -> WalletValue:
-    """The wallet's value in `quote` now (latest closes) or at `at` (balances and closes as of then)."""
-    quote = quote.upper()
-    wallet = await get_wallet(conn, wallet_id)
-    balances = await wallet_balances(conn, wallet_id, at=at)
-    priced, unpriced = await _price_balances(conn, balances, quote=quote, at=at)
+    priced, unpriced = _price_balances(balances, prices, quote=quote, at=at)
     return WalletValue(
         wallet_id=wallet.id,
         chain=wallet.chain.value,
@@ -195,29 +228,45 @@ async def wallet_value(
     )
 
 
-async def group_wallet_ids(conn: AsyncConnection, group: str) -> list[int]:
-    ids = list(
-        (
-            await conn.execute(
-                select(wallets.c.id).where(wallets.c.group_name == group).order_by(wallets.c.id)
-            )
-        ).scalars()
-    )
-    if not ids:
+async def wallet_value(
+    conn: AsyncConnection, wallet_id: int, *, quote: str = "USD", at: datetime | None = None
+) -> WalletValue:
+    """The wallet's value in `quote` now or at `at`: balances then, priced by `market.price_at`."""
+    quote = quote.upper()
+    wallet = await get_wallet(conn, wallet_id)
+    balances = await wallet_balances(conn, wallet_id, at=at)
+    return _wallet_value(wallet, balances, await _prices(conn, balances, at=at), quote=quote, at=at)
+
+
+async def group_wallets(conn: AsyncConnection, group: str) -> list[WalletRow]:
+    rows = (
+        await conn.execute(select(wallets).where(wallets.c.group_name == group).order_by(wallets.c.id))
+    ).all()
+    if not rows:
         raise GroupNotFoundError(f"no wallet is in group {group!r} (add one with `wallets add --group`)")
-    return ids
+    return [WalletRow(r.id, Chain(r.chain), r.address, r.label, r.group_name, r.created_at) for r in rows]
+
+
+async def group_wallet_ids(conn: AsyncConnection, group: str) -> list[int]:
+    return [wallet.id for wallet in await group_wallets(conn, group)]
 
 
 async def group_value(
     conn: AsyncConnection, group: str, *, quote: str = "USD", at: datetime | None = None
 ) -> GroupValue:
-    """The total of a wallet group (`wallets.group_name`), with each wallet's own valuation."""
-    values = [
-        await wallet_value(conn, wid, quote=quote, at=at) for wid in await group_wallet_ids(conn, group)
-    ]
+    """The total of a wallet group (`wallets.group_name`), with each wallet's own valuation.
+
+    Four queries whatever the group's size: its wallets, their balances, the assets' price links,
+    the latest closes.
+    """
+    quote = quote.upper()
+    members = await group_wallets(conn, group)
+    balances = await wallets_balances(conn, [w.id for w in members], at=at)
+    prices = await _prices(conn, (b for held in balances.values() for b in held), at=at)
+    values = [_wallet_value(w, balances.get(w.id, []), prices, quote=quote, at=at) for w in members]
     return GroupValue(
         group=group,
-        quote=quote.upper(),
+        quote=quote,
         at=at,
         total=sum((v.total for v in values), Decimal(0)),
         wallets=values,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from walletsync.config import Chain
+from walletsync.providers.amounts import AmountError, digits_u64
 from walletsync.providers.errors import (
     BannedError,
     MalformedResponseError,
@@ -99,6 +100,9 @@ def normalize_cardano_tx(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> Cha
     """
     try:
         return _normalize(tx, utxos)
+    except AmountError as exc:
+        tx_id = utxos.get("hash") or tx.get("hash") or "?"
+        raise MalformedResponseError(f"transaction {tx_id}: {exc}", provider=PROVIDER) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponseError(
             f"not a Blockfrost tx/utxos pair ({type(exc).__name__}: {exc})", provider=PROVIDER
@@ -111,15 +115,20 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
         raise ValueError(f"/txs is {tx['hash']} but /utxos is {tx_id}")
     valid = tx.get("valid_contract", True) is not False
     sums: dict[tuple[str, str], int] = defaultdict(int)
-    for sign, side in ((-1, utxos["inputs"]), (1, utxos["outputs"])):
-        for utxo in side:
+    for sign, side in ((-1, "inputs"), (1, "outputs")):
+        for position, utxo in enumerate(utxos[side]):
+            # Every quantity is checked, counted or not: a wrong type anywhere means a broken body.
+            quantities = [
+                digits_u64(amount["quantity"], f"{side}[{position}].amount[{k}].quantity")
+                for k, amount in enumerate(utxo["amount"])
+            ]
             if utxo.get("reference"):
                 continue
             # Counted when it is collateral exactly when the scripts failed.
             if bool(utxo.get("collateral")) == valid:
                 continue
-            for amount in utxo["amount"]:
-                sums[(utxo["address"], _asset_key(amount["unit"]))] += sign * int(amount["quantity"])
+            for amount, quantity in zip(utxo["amount"], quantities, strict=True):
+                sums[(utxo["address"], _asset_key(amount["unit"]))] += sign * quantity
     block_time = tx.get("block_time")
     height = tx.get("block_height")
     return ChainTx(
@@ -127,7 +136,7 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
         tx_id=tx_id,
         height=int(height) if height is not None else None,
         block_time=datetime.fromtimestamp(block_time, tz=UTC) if block_time is not None else None,
-        fee=int(tx["fees"]),
+        fee=digits_u64(tx["fees"], "fees"),
         success=valid,
         deltas=tuple(
             BalanceDelta(owner=owner, asset=asset, amount=amount)
@@ -227,7 +236,12 @@ class CardanoAdapter:
         except UpstreamNotFoundError:
             return []
         try:
-            return [HeldAsset(asset=_asset_key(a["unit"]), amount=int(a["quantity"])) for a in body["amount"]]
+            return [
+                HeldAsset(
+                    asset=_asset_key(a["unit"]), amount=digits_u64(a["quantity"], f"amount[{k}].quantity")
+                )
+                for k, a in enumerate(body["amount"])
+            ]
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponseError(f"bad address body ({exc!r})", provider=PROVIDER) from exc
 

@@ -107,6 +107,8 @@ class _Request:
     body: Any
     idempotent: bool
     cost: int
+    content: bytes | None = None  # sent as is (`post_bytes`), instead of `body` as JSON
+    headers: Mapping[str, str] | None = None
 
     def cache_key(self) -> str:
         params = sorted((self.params or {}).items())
@@ -235,6 +237,18 @@ class ResilientClient:
     ) -> Any:
         request = _Request("POST", path, None, body, idempotent=idempotent, cost=cost)
         return await self._call(request, cache_ttl_s)
+
+    async def post_bytes(self, path: str, *, content: bytes, headers: Mapping[str, str]) -> int:
+        """POST `content` exactly as given (e.g. a signed webhook body) and return the HTTP status.
+
+        The classifier alone decides success (the answer need not be JSON). Never retried once it may
+        have reached the server: the caller owns redelivery.
+        """
+        request = _Request(
+            "POST", path, None, None, idempotent=False, cost=1, content=content, headers=headers
+        )
+        status: int = await self._send(request)
+        return status
 
     # --- health, lifecycle -----------------------------------------------------------------
 
@@ -393,9 +407,14 @@ class ResilientClient:
         url = self._url(endpoint, request)
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                response = await self._http.request(
-                    request.method, url, json=request.body if request.method == "POST" else None
-                )
+                if request.content is not None:
+                    response = await self._http.request(
+                        request.method, url, content=request.content, headers=request.headers
+                    )
+                else:
+                    response = await self._http.request(
+                        request.method, url, json=request.body if request.method == "POST" else None
+                    )
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
         except httpx.TimeoutException as exc:
@@ -408,6 +427,13 @@ class ResilientClient:
         except httpx.TransportError as exc:
             return self._failed(ProviderConnectionError, "connection lost", exc, endpoint, sent=True), None
         status = response.status_code
+        if request.content is not None:  # raw exchange: the status is the answer
+            raw_error = self._classify(status, None, response.headers)
+            if raw_error is None:
+                return _Outcome(body=status), status
+            raw_error.provider = raw_error.provider or self.provider
+            raw_error.endpoint = raw_error.endpoint or endpoint.public_url
+            return _Outcome(error=raw_error, maybe_sent=not isinstance(raw_error, RateLimitedError)), status
         decoded = True
         try:
             body: Any = decode_json(response.content)

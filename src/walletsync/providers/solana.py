@@ -8,9 +8,12 @@ of Solana responses the client applies to every reply. Parsing lives in `solana_
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import structlog
+
+from walletsync.providers.amounts import u64
 from walletsync.providers.errors import (
     MalformedResponseError,
     ProviderAuthError,
@@ -27,6 +30,7 @@ from walletsync.providers.solana_parse import (
     TOKEN_PROGRAM,
     TokenAccount,
     TransactionNotFoundError,
+    TransactionUnavailableError,
     native_asset,
     normalize_solana_tx,
     parse_mint_info,
@@ -42,9 +46,12 @@ __all__ = [
     "SolanaAdapter",
     "TokenAccount",
     "TransactionNotFoundError",
+    "TransactionUnavailableError",
     "classify_error",
     "normalize_solana_tx",
 ]
+
+log = structlog.get_logger(__name__)
 
 RPC_PATH = ""
 """JSON-RPC is posted to the endpoint URL itself."""
@@ -98,10 +105,16 @@ class SolanaAdapter:
         *,
         commitment: Commitment = "finalized",
         metadata_cache_ttl_s: float = 3600.0,
+        item_attempts: int = 4,
+        item_backoff_s: float = 0.2,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._transport = transport
         self._commitment = commitment
         self._metadata_cache_ttl_s = metadata_cache_ttl_s
+        self._item_attempts = max(1, item_attempts)
+        self._item_backoff_s = item_backoff_s
+        self._sleep = sleep
 
     @staticmethod
     def _request(method: str, params: list[Any], request_id: int = 1) -> dict[str, Any]:
@@ -130,14 +143,34 @@ class SolanaAdapter:
         return parse_signatures(await self._call("getSignaturesForAddress", [address, options]))
 
     async def transactions(self, signatures: Sequence[str]) -> list[ChainTx]:
-        """The transactions of `signatures`, in the same order, fetched in ONE JSON-RPC batch.
+        """The transactions of `signatures`, in the same order, fetched in JSON-RPC batches.
 
-        Raises when any item failed: a non-retryable item error first, else a retryable one, else
-        `TransactionNotFoundError` naming every signature the node answered null for. Keep batches
-        within what the endpoint accepts (public RPCs cap batch sizes; 100 is widely accepted).
+        The whole batch goes first; items that failed (a retryable item error, or `null` from a node
+        lacking the transaction) are asked again, alone in a smaller batch, up to `item_attempts`
+        times with a doubling pause (each request may go to another endpoint). A non-retryable item
+        error raises at once, naming its signature; items still failing at the end raise
+        `TransactionUnavailableError` naming each. Keep batches within what the endpoint accepts
+        (public RPCs cap batch sizes; 100 is widely accepted).
         """
+        found: dict[str, ChainTx] = {}
+        pending = list(dict.fromkeys(signatures))
+        delay = self._item_backoff_s
+        for attempt in range(1, self._item_attempts + 1):
+            failures = await self._batch(pending, found)
+            if not failures:
+                break
+            pending = list(failures)
+            if attempt == self._item_attempts:
+                raise TransactionUnavailableError(failures, attempts=attempt, provider=PROVIDER)
+            log.info("solana.transactions.retry", failed=len(failures), attempt=attempt, delay_s=delay)
+            await self._sleep(delay)
+            delay *= 2
+        return [found[signature] for signature in signatures]
+
+    async def _batch(self, signatures: Sequence[str], found: dict[str, ChainTx]) -> dict[str, str]:
+        """One batch of `getTransaction`: fill `found`; return the retryable failures by signature."""
         if not signatures:
-            return []
+            return {}
         options = {
             "encoding": "jsonParsed",
             "maxSupportedTransactionVersion": 0,
@@ -155,26 +188,23 @@ class SolanaAdapter:
         if not isinstance(body, list):
             raise MalformedResponseError("batch response is not a list", provider=PROVIDER)
         by_id = {item.get("id"): item for item in body if isinstance(item, Mapping)}
-        errors: list[ProviderError] = []
-        missing: list[str] = []
-        txs: list[ChainTx] = []
+        failures: dict[str, str] = {}
         for request, signature in zip(requests, signatures, strict=True):
             item = by_id.get(request["id"])
             if item is None:
-                errors.append(
-                    MalformedResponseError(f"batch response lacks id {request['id']}", provider=PROVIDER)
-                )
+                failures[signature] = f"batch response lacks id {request['id']}"
             elif item.get("error") is not None:
-                errors.append(rpc_error(item["error"]))
+                error = rpc_error(item["error"])
+                if not error.retryable:
+                    error.detail = f"getTransaction {signature}: {error.detail}"
+                    error.args = (error.detail,)
+                    raise error
+                failures[signature] = error.detail.removeprefix(f"{PROVIDER}: ")
             elif item.get("result") is None:
-                missing.append(signature)
+                failures[signature] = "null: the node does not have it"
             else:
-                txs.append(normalize_solana_tx(item["result"]))
-        if errors:
-            raise next((e for e in errors if not e.retryable), errors[0])
-        if missing:
-            raise TransactionNotFoundError(missing, provider=PROVIDER)
-        return txs
+                found[signature] = normalize_solana_tx(item["result"])
+        return failures
 
     async def transaction(self, signature: str) -> ChainTx:
         """One transaction (a batch of one)."""
@@ -184,7 +214,7 @@ class SolanaAdapter:
         """Lamports held by `address` now."""
         result = await self._call("getBalance", [address, {"commitment": self._commitment}])
         try:
-            return int(result["value"])
+            return u64(result["value"], "getBalance value")
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponseError(f"bad getBalance result ({exc!r})", provider=PROVIDER) from exc
 

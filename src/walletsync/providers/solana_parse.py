@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import base58
 
 from walletsync.config import Chain
+from walletsync.providers.amounts import AmountError, digits_u64, u64
 from walletsync.providers.errors import (
     MalformedResponseError,
     ProviderError,
@@ -59,6 +60,20 @@ class TransactionNotFoundError(TransientProviderError):
             detail = "getTransaction result is null: the node does not have this transaction"
         super().__init__(detail, **kwargs)  # type: ignore[arg-type]
         self.signatures = tuple(signatures)
+
+
+class TransactionUnavailableError(TransientProviderError):
+    """`getTransaction` kept failing for these signatures (a null result or a retryable item error)
+    through every attempt of the adapter; the detail names each signature and its last failure."""
+
+    status = 503
+
+    def __init__(self, failures: Mapping[str, str], *, attempts: int, **kwargs: object) -> None:
+        listed = [f"{signature} ({reason})" for signature, reason in failures.items()]
+        more = f" and {len(listed) - 3} more" if len(listed) > 3 else ""
+        detail = f"transaction unavailable after {attempts} attempts: {', '.join(listed[:3])}{more}"
+        super().__init__(detail, **kwargs)  # type: ignore[arg-type]
+        self.signatures = tuple(failures)
 
 
 class TokenAccount(NamedTuple):
@@ -133,6 +148,10 @@ def normalize_solana_tx(result: Mapping[str, Any]) -> ChainTx:
         raise MalformedResponseError(f"not a getTransaction result: {_preview(result)}", provider=PROVIDER)
     try:
         return _normalize(result)
+    except AmountError as exc:
+        raise MalformedResponseError(
+            f"transaction {_signature_of(result)}: {exc}", provider=PROVIDER
+        ) from exc
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise MalformedResponseError(
             f"not a getTransaction result ({type(exc).__name__}: {exc})", provider=PROVIDER
@@ -146,18 +165,23 @@ def _normalize(result: Mapping[str, Any]) -> ChainTx:
     signature, keys = _signature_and_keys(result["transaction"], meta)
     sums: dict[tuple[str, str], int] = defaultdict(int)
     for index, (pre, post) in enumerate(zip(meta["preBalances"], meta["postBalances"], strict=True)):
-        if post != pre:
-            sums[(keys[index], NATIVE)] += int(post) - int(pre)
-    for sign, balances in ((-1, meta.get("preTokenBalances")), (1, meta.get("postTokenBalances"))):
+        before = u64(pre, f"meta.preBalances[{index}]")
+        after = u64(post, f"meta.postBalances[{index}]")
+        if after != before:
+            sums[(keys[index], NATIVE)] += after - before
+    for sign, side in ((-1, "preTokenBalances"), (1, "postTokenBalances")):
         # A missing entry on one side is a zero balance: the account was created (no pre) or closed
         # (no post) in this transaction.
-        for entry in balances or ():
+        for position, entry in enumerate(meta.get(side) or ()):
             owner = entry.get("owner")
             if not owner:
                 # Token balances recorded before the RPC added `owner` (2021) name only the token
                 # account; its address is the best owner we have (what explorers show as well).
                 owner = keys[entry["accountIndex"]]
-            sums[(owner, entry["mint"])] += sign * int(entry["uiTokenAmount"]["amount"])
+            amount = digits_u64(
+                entry["uiTokenAmount"]["amount"], f"meta.{side}[{position}].uiTokenAmount.amount"
+            )
+            sums[(owner, entry["mint"])] += sign * amount
     deltas = tuple(
         BalanceDelta(owner=owner, asset=asset, amount=amount)
         for (owner, asset), amount in sorted(sums.items())
@@ -167,13 +191,24 @@ def _normalize(result: Mapping[str, Any]) -> ChainTx:
     return ChainTx(
         chain=Chain.SOLANA,
         tx_id=signature,
-        height=int(result["slot"]),
+        height=u64(result["slot"], "slot"),
         block_time=datetime.fromtimestamp(block_time, tz=UTC) if block_time is not None else None,
-        fee=int(meta["fee"]),
+        fee=u64(meta["fee"], "meta.fee"),
         success=meta.get("err") is None,
         deltas=deltas,
         raw=dict(result),
     )
+
+
+def _signature_of(result: Mapping[str, Any]) -> str:
+    """The transaction's first signature for an error message, or "?" when it cannot be read."""
+    try:
+        transaction = result["transaction"]
+        if isinstance(transaction, list):
+            return decode_wire_transaction(transaction[0], transaction[1])[0]
+        return str(transaction["signatures"][0])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return "?"
 
 
 def owned_token_accounts(result: Mapping[str, Any], owner: str) -> set[str]:
@@ -277,7 +312,8 @@ def parse_token_accounts(result: Any) -> list[TokenAccount]:
         accounts = []
         for entry in entries:
             info = entry["account"]["data"]["parsed"]["info"]
-            accounts.append(TokenAccount(entry["pubkey"], info["mint"], int(info["tokenAmount"]["amount"])))
+            amount = digits_u64(info["tokenAmount"]["amount"], "tokenAmount.amount")
+            accounts.append(TokenAccount(entry["pubkey"], info["mint"], amount))
         return accounts
     except (KeyError, TypeError, ValueError) as exc:
         # Without jsonParsed the node returns data as base58/base64 (or the string "error: data too

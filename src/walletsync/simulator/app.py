@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -96,10 +97,16 @@ class SimulatorApp:
             body=body,
         )
         decision = self.faults.decide(provider.name, endpoint, provider.cost(request))
-        await self._respond(send, receive, provider, request, decision)
+        await self._respond(send, receive, provider, request, decision, endpoint)
 
     async def _respond(
-        self, send: Send, receive: Receive, provider: ProviderHandler, request: SimRequest, decision: Decision
+        self,
+        send: Send,
+        receive: Receive,
+        provider: ProviderHandler,
+        request: SimRequest,
+        decision: Decision,
+        endpoint: int,
     ) -> None:
         kind = decision.kind
         if kind == "outage":
@@ -119,6 +126,11 @@ class SimulatorApp:
             await _send(send, provider.server_error(decision.status))
             return
         response = provider.handle(request)
+        if response.status == 200 and response.content_type == "application/json":
+            parsed = request.parsed if provider.name == "solana" else None
+            response = replace(
+                response, body=self.faults.rewrite(provider.name, endpoint, parsed, response.body)
+            )
         if kind == "malformed":
             if decision.variant == "html":
                 response = SimResponse(200, _HTML_ERROR, "text/html")

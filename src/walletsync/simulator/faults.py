@@ -1,7 +1,8 @@
 """Fault injection and rate-limit enforcement for the simulator, per provider and per endpoint index.
 
 `FaultConfig` (pydantic, so `POST /_admin/faults` can replace it as JSON) says what goes wrong:
-latency (fixed or uniform), 5xx, hangs longer than any client timeout, malformed 200 bodies, outage
+latency (fixed or uniform), 5xx, hangs longer than any client timeout, malformed 200 bodies, faults
+inside well-formed bodies (`body_faults`: failed batch items, amounts of the wrong type), outage
 windows of an endpoint index, and a token bucket per provider. `FaultInjector` turns each arriving
 request into a `Decision` with a seeded RNG and counts what it did.
 
@@ -12,6 +13,7 @@ must run on an injectable clock so tests need no sleeps.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -21,6 +23,9 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from walletsync.simulator import body_faults
+from walletsync.simulator.wire import dumps
 
 PROVIDERS = ("solana", "blockfrost", "twelvedata")
 
@@ -46,6 +51,17 @@ class FaultRule(BaseModel):
     timeout_rate: float = Field(default=0.0, ge=0, le=1)  # hang `hang_s`, then drop the connection
     malformed_rate: float = Field(default=0.0, ge=0, le=1)  # HTTP 200, truncated JSON or an HTML page
     hang_s: float = Field(default=30.0, ge=0)
+    # Inside a well-formed 200 body (`body_faults`), after the request-level faults above:
+    wrong_type_rate: float = Field(default=0.0, ge=0, le=1)  # one amount of the wrong JSON type
+    item_error_rate: float = Field(default=0.0, ge=0, le=1)  # per getTransaction call: -32005 error
+    item_null_rate: float = Field(default=0.0, ge=0, le=1)  # per getTransaction call: result null
+    missing_signatures: list[str] = Field(default_factory=list)  # getTransaction null, always
+
+    @property
+    def touches_body(self) -> bool:
+        return bool(
+            self.wrong_type_rate or self.item_error_rate or self.item_null_rate or self.missing_signatures
+        )
 
 
 class Outage(BaseModel):
@@ -207,12 +223,42 @@ class FaultInjector:
                 return Decision("malformed", latency_s, variant=self.rng.choice(("truncated", "html")))
             return Decision("ok", latency_s)
 
+    def rewrite(self, provider: str, endpoint: int, request_body: Any, body: bytes) -> bytes:
+        """`body` (a 200 answer) with the rule's in-body faults applied; unchanged when it has none."""
+        with self._lock:
+            rule = self.config.rule(provider, endpoint)
+            if not rule.touches_body:
+                return body
+            parsed = json.loads(body)
+            changed = False
+            if provider == "solana" and (
+                rule.item_error_rate or rule.item_null_rate or rule.missing_signatures
+            ):
+                parsed, failed = body_faults.rpc_items(
+                    request_body,
+                    parsed,
+                    error_rate=rule.item_error_rate,
+                    null_rate=rule.item_null_rate,
+                    missing=frozenset(rule.missing_signatures),
+                    rng=self.rng,
+                )
+                self.faults["item"] += failed
+                changed = bool(failed)
+            wrong = rule.wrong_type_rate and self.rng.random() < rule.wrong_type_rate
+            if wrong and body_faults.wrong_type(provider, parsed, self.rng):
+                self.faults["wrong_type"] += 1
+                changed = True
+            return dumps(parsed) if changed else body
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "requests": {p: self.requests[p] for p in PROVIDERS},
                 "violations": {p: self.violations[p] for p in PROVIDERS},
-                "faults": {k: self.faults[k] for k in ("outage", "timeout", "server_error", "malformed")},
+                "faults": {
+                    k: self.faults[k]
+                    for k in ("outage", "timeout", "server_error", "malformed", "item", "wrong_type")
+                },
                 "endpoints": dict(self.endpoint_requests),
                 "uptime_s": round(self.clock() - self.started, 3),
                 "config": self.config.model_dump(mode="json"),

@@ -110,14 +110,17 @@ class Ledger:
         idx = self.solana.account_index.get(address)
         return self.solana.lamports[idx] if idx is not None else 0
 
-    def solana_token_accounts(self, owner: str) -> dict[str, str]:
-        """mint -> token account address of an owner."""
+    def solana_token_accounts(self, owner: str, *, closed: bool = False) -> dict[str, str]:
+        """mint -> token account address of an owner: the open ones (what the RPC lists by owner),
+        or with `closed` only the ones closed after use."""
         sol = self.solana
         idx = sol.account_index.get(owner)
         if idx is None:
             return {}
         return {
-            sol.mints[m].address: sol.accounts[ta] for m, ta in sol.owner_token_accounts.get(idx, {}).items()
+            sol.mints[m].address: sol.accounts[ta]
+            for m, ta in sol.owner_token_accounts.get(idx, {}).items()
+            if (ta in sol.closed_token_accounts) is closed
         }
 
     def solana_token_balances(self, owner: str) -> dict[str, int]:

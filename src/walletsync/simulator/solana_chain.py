@@ -10,7 +10,11 @@ What real chains do that the simulator reproduces on purpose:
 - an SPL transfer touches token accounts, not the receiving owner: it is listed under the receiving
   token account's signatures, not under the owner's, unless the owner signs;
 - a failed transaction still charges its fee and changes nothing else;
-- fees are 5000 lamports per signature plus an optional priority fee (compute-unit price x limit).
+- fees are 5000 lamports per signature plus an optional priority fee (compute-unit price x limit);
+- wallets close token accounts after use: at the end of a pass of trading wallets, some of their
+  token accounts are emptied by one last transfer and closed. A closed account is no longer listed
+  by `getTokenAccountsByOwner` (nor served by `getAccountInfo`), yet the transfers into it stay
+  listed only under its own address: an indexer finds it only through the owner's transactions.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class SolanaChain:
         self.token_accounts: dict[int, TokenAccount] = {}  # account index -> token account
         self.token_amount: dict[int, int] = {}  # token account index -> final amount
         self.owner_token_accounts: dict[int, dict[int, int]] = {}  # owner -> mint -> token account
+        self.closed_token_accounts: set[int] = set()  # emptied and closed: no longer listed by owner
         self.txs: list[SolTx] = []
         self.sig_index: dict[str, int] = {}
         self.address_txs: dict[int, list[int]] = {}  # account index -> tx indices, oldest first
@@ -185,6 +190,7 @@ class _PassGenerator:
 
     def __init__(self, chain: SolanaChain, pass_no: int, tx_counts: list[int], *, interact: bool) -> None:
         self.chain = chain
+        self.pass_no = pass_no
         self.rng = random.Random(f"{chain.seed}:solana:{pass_no}")
         self.interact = interact and len(tx_counts) > 1
         self.remaining = list(tx_counts)
@@ -339,6 +345,20 @@ class _PassGenerator:
         else:
             self._sol(w, outsider, balance + rng.randrange(1, 10) * LAMPORTS_PER_SOL, failed=True)
 
+    def close_some_token_accounts(self) -> None:
+        """Empty about half of the wallets' funded token accounts into an outsider and close them.
+
+        A separate random stream, so the trading history before it is the same with or without
+        closing. Each closed account gets one last (owner-signed) transfer of its whole balance.
+        """
+        chain = self.chain
+        rng = random.Random(f"{chain.seed}:solana-close:{self.pass_no}")
+        for w in self.wallets:
+            for mint, ta in sorted(chain.owner_token_accounts[w].items()):
+                if chain.token_amount[ta] > 0 and rng.random() < 0.5:
+                    self._spl(w, mint, rng.choice(self.outsiders), chain.token_amount[ta])
+                    chain.closed_token_accounts.add(ta)
+
     def run(self) -> None:
         rng = self.rng
         for w, count in zip(self.wallets, self.remaining, strict=True):
@@ -357,6 +377,8 @@ class _PassGenerator:
                 if self._involves(tx, self.wallets[j]):
                     self.remaining[j] -= 1
             active = [j for j in active if self.remaining[j] > 0]
+        if self.interact:
+            self.close_some_token_accounts()
 
     def _involves(self, tx: SolTx, wallet: int) -> bool:
         if tx.payer == wallet or (tx.kind == SOL_TRANSFER and tx.dest == wallet):

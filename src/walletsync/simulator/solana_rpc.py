@@ -244,7 +244,11 @@ class SolanaRpc:
             raise RpcError(INVALID_PARAMS, "Invalid params: missing `mint` or `programId` filter")
         config = _config(params, 2)
         chain = self.chain
-        accounts = chain.owner_token_accounts.get(chain.account_index.get(owner, -1), {})
+        accounts = {
+            mint: ta
+            for mint, ta in chain.owner_token_accounts.get(chain.account_index.get(owner, -1), {}).items()
+            if ta not in chain.closed_token_accounts
+        }
         if "mint" in selector:
             mint = chain.mint_index.get(selector["mint"])
             chosen = [accounts[mint]] if mint is not None and mint in accounts else []
@@ -268,6 +272,8 @@ class SolanaRpc:
         idx = chain.account_index.get(address)
         if mint is not None:
             value = self._mint_account(mint, encoding)
+        elif idx is not None and idx in chain.closed_token_accounts:
+            value = None  # closed: the account no longer exists
         elif idx is not None and idx in chain.token_accounts:
             value = self._token_account(idx, encoding)
         elif idx is not None:

@@ -27,14 +27,15 @@ def _sample(metric: str, **labels: str) -> float:
 
 
 class QueryCounter:
-    """Counts balance aggregations the database actually runs (an engine event, not a mock)."""
+    """Counts balance reads the database actually runs (an engine event, not a mock): the current
+    balances table, or a sum over the deltas for a point in time."""
 
     def __init__(self, db: Database) -> None:
         self.engine = db.primary.sync_engine
         self.count = 0
 
     def _on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "sum(balance_deltas.amount)" in statement:
+        if "FROM current_balances" in statement or "sum(balance_deltas.amount)" in statement:
             self.count += 1
 
     def __enter__(self) -> QueryCounter:

@@ -17,10 +17,10 @@ from walletsync.db.models import api_keys
 def _walletsync(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "WALLETSYNC_DATABASE_URL": database_url,
         "WALLETSYNC_AUTO_MIGRATE": "false",
         "WALLETSYNC_DATA_DIR": str(tmp_path),
-        "REDIS_URL": "",
+        "WALLETSYNC_REDIS_URL": "",
     }
     return subprocess.run(
         [str(Path(sys.executable).parent / "walletsync"), *args],

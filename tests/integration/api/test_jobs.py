@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import base58
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from tests.integration.api.conftest import Api, Keys, seed_wallet_history
+from walletsync.config import Settings
+from walletsync.db.engine import Database
 from walletsync.db.models import job_failures
 from walletsync.jobs.tables import procrastinate_jobs
 
@@ -109,11 +115,31 @@ async def test_jobs_list_paginates_newest_first(api: Api, keys: Keys) -> None:
     assert seen == sorted(ids, reverse=True)
 
 
+async def test_cancel_job_as_admin(api: Api, keys: Keys) -> None:
+    """POST /jobs/{id}/cancel needs an admin key, cancels a waiting job, and is 409 once it ended."""
+    seeded = await seed_wallet_history(api.db, n_txs=1)
+    queued = await api.client.post(f"/v1/wallets/{seeded.wallet_id}/sync", headers=keys.write)
+    job_id = queued.json()["job_id"]
+
+    forbidden = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.write)
+    assert forbidden.status_code == 403
+    cancelled = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.admin)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["last_error"]) == (
+        "cancelled",
+        "Cancelled by an operator (was todo)",
+    )
+    again = await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=keys.admin)
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"job {job_id} is cancelled; only todo and doing jobs can be cancelled"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
         ("GET", "/v1/jobs/9999", 404),
         ("POST", "/v1/jobs/9999/retry", 404),
+        ("POST", "/v1/jobs/9999/cancel", 404),
         ("GET", "/v1/jobs?status=exploded", 422),
         ("GET", "/v1/jobs/-1", 422),
     ],
@@ -123,3 +149,38 @@ async def test_job_errors(api: Api, keys: Keys, method: str, path: str, status: 
     response = await api.client.request(method, path, headers=keys.admin)
     assert response.status_code == status
     assert response.json()["status"] == status
+
+
+async def test_sync_and_add_wallet_twelve_times_on_one_pooled_connection(
+    make_api: Any, api_settings: Settings, database_url: str, keys: Keys
+) -> None:
+    """POST /sync and POST /v1/wallets keep answering 202/201 past the 5th use of one connection.
+
+    PostgreSQL plans a prepared statement generically from its 6th execution; deferral must not
+    depend on a bind parameter to find its ON CONFLICT index.
+    """
+    single = api_settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0})
+    database = Database.from_settings(database_url, single)
+    try:
+        api: Api = await make_api(single, database=database)
+        seeded = await seed_wallet_history(api.db, n_txs=1)
+        sync_statuses = [
+            (await api.client.post(f"/v1/wallets/{seeded.wallet_id}/sync", headers=keys.write)).status_code
+            for _ in range(12)
+        ]
+        add_statuses = []
+        for _ in range(12):
+            address = base58.b58encode(os.urandom(32)).decode()
+            response = await api.client.post(
+                "/v1/wallets", json={"chain": "solana", "address": address}, headers=keys.write
+            )
+            add_statuses.append(response.status_code)
+    finally:
+        await database.dispose()
+    assert sync_statuses == [202] * 12
+    assert add_statuses == [201] * 12
+    async with api.db.read() as conn:
+        waiting = (
+            await conn.execute(select(func.count()).where(procrastinate_jobs.c.status == "todo"))
+        ).scalar_one()
+    assert waiting == 13  # one per wallet: the 12 POSTs to /sync share one waiting job

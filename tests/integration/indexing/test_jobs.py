@@ -7,16 +7,18 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from tests.support import clean_env, start_walletsync
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
-from walletsync.db.models import job_failures, sync_state, wallet_transactions
+from walletsync.db.models import job_failures, sync_state, wallet_transactions, wallets
 from walletsync.jobs.api import defer_sync, get_job, list_jobs, queue_depth, retry_failed, retry_job
+from walletsync.jobs.app import MAINTENANCE_QUEUE, open_app
 from walletsync.jobs.tables import procrastinate_jobs
 from walletsync.jobs.worker import run_worker
 from walletsync.services import open_services
@@ -137,12 +139,12 @@ def _worker_env(database_url: str, simulator: SimulatorServer) -> dict[str, str]
         DATABASE_URL=database_url,
         SOLANA_RPC_URLS=simulator.url("solana"),
         BLOCKFROST_URLS=simulator.url("blockfrost"),
-        SOLANA_RATE="10000",
-        SOLANA_BURST="10000",
-        SYNC_FETCH_CONCURRENCY="1",
-        SYNC_BATCH_SIZE="50",
-        WORKER_HEARTBEAT_INTERVAL="0.5",
-        WORKER_STALLED_AFTER="2",
+        WALLETSYNC_SOLANA_RATE="10000",
+        WALLETSYNC_SOLANA_BURST="10000",
+        WALLETSYNC_SYNC_FETCH_CONCURRENCY="1",
+        WALLETSYNC_SYNC_BATCH_SIZE="50",
+        WALLETSYNC_WORKER_HEARTBEAT_INTERVAL="0.5",
+        WALLETSYNC_WORKER_STALLED_AFTER="2",
         WALLETSYNC_AUTO_MIGRATE="false",
         WALLETSYNC_LOG_LEVEL="WARNING",
     )
@@ -273,3 +275,69 @@ async def test_sigkilled_worker_mid_backfill_converges_after_restart(
     else:
         assert job.status == "succeeded"
     assert "succeeded" in {j.status for j in syncs}
+
+
+# --- deferral on one pooled connection (PostgreSQL switches to a generic plan after 5 executions) ---
+async def _one_connection_db(database_url: str, settings: Settings) -> Database:
+    """A Database whose pool holds exactly one connection (direct, prepared statements cached)."""
+    single = settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0})
+    assert not single.database_pgbouncer  # a direct connection: asyncpg caches prepared statements
+    return Database.from_settings(database_url, single)
+
+
+async def _due_wallets(db: Database, n: int) -> list[int]:
+    """`n` wallets whose next sync is due now (addresses are not validated here: only ids matter)."""
+    async with db.write() as conn:
+        ids = list(
+            (
+                await conn.execute(
+                    insert(wallets)
+                    .values([{"chain": "solana", "address": f"due{i:04d}"} for i in range(n)])
+                    .returning(wallets.c.id)
+                )
+            ).scalars()
+        )
+        await conn.execute(
+            insert(sync_state),
+            [{"wallet_id": w, "status": "ok", "next_sync_at": datetime(2020, 1, 1, tzinfo=UTC)} for w in ids],
+        )
+    return ids
+
+
+async def test_defer_twelve_times_on_one_pooled_connection(
+    db: Database, database_url: str, settings: Settings
+) -> None:
+    """Deferral keeps working past the 5th execution of its prepared statement on one connection."""
+    wallet_ids = await _due_wallets(db, 6)
+    single = await _one_connection_db(database_url, settings)
+    try:
+        returned: list[int] = []
+        for round_ in range(2):  # new jobs first, then the same wallets again (conflicts: same ids back)
+            for wallet_id in wallet_ids:
+                async with single.write() as conn:
+                    returned.append(await defer_sync(conn, wallet_id))
+            assert round_ == 1 or len(set(returned)) == len(wallet_ids)
+    finally:
+        await single.dispose()
+    assert returned[6:] == returned[:6]
+    async with db.read() as conn:
+        assert (await queue_depth(conn))["todo"] == 6
+
+
+async def test_sweep_defers_ten_due_wallets_on_one_connection(
+    db: Database, database_url: str, settings: Settings
+) -> None:
+    """The periodic sweep queues a sync for each of 10 due wallets in one transaction on one connection."""
+    wallet_ids = await _due_wallets(db, 10)
+    single = settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0})
+    async with open_app(database_url) as app:
+        sweep_job = await app.configure_task("sweep_due_wallets").defer_async(timestamp=0)
+    async with open_services(single, database_url) as services:
+        await run_worker(
+            services, concurrency=1, queues=[MAINTENANCE_QUEUE], wait=False, install_signal_handlers=False
+        )
+    async with db.read() as conn:
+        sweep = await get_job(conn, sweep_job)
+        queued = [job for job in await list_jobs(conn, status="todo") if job.task_name == "sync_wallet"]
+    assert (sweep.status, sweep.last_error) == ("succeeded", None)
+    assert sorted(job.args["wallet_id"] for job in queued) == wallet_ids

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from walletsync.config import Chain
 from walletsync.db.models import balance_deltas, outbox, sync_state, transactions, wallet_transactions
-from walletsync.indexing.sync import ChainAdapters, WalletBusyError, sync_wallet, wallet_lock
+from walletsync.indexing.sync import WalletBusyError, sync_wallet, wallet_lock
 from walletsync.portfolio.balances import wallet_balances
 from walletsync.providers.errors import MalformedResponseError, ProviderError, ProviderUnavailableError
-from walletsync.providers.solana import SolanaAdapter
-from walletsync.providers.solana_parse import owned_token_accounts
 from walletsync.services import Services
 from walletsync.simulator.faults import FaultConfig, FaultRule
 from walletsync.simulator.ledger import Ledger
@@ -34,6 +31,10 @@ async def _tx_ids(services: Services, wallet_id: int) -> list[str]:
             select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
         )
         return list(rows.scalars())
+
+
+# The indexer's own events (balance.changed and sync.* are tested in test_sync_events.py).
+TX_EVENTS = outbox.select().where(outbox.c.topic == "tx.indexed").subquery()
 
 
 async def _count(services: Services, table: object) -> int:
@@ -154,7 +155,7 @@ async def test_interrupted_backfill_resumes_without_gaps_or_duplicates(
     final = await _tx_ids(services, wallet.id)
     assert Counter(final) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
     assert report.new_transactions == len(final) - len(partial)
-    assert await _count(services, outbox) == len(final)
+    assert await _count(services, TX_EVENTS) == len(final)
 
 
 async def test_two_syncs_of_one_wallet_never_overlap(services: Services, ledger: Ledger) -> None:
@@ -197,7 +198,7 @@ async def test_malformed_upstream_body_fails_readably_and_writes_nothing(
     assert "blockfrost" in str(caught.value)
     assert await _count(services, transactions) == 0
     assert await _count(services, wallet_transactions) == 0
-    assert await _count(services, outbox) == 0
+    assert await _count(services, TX_EVENTS) == 0
     async with services.db.read() as conn:
         state = (await conn.execute(select(sync_state).where(sync_state.c.wallet_id == wallet.id))).one()
     assert state.status == "error"
@@ -206,45 +207,20 @@ async def test_malformed_upstream_body_fails_readably_and_writes_nothing(
     assert state.cursor is None
 
 
-class _ClosedTokenAccounts:
-    """The RPC as it answers once a wallet has closed some token accounts: those are not listed."""
-
-    def __init__(self, inner: Any, closed: set[str]) -> None:
-        self._inner = inner
-        self._closed = closed
-
-    async def get_json(self, path: str, **kwargs: Any) -> Any:
-        return await self._inner.get_json(path, **kwargs)
-
-    async def post_json(self, path: str, *, body: Any, **kwargs: Any) -> Any:
-        answer = await self._inner.post_json(path, body=body, **kwargs)
-        if isinstance(body, dict) and body.get("method") == "getTokenAccountsByOwner":
-            value = answer["result"]["value"]
-            answer["result"]["value"] = [a for a in value if a["pubkey"] not in self._closed]
-        return answer
-
-
 async def test_token_accounts_no_longer_listed_are_found_from_the_owners_transactions(
     services: Services, ledger: Ledger
 ) -> None:
-    """Token accounts the RPC no longer lists (closed) but the owner's transactions name are still
-    scanned, so transfers into them, listed only under them, are indexed too."""
+    """Token accounts the RPC no longer lists (the simulator closes some after use) but the owner's
+    transactions name are still scanned, so transfers into them, listed only under them, are indexed."""
     solana = services.adapters.solana
     assert solana is not None
-    assert services.clients.solana is not None
     address = ledger.solana_wallets[0]
-    # Accounts a closing owner would have touched: those named with this owner in its own transactions.
-    own = await solana.transactions([ref.tx_id for ref in await solana.signatures(address)])
-    closed = set().union(*(owned_token_accounts(tx.raw or {}, address) for tx in own))
-    assert closed  # the wallet used token accounts
-    assert not closed & {ref.tx_id for ref in await solana.signatures(address)}
-    adapter = SolanaAdapter(_ClosedTokenAccounts(services.clients.solana, closed))
-    assert {a.account for a in await adapter.token_accounts(address)}.isdisjoint(closed)
+    closed = set(ledger.solana_token_accounts(address, closed=True).values())
+    assert closed  # the wallet closed token accounts
+    assert {a.account for a in await solana.token_accounts(address)}.isdisjoint(closed)
 
     wallet = await _track(services, Chain.SOLANA, address)
-    await sync_wallet(
-        services.db, wallet.id, adapters=ChainAdapters(solana=adapter), settings=services.settings
-    )
+    await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
     ids = await _tx_ids(services, wallet.id)
     assert Counter(ids) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
     async with services.db.read() as conn:

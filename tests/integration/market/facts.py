@@ -1,7 +1,7 @@
 """A small hand-made portfolio over the simulator's prices, and its value computed by hand.
 
 Three wallets (two in group "treasury"), native SOL and ADA, a USDC token priced through
-PRICE_ASSET_MAP, a token with no price link and one with unknown decimals. Times are relative to the
+WALLETSYNC_PRICE_ASSET_MAP, a token with no price link and one with unknown decimals. Times are relative to the
 simulator's newest bar (`anchor()`); the prices are the simulator's ground-truth closes.
 """
 
@@ -64,9 +64,9 @@ class Portfolio:
     asset_ids: dict[str, int]
     market: MarketData
 
-    def close_at(self, asset: str, at: datetime, interval: str = "1h") -> Decimal | None:
-        """Close of the latest bar starting at or before `at` (what valuation uses)."""
-        bars = [c for c in self.market.candles(SYMBOL[asset], interval) if c.ts <= at]
+    def close_at(self, asset: str, at: datetime) -> Decimal | None:
+        """Close of the latest hourly bar that had ended by `at` (the portfolio stores hourly bars only)."""
+        bars = [c for c in self.market.candles(SYMBOL[asset], "1h") if c.ts + timedelta(hours=1) <= at]
         return bars[-1].close if bars else None
 
     def balance(self, wallet: str, asset: str, at: datetime | None = None) -> int:

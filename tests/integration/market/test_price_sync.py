@@ -41,7 +41,7 @@ def _truth(source: FakeTwelveData, symbol: str, interval: str, start: Any, end: 
 
 
 async def test_first_sync_stores_history_and_links_native_assets(db: Database, settings: Settings) -> None:
-    """The first run fetches PRICE_HISTORY_DAYS of bars in one request, and links SOL and ADA."""
+    """The first run fetches WALLETSYNC_PRICE_HISTORY_DAYS of bars in one request, and links SOL and ADA."""
     now = anchor() - timedelta(minutes=30)  # the 23:00 bar is still forming
     source = FakeTwelveData(now=now)
     cfg = _settings(settings, price_symbols=["SOL/USD", "ADA/USD"])

@@ -48,7 +48,8 @@ async def test_unpriced_assets_are_flagged_never_zero(db: Database, settings: Se
 
 
 async def test_wallet_value_at_a_past_time(db: Database, settings: Settings) -> None:
-    """At T-6h only the earlier deltas count, priced by the bar containing T-6h."""
+    """At T-6h only the earlier deltas count, priced by the bar that ended at T-6h (not the one
+    starting then, whose close lies in the future)."""
     p = await build_portfolio(db, settings)
     at = T - timedelta(hours=6)
     async with db.read() as conn:

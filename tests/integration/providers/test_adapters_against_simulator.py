@@ -101,11 +101,14 @@ async def test_solana_histories_reproduce_every_balance(
     for wallet in ledger.solana_wallets:
         accounts = await solana_adapter.token_accounts(wallet)
         assert {a.mint: a.account for a in accounts} == ledger.solana_token_accounts(wallet)
-        assert {a.mint: a.amount for a in accounts} == ledger.solana_token_balances(wallet)
+        balances = ledger.solana_token_balances(wallet)
+        assert {a.mint: a.amount for a in accounts} == {a.mint: balances[a.mint] for a in accounts}
+        closed = ledger.solana_token_accounts(wallet, closed=True)
+        assert all(balances[mint] == 0 for mint in closed)  # emptied before closing
 
         refs = await all_signatures(solana_adapter, wallet)
-        for account in accounts:
-            refs += await all_signatures(solana_adapter, account.account)
+        for account in [*(a.account for a in accounts), *closed.values()]:
+            refs += await all_signatures(solana_adapter, account)
         signatures = sorted({r.tx_id for r in refs})
         assert ledger.wallet_tx_ids("solana", wallet) <= set(signatures)
         txs = [

@@ -33,7 +33,7 @@ async def balances(
 ) -> Response:
     """Non-zero balances per asset, native asset first; amounts in base units with `decimals`.
 
-    Served from the cache (`CACHE_TTL_BALANCES`); a sync that stores new transactions for the wallet
+    Served from the cache (`WALLETSYNC_CACHE_TTL_BALANCES`); a sync that stores new transactions for the wallet
     invalidates it at once.
     """
     at_utc = as_utc(at, "at")

@@ -1,4 +1,4 @@
-"""`/v1/jobs`: background jobs (syncs, price updates, webhook deliveries): inspect, list, retry.
+"""`/v1/jobs`: background jobs (syncs, price updates, webhook deliveries): inspect, list, retry, cancel.
 
 Job routes always need a key (even with `WALLETSYNC_PUBLIC_READS=true`): they show operational
 errors. They read the primary, since clients poll a job right after deferring it.
@@ -23,6 +23,7 @@ from walletsync.api.deps import (
 from walletsync.api.errors import error_responses
 from walletsync.api.schemas import JobOut, Page
 from walletsync.jobs.api import JobInfo, get_job, list_jobs, retry_job
+from walletsync.jobs.control import cancel_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -94,3 +95,23 @@ async def show(job_id: JobId, state: StateDep, _: KeyedReadAccess) -> JobOut:
 async def retry(job_id: JobId, state: StateDep, _: AdminAccess) -> JobOut:
     """Requeue a failed job to run now, with a fresh retry budget; 409 if it is not failed."""
     return job_out(await retry_job(state.db, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 500),
+    summary="Cancel a waiting or running job (admin)",
+)
+async def cancel(
+    job_id: JobId,
+    state: StateDep,
+    _: AdminAccess,
+    force: Annotated[
+        bool,
+        Query(description="End a running job at once (for a job no live worker runs any more)."),
+    ] = False,
+) -> JobOut:
+    """A waiting job is cancelled at once; a running one is asked to stop and ends `aborted` within
+    seconds (`force=true` ends it `cancelled` at once and frees its wallet). 409 if it already ended."""
+    return job_out(await cancel_job(state.db, job_id, force=force))

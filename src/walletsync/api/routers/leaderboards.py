@@ -1,4 +1,4 @@
-"""`/v1/leaderboards/{kind}`: the top wallets by value or activity, cached for `CACHE_TTL_LEADERBOARD`."""
+"""`/v1/leaderboards/{kind}`: the top wallets by value or activity, cached for `WALLETSYNC_CACHE_TTL_LEADERBOARD`."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def show(
 ) -> Response:
     """`value`: by the value of priced holdings in the quote currency (`unpriced_assets` counts the
     holdings left out); `activity_24h` / `activity_7d`: by transactions in the last 24 hours / 7 days.
-    Boards are computed by one query and cached for `CACHE_TTL_LEADERBOARD` seconds (`computed_at`)."""
+    Boards are computed by one query and cached for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (`computed_at`)."""
     quote = state.settings.quote_currency.upper()
 
     async def load() -> bytes:

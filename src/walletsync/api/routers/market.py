@@ -3,7 +3,6 @@ and the exchange catalog, read from the database (never from the provider)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -14,11 +13,13 @@ from walletsync.api.deps import (
     Limit,
     ReadAccess,
     StateDep,
+    Timestamp,
     as_utc,
     cached_json,
     decode_cursor,
     encode_cursor,
     invalid_param,
+    ordered,
 )
 from walletsync.api.errors import error_responses
 from walletsync.api.market_schemas import AssetOut, BarOut, ExchangeOut, PricesOut, decimal_str
@@ -95,18 +96,22 @@ async def prices_route(
     ],
     state: StateDep,
     _: ReadAccess,
-    start: Annotated[datetime | None, Query(alias="from", description="First bar start (inclusive).")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="Last bar start (inclusive).")] = None,
+    start: Annotated[
+        Timestamp | None, Query(alias="from", description="First bar start (inclusive); not after `to`.")
+    ] = None,
+    end: Annotated[Timestamp | None, Query(alias="to", description="Last bar start (inclusive).")] = None,
     interval: Annotated[
-        IntervalName | None, Query(description="Bar interval; default the first of PRICE_INTERVALS.")
+        IntervalName | None,
+        Query(description="Bar interval; default the first of WALLETSYNC_PRICE_INTERVALS."),
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_BARS, description="At most this many bars (the latest without `from`).")
     ] = 500,
 ) -> Response:
-    """Stored bars, oldest first, from `walletsync prices sync`; cached for `CACHE_TTL_PRICES` seconds."""
+    """Stored bars, oldest first, from `walletsync prices sync`; cached for `WALLETSYNC_CACHE_TTL_PRICES` seconds."""
     name = interval.value if interval is not None else (state.settings.price_intervals or ["1day"])[0]
     start_utc, end_utc = as_utc(start, "from"), as_utc(end, "to")
+    ordered(start_utc, end_utc, ("from", "to"))
 
     async def load() -> bytes:
         async with state.db.read() as conn:

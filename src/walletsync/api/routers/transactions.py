@@ -16,6 +16,7 @@ from walletsync.api.deps import (
     decode_cursor,
     encode_cursor,
     invalid_param,
+    ordered,
 )
 from walletsync.api.errors import error_responses
 from walletsync.api.routers.wallets import WalletId
@@ -74,7 +75,9 @@ async def list_wallet_transactions(
     """Newest first (by block height, then transaction id); each with its balance changes for the wallet."""
     before = _before(cursor) if cursor is not None else None
     since_utc, until_utc = as_utc(since, "since"), as_utc(until, "until")
-    async with state.db.read() as conn:
+    ordered(since_utc, until_utc, ("since", "until"))
+    # Not cached, so it checks the wallet's write watermark itself (read-your-writes on replicas).
+    async with state.db.read(after_lsn=await state.cache.wallet_watermark(wallet_id)) as conn:
         await get_wallet(conn, wallet_id)
         rows = await list_transactions(
             conn, wallet_id, before=before, limit=limit + 1, asset=asset, since=since_utc, until=until_utc

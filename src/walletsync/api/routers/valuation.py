@@ -1,6 +1,6 @@
 """`/v1/wallets/{id}/value` and `/v1/groups/{name}/value`: what a wallet or a group is worth, now or
 at a time, with an optional value series at each bar close. Cache-aside: a wallet's entry is dropped
-when a sync stores new facts for it, and expires after `CACHE_TTL_PRICES` as prices move on."""
+when a sync stores new facts for it, and expires after `WALLETSYNC_CACHE_TTL_PRICES` as prices move on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from walletsync.api.deps import ReadAccess, StateDep, as_utc, cached_json
+from walletsync.api.deps import ReadAccess, StateDep, Timestamp, as_utc, cached_json, ordered
 from walletsync.api.errors import error_responses
 from walletsync.api.market_schemas import (
     GroupValueOut,
@@ -41,11 +41,14 @@ DEFAULT_SPAN = timedelta(days=30)
 ERRORS = error_responses(401, 403, 404, 413, 422, 429, 500)
 
 At = Annotated[
-    datetime | None, Query(description="Value as of this time (balances and prices); now when absent.")
+    Timestamp | None, Query(description="Value as of this time (balances and prices); now when absent.")
 ]
-From = Annotated[datetime | None, Query(alias="from", description="Series start (bar start, inclusive).")]
+From = Annotated[
+    Timestamp | None,
+    Query(alias="from", description="Series start (bar start, inclusive); not after `to`."),
+]
 To = Annotated[
-    datetime | None, Query(alias="to", description="Series end (bar start, inclusive); default now.")
+    Timestamp | None, Query(alias="to", description="Series end (bar start, inclusive); default now.")
 ]
 IntervalParam = Annotated[
     IntervalName | None, Query(description="Series bar interval. Default 1day when from/to is given.")
@@ -104,12 +107,14 @@ def series_window(
     start: datetime | None, end: datetime | None, interval: IntervalName | None
 ) -> tuple[datetime, datetime, str] | None:
     """The series to compute, or None. Its points are the stored bars in the range, so the range
-    itself bounds nothing: a wide one costs no more than the bars stored (an inverted one is empty)."""
+    itself bounds nothing: a wide one costs no more than the bars stored. `from` after `to` is a 422;
+    both are within years 1970..2999 (`Timestamp`), so the default span cannot overflow."""
     if start is None and end is None and interval is None:
         return None
     name = interval.value if interval is not None else "1day"
     end_utc = as_utc(end, "to") or datetime.now(UTC)
     start_utc = as_utc(start, "from") or end_utc - DEFAULT_SPAN
+    ordered(start_utc, end_utc, ("from", "to"))  # `to` defaults to now
     return start_utc, end_utc, name
 
 
@@ -139,7 +144,7 @@ async def wallet_value_route(
     end: To = None,
     interval: IntervalParam = None,
 ) -> Response:
-    """Priced holdings and their total in the quote currency (`QUOTE_CURRENCY`); holdings with no price
+    """Priced holdings and their total in the quote currency (`WALLETSYNC_QUOTE_CURRENCY`); holdings with no price
     are listed under `unpriced` and left out of `total` (`complete` is then false). With `interval`,
     `from` or `to`, also the value at each bar close in the range (default: the last 30 days, daily)."""
     at_utc = as_utc(at, "at")

@@ -96,7 +96,7 @@ def _int_position(position: list[object]) -> tuple[int]:
 )
 async def show(wallet_id: WalletId, state: StateDep, _: ReadAccess) -> WalletOut:
     """One wallet."""
-    async with state.db.read() as conn:
+    async with state.db.read(after_lsn=await state.cache.wallet_watermark(wallet_id)) as conn:
         return wallet_out(await get_wallet(conn, wallet_id))
 
 

@@ -17,9 +17,8 @@ from walletsync.providers.errors import (
     RateLimitedError,
     UpstreamBadRequestError,
     UpstreamNotFoundError,
-    UpstreamServerError,
 )
-from walletsync.providers.solana import SolanaAdapter, TokenAccount, TransactionNotFoundError
+from walletsync.providers.solana import SolanaAdapter, TokenAccount, TransactionUnavailableError
 from walletsync.providers.solana_parse import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from walletsync.providers.types import NATIVE
 
@@ -128,20 +127,57 @@ async def test_transactions_of_nothing_make_no_call(make_transport: MakeTranspor
     assert transport.calls == []
 
 
-async def test_null_result_in_batch_raises_naming_the_signature(
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+async def test_null_result_in_batch_is_retried_then_fails_naming_the_signature(
     make_transport: MakeTransport, txs_by_signature: dict[str, dict[str, Any]]
 ) -> None:
-    """A null item is not dropped: TransactionNotFoundError (retryable) names the missing signature."""
+    """A null item is not dropped: it alone is asked again, and when it stays null the error
+    (retryable for the job, after every attempt here) names the missing signature."""
 
     def answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"result": txs_by_signature.get(request["params"][0])}
 
     transport = make_transport(rpc_node(answer), solana.classify_error)
-    with pytest.raises(TransactionNotFoundError) as caught:
-        await SolanaAdapter(transport).transactions([SOL_TRANSFER, "UnknownSig"])
+    adapter = SolanaAdapter(transport, item_attempts=3, sleep=_no_sleep)
+    with pytest.raises(TransactionUnavailableError) as caught:
+        await adapter.transactions([SOL_TRANSFER, "UnknownSig"])
 
     assert caught.value.signatures == ("UnknownSig",)
     assert caught.value.retryable is True
+    assert "UnknownSig (null" in str(caught.value)
+    assert "after 3 attempts" in str(caught.value)
+    # The whole batch once, then only the failed item.
+    assert [[item["params"][0] for item in call.body] for call in transport.calls] == [
+        [SOL_TRANSFER, "UnknownSig"],
+        ["UnknownSig"],
+        ["UnknownSig"],
+    ]
+
+
+async def test_failed_items_are_retried_alone_and_the_batch_succeeds(
+    make_transport: MakeTransport, txs_by_signature: dict[str, dict[str, Any]], read_response: ReadResponse
+) -> None:
+    """One item null and one answered -32005 on the first try: both asked again, results in order."""
+    behind = read_response("solana/error_-32005_node_behind_1.json")["error"]
+    tries: dict[str, int] = {}
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        signature = request["params"][0]
+        tries[signature] = tries.get(signature, 0) + 1
+        if tries[signature] == 1 and signature == SOL_TRANSFER:
+            return {"result": None}
+        if tries[signature] == 1 and signature == SPL_TRANSFER:
+            return {"error": behind}
+        return {"result": txs_by_signature[signature]}
+
+    transport = make_transport(rpc_node(answer), solana.classify_error)
+    txs = await SolanaAdapter(transport, sleep=_no_sleep).transactions([SPL_TRANSFER, SOL_TRANSFER])
+    assert [tx.tx_id for tx in txs] == [SPL_TRANSFER, SOL_TRANSFER]
+    assert tries == {SOL_TRANSFER: 2, SPL_TRANSFER: 2}
+    assert [call.cost for call in transport.calls] == [2, 2]
 
 
 async def test_item_errors_raise_the_non_retryable_one_first(
@@ -154,10 +190,12 @@ async def test_item_errors_raise_the_non_retryable_one_first(
     }
     transport = make_transport(rpc_node(lambda r: {"error": errors[r["params"][0]]}), solana.classify_error)
 
-    with pytest.raises(UpstreamBadRequestError):
-        await SolanaAdapter(transport).transactions(["A", "B"])
-    with pytest.raises(UpstreamServerError):
-        await SolanaAdapter(transport).transactions(["A"])
+    with pytest.raises(UpstreamBadRequestError) as bad:
+        await SolanaAdapter(transport, sleep=_no_sleep).transactions(["A", "B"])
+    assert "getTransaction B:" in str(bad.value)
+    with pytest.raises(TransactionUnavailableError) as unavailable:
+        await SolanaAdapter(transport, sleep=_no_sleep).transactions(["A"])
+    assert "A (JSON-RPC -32005" in str(unavailable.value)
 
 
 async def test_batch_answered_by_one_error_object_or_missing_items(make_transport: MakeTransport) -> None:
@@ -173,8 +211,10 @@ async def test_batch_answered_by_one_error_object_or_missing_items(make_transpor
 
     with pytest.raises(UpstreamBadRequestError):
         await SolanaAdapter(make_transport(whole_error, solana.classify_error)).transactions(["A"])
-    with pytest.raises(MalformedResponseError):
-        await SolanaAdapter(make_transport(short_reply, solana.classify_error)).transactions(["A"])
+    with pytest.raises(TransactionUnavailableError, match="A \\(batch response lacks id 1\\)"):
+        await SolanaAdapter(make_transport(short_reply, solana.classify_error), sleep=_no_sleep).transactions(
+            ["A"]
+        )
 
 
 async def test_http_429_surfaces_as_rate_limited(make_transport: MakeTransport) -> None:

@@ -27,7 +27,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["api_key_id"], ["api_keys.id"], name=op.f("fk_web_sessions_api_key_id_api_keys"), ondelete="CASCADE"
+            ["api_key_id"],
+            ["api_keys.id"],
+            name=op.f("fk_web_sessions_api_key_id_api_keys"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_web_sessions")),
     )
@@ -40,7 +43,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["api_key_id"], ["api_keys.id"], name=op.f("fk_web_signin_tokens_api_key_id_api_keys"), ondelete="CASCADE"
+            ["api_key_id"],
+            ["api_keys.id"],
+            name=op.f("fk_web_signin_tokens_api_key_id_api_keys"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_web_signin_tokens")),
     )

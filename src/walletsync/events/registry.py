@@ -1,0 +1,264 @@
+"""Webhook subscriptions and their delivery log: the queries behind `/v1/webhooks` and the CLI.
+
+A secret is returned once, by `create_webhook` and `rotate_secret`; listings never include it. A
+rotation keeps the previous secret signing beside the new one for 24 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, any_, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from walletsync.db.models import wallets, webhook_deliveries, webhooks
+from walletsync.errors import InvalidInputError, NotFoundError
+from walletsync.events.delivery import ROTATION_OVERLAP, new_secret
+from walletsync.events.schemas import TOPICS
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+class WebhookNotFoundError(NotFoundError):
+    title = "Webhook not found"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookInfo:
+    id: int
+    url: str
+    topics: list[str]
+    wallet_ids: list[int] | None
+    group: str | None
+    description: str | None
+    active: bool
+    disabled_reason: str | None
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookWithSecret:
+    webhook: WebhookInfo
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryInfo:
+    id: int
+    webhook_id: int
+    event_id: int
+    wallet_id: int
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+_COLUMNS = (
+    webhooks.c.id,
+    webhooks.c.url,
+    webhooks.c.topics,
+    webhooks.c.wallet_ids,
+    webhooks.c.group_name,
+    webhooks.c.description,
+    webhooks.c.active,
+    webhooks.c.disabled_reason,
+    webhooks.c.previous_secret_expires_at,
+    webhooks.c.created_at,
+    webhooks.c.updated_at,
+)
+
+
+def _info(r: Any) -> WebhookInfo:
+    """A row of `_COLUMNS` as `WebhookInfo`."""
+    return WebhookInfo(
+        id=r.id,
+        url=r.url,
+        topics=list(r.topics),
+        wallet_ids=list(r.wallet_ids) if r.wallet_ids is not None else None,
+        group=r.group_name,
+        description=r.description,
+        active=r.active,
+        disabled_reason=r.disabled_reason,
+        previous_secret_expires_at=r.previous_secret_expires_at,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def normalize_topics(topics: Sequence[str] | None) -> list[str]:
+    """The subscribed topics: every topic when none are given; unknown names are refused."""
+    if not topics:
+        return list(TOPICS)
+    unknown = sorted(set(topics) - set(TOPICS))
+    if unknown:
+        raise InvalidInputError(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(TOPICS)}")
+    return [t for t in TOPICS if t in set(topics)]
+
+
+async def create_webhook(
+    conn: AsyncConnection,
+    *,
+    url: str,
+    topics: Sequence[str] | None = None,
+    wallet_ids: Sequence[int] | None = None,
+    group: str | None = None,
+    description: str | None = None,
+) -> WebhookWithSecret:
+    """Register a webhook (the URL must already have passed `ssrf.check_target`)."""
+    chosen = normalize_topics(topics)
+    ids = sorted(set(wallet_ids)) if wallet_ids else None
+    if ids:
+        known = set(
+            (
+                await conn.execute(
+                    select(wallets.c.id).where(wallets.c.id == any_(literal(ids, ARRAY(BigInteger))))
+                )
+            ).scalars()
+        )
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise InvalidInputError(f"no wallet with id {', '.join(map(str, missing))}")
+    secret = new_secret()
+    row = (
+        await conn.execute(
+            insert(webhooks)
+            .values(
+                url=url,
+                secret=secret,
+                topics=chosen,
+                wallet_ids=ids,
+                group_name=group,
+                description=description,
+            )
+            .returning(*_COLUMNS)
+        )
+    ).one()
+    return WebhookWithSecret(webhook=_info(row), secret=secret)
+
+
+async def list_webhooks(conn: AsyncConnection) -> list[WebhookInfo]:
+    rows = await conn.execute(select(*_COLUMNS).order_by(webhooks.c.id))
+    return [_info(row) for row in rows]
+
+
+async def get_webhook(conn: AsyncConnection, webhook_id: int) -> WebhookInfo:
+    row = (await conn.execute(select(*_COLUMNS).where(webhooks.c.id == webhook_id))).one_or_none()
+    if row is None:
+        raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+    return _info(row)
+
+
+async def delete_webhook(conn: AsyncConnection, webhook_id: int) -> None:
+    """Remove the webhook and its delivery log."""
+    deleted = await conn.scalar(delete(webhooks).where(webhooks.c.id == webhook_id).returning(webhooks.c.id))
+    if deleted is None:
+        raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+
+
+async def rotate_secret(conn: AsyncConnection, webhook_id: int, *, now: datetime) -> WebhookWithSecret:
+    """A new secret; the current one keeps signing too for `ROTATION_OVERLAP` (24 h)."""
+    secret = new_secret()
+    row = (
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .values(
+                previous_secret=webhooks.c.secret,
+                previous_secret_expires_at=now + ROTATION_OVERLAP,
+                secret=secret,
+                updated_at=func.now(),
+            )
+            .returning(*_COLUMNS)
+        )
+    ).one_or_none()
+    if row is None:
+        raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+    return WebhookWithSecret(webhook=_info(row), secret=secret)
+
+
+async def set_active(
+    conn: AsyncConnection, webhook_id: int, *, active: bool, reason: str | None = None
+) -> WebhookInfo:
+    row = (
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .values(active=active, disabled_reason=None if active else reason, updated_at=func.now())
+            .returning(*_COLUMNS)
+        )
+    ).one_or_none()
+    if row is None:
+        raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+    return _info(row)
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    webhook_id: int,
+    *,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[DeliveryInfo]:
+    """The webhook's deliveries, newest first (page with `before_id`)."""
+    await get_webhook(conn, webhook_id)
+    d = webhook_deliveries
+    query = select(d).where(d.c.webhook_id == webhook_id).order_by(d.c.id.desc()).limit(limit)
+    if status is not None:
+        if status not in DELIVERY_STATUSES:
+            raise InvalidInputError(
+                f"unknown delivery status {status!r}; known: {', '.join(DELIVERY_STATUSES)}"
+            )
+        query = query.where(d.c.status == status)
+    if before_id is not None:
+        query = query.where(d.c.id < before_id)
+    rows = await conn.execute(query)
+    return [
+        DeliveryInfo(
+            id=r.id,
+            webhook_id=r.webhook_id,
+            event_id=r.outbox_id,
+            wallet_id=r.wallet_id,
+            status=r.status,
+            attempts=r.attempts,
+            last_status=r.last_status,
+            last_error=r.last_error,
+            next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+            last_attempt_at=r.last_attempt_at,
+            delivered_at=r.delivered_at,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def redeliver(
+    conn: AsyncConnection, webhook_id: int, *, now: datetime, delivery_ids: Sequence[int] | None = None
+) -> int:
+    """Queue dead deliveries again (all of the webhook's, or those given); return how many.
+
+    Attempts restart from zero, so each gets the full retry schedule again.
+    """
+    await get_webhook(conn, webhook_id)
+    d = webhook_deliveries
+    statement = (
+        update(d)
+        .where(d.c.webhook_id == webhook_id)
+        .where(d.c.status == "dead")
+        .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+        .returning(d.c.id)
+    )
+    if delivery_ids is not None:
+        statement = statement.where(d.c.id == any_(literal(list(delivery_ids), ARRAY(BigInteger))))
+    return len((await conn.execute(statement)).all())

@@ -1,0 +1,107 @@
+"""A first Solana sync interrupted after any page resumes to exactly the simulator's ledger.
+
+The simulator closes some token accounts after use (no longer listed by `getTokenAccountsByOwner`),
+so the transfers into them are found only through the owner's own transactions: what a run learned
+from pages it committed must survive the interruption.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from walletsync.config import Chain
+from walletsync.db.models import wallet_transactions
+from walletsync.indexing import sources
+from walletsync.indexing.sync import sync_wallet
+from walletsync.portfolio.balances import wallet_balances
+from walletsync.services import Services
+from walletsync.simulator.ledger import Ledger
+from walletsync.simulator.solana_chain import SPL_TRANSFER
+from walletsync.wallets.repository import add_wallet, remove_wallet
+
+PAGE = 10  # signatures per page: a ~50-transaction wallet then spans many pages
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _ledger_balances(ledger: Ledger, address: str) -> dict[str, int]:
+    expected = {"native": ledger.solana_lamports(address), **ledger.solana_token_balances(address)}
+    return {asset: amount for asset, amount in expected.items() if amount}
+
+
+async def _state(services: Services, wallet_id: int) -> tuple[Counter[str], dict[str, int]]:
+    async with services.db.read() as conn:
+        ids = Counter(
+            (
+                await conn.execute(
+                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
+                )
+            ).scalars()
+        )
+        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id)}
+    return ids, balances
+
+
+async def test_first_sync_interrupted_after_each_page_resumes_to_the_ledger(
+    services: Services, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "SOLANA_PAGE", PAGE)
+    address = ledger.solana_wallets[0]
+    closed = set(ledger.solana_token_accounts(address, closed=True).values())
+    # The case under test exists: closed accounts that received transfers listed only under them.
+    chain = ledger.solana
+    incoming = [
+        chain.txs[t]
+        for account in closed
+        for t in chain.signatures_for(account)
+        if chain.txs[t].kind == SPL_TRANSFER and chain.accounts[chain.txs[t].payer] != address
+    ]
+    assert incoming
+    listed = await services.adapters.solana.token_accounts(address)  # type: ignore[union-attr]
+    assert closed.isdisjoint(a.account for a in listed)
+    expected_ids = Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
+    expected_balances = _ledger_balances(ledger, address)
+
+    async with services.db.write() as conn:
+        wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
+    full = await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
+    assert await _state(services, wallet.id) == (expected_ids, expected_balances)
+    assert full.pages > 5
+
+    for stop_after in range(1, full.pages + 1):
+        async with services.db.write() as conn:
+            await remove_wallet(conn, wallet.id)
+            wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
+        stored = 0
+
+        def interrupt(new: int, seen: int, stop_after: int = stop_after) -> None:
+            nonlocal stored
+            stored += 1
+            if stored == stop_after:
+                raise Interrupted(f"after page {stored}")
+
+        try:
+            await sync_wallet(
+                services.db,
+                wallet.id,
+                adapters=services.adapters,
+                settings=services.settings,
+                progress=interrupt,
+            )
+        except Interrupted:
+            pass
+        else:
+            pytest.fail(f"the sync ended before page {stop_after}")
+        await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
+        ids, balances = await _state(services, wallet.id)
+        assert (ids, balances) == (expected_ids, expected_balances), f"interrupted after page {stop_after}"
+        # And a later sync adds nothing (nothing left to repair).
+        again = await sync_wallet(
+            services.db, wallet.id, adapters=services.adapters, settings=services.settings
+        )
+        assert again.new_transactions == 0
