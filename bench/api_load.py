@@ -19,8 +19,14 @@ Redis keys live under a namespace of this run (deleted at the end); the rate lim
 the way (it is still checked on every request). Requires PostgreSQL and Redis on 127.0.0.1
 (override with --pg-admin-url / --redis-url).
 
+The floor, in the same run: right after the cached measurement, the same server process is driven
+with the same clients on `GET /v1/bench/floor` (bench/_api_server.py: the app's middleware, request
+log, key auth and Redis rate limit, returning a constant). `ratio_to_floor` = cached req/s / floor
+req/s: how close a cached read comes to what the web stack alone allows on this machine right now.
+
 Usage: `.venv/bin/python bench/api_load.py [--duration 20] [--clients 8]`. The last line of output is
-one JSON object: {"hit_ratio", "cached_p99_ms", "cached_rps", "uncached_rps", "speedup"}.
+one JSON object: {"hit_ratio", "cached_p99_ms", "cached_rps", "uncached_rps", "speedup", "floor_rps",
+"ratio_to_floor"}.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import insert, select
 
+from _api_server import FLOOR_PATH
 from walletsync.api.keys import create_key
 from walletsync.config import load_settings
 from walletsync.db import migrate
@@ -268,10 +275,10 @@ def start_server(
         "WALLETSYNC_DATA_DIR": str(workdir / "data"),
     }
     log_path = workdir / f"api-{'cached' if cache else 'uncached'}.log"
-    walletsync = Path(sys.executable).parent / "walletsync"
+    launcher = Path(__file__).with_name("_api_server.py")  # `walletsync api` plus the floor route
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(walletsync), "api", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, str(launcher), "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -311,6 +318,8 @@ LEADERBOARD_SHARE = 0.1  # set from --leaderboard-share
 
 
 def _path(rng: random.Random, wallet_ids: list[int]) -> str:
+    if not wallet_ids:  # the floor: the constant route, nothing behind it
+        return FLOOR_PATH
     if rng.random() >= LEADERBOARD_SHARE:
         return f"/v1/wallets/{rng.choice(wallet_ids)}/balances"
     return rng.choice(LEADERBOARDS)
@@ -426,7 +435,7 @@ def measure(
     args: argparse.Namespace,
     namespace: str,
     workdir: Path,
-) -> tuple[Run, float | None]:
+) -> tuple[Run, float | None, Run | None]:
     server = start_server(
         url, args.redis_url, namespace, cache=cache, workdir=workdir, log_level=args.log_level
     )
@@ -438,6 +447,9 @@ def measure(
             drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.duration)
         )
         after = cache_counts(server.base_url)
+        floor = None
+        if cache:  # the same server, right after: the route that returns a constant
+            floor = asyncio.run(drive(server.base_url, key, [], clients=args.clients, seconds=args.duration))
     finally:
         server.stop()
     delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
@@ -451,9 +463,16 @@ def measure(
         + (f"  cache {json.dumps({k: int(v) for k, v in sorted(delta.items())})}" if cache else ""),
         flush=True,
     )
-    if set(run.statuses) != {200}:
-        raise RuntimeError(f"non-200 answers in {mode}: {run.statuses}; see {server.log_path}")
-    return run, hit_ratio
+    if floor is not None:
+        print(
+            f"{'floor (constant route)':32} {floor.rps:8.0f} req/s  p50 {floor.percentile(50):6.2f} ms"
+            f"  p99 {floor.percentile(99):6.2f} ms  requests {len(floor.latencies_ms)}",
+            flush=True,
+        )
+    for measured in (run, floor):
+        if measured is not None and set(measured.statuses) != {200}:
+            raise RuntimeError(f"non-200 answers in {mode}: {measured.statuses}; see {server.log_path}")
+    return run, hit_ratio, floor
 
 
 def main() -> None:
@@ -499,10 +518,10 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory(prefix="walletsync-bench-") as tmp:
             workdir = Path(tmp)
-            cached, hit_ratio = measure(
+            cached, hit_ratio, floor = measure(
                 url, key, wallet_ids, cache=True, args=args, namespace=namespace, workdir=workdir
             )
-            uncached, _ = measure(
+            uncached, _, _ = measure(
                 url, key, wallet_ids, cache=False, args=args, namespace=namespace, workdir=workdir
             )
         asyncio.run(_forget_namespace(args.redis_url, namespace))
@@ -516,11 +535,14 @@ def main() -> None:
         "cached_rps": round(cached.rps, 1),
         "uncached_rps": round(uncached.rps, 1),
         "speedup": round(cached.rps / uncached.rps, 2) if uncached.rps else None,
+        "floor_rps": round(floor.rps, 1) if floor else None,
+        "ratio_to_floor": round(cached.rps / floor.rps, 3) if floor and floor.rps else None,
     }
     targets = (
         f"targets: hit ratio >= 0.95 ({'met' if result['hit_ratio'] >= 0.95 else 'MISSED'}), "
         f"cached p99 < 20 ms ({'met' if result['cached_p99_ms'] < 20 else 'MISSED'}), "
-        f"speedup >= 5 ({'met' if (result['speedup'] or 0) >= 5 else 'MISSED'})"
+        f"speedup >= 5 ({'met' if (result['speedup'] or 0) >= 5 else 'MISSED'}), "
+        f"ratio to floor >= 0.7 ({'met' if (result['ratio_to_floor'] or 0) >= 0.7 else 'MISSED'})"
     )
     print(targets)
     print(json.dumps(result))

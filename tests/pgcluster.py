@@ -289,9 +289,14 @@ class PgCluster:
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
-    def start(cls, *, replica: bool = False, version: int | None = None) -> PgCluster:
-        """initdb + start a primary (and `add_replica()` when asked); cleaned up if any step fails."""
-        bin_dir = find_bin_dir(version)
+    def start(
+        cls, *, replica: bool = False, version: int | None = None, bin_dir: Path | None = None
+    ) -> PgCluster:
+        """initdb + start a primary (and `add_replica()` when asked); cleaned up if any step fails.
+
+        `bin_dir` runs other binaries than Debian's (e.g. the embedded wheel's PostgreSQL 16).
+        """
+        bin_dir = bin_dir or find_bin_dir(version)
         root = Path(tempfile.mkdtemp(prefix="walletsync-pgcluster-"))
         if os.geteuid() == 0:
             # The server user must own its directory; /tmp itself is world-traversable.
@@ -395,8 +400,10 @@ def pg_cluster_factory() -> Iterator[Callable[..., PgCluster]]:
     """Build clusters owned by one test (`factory(replica=True)`); all stopped when it ends."""
     made: list[PgCluster] = []
 
-    def factory(*, replica: bool = False, version: int | None = None) -> PgCluster:
-        cluster = PgCluster.start(replica=replica, version=version)
+    def factory(
+        *, replica: bool = False, version: int | None = None, bin_dir: Path | None = None
+    ) -> PgCluster:
+        cluster = PgCluster.start(replica=replica, version=version, bin_dir=bin_dir)
         made.append(cluster)
         return cluster
 

@@ -246,6 +246,10 @@ class Settings(BaseSettings):
     worker_stalled_after_s: float = Field(
         default=60.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_WORKER_STALLED_AFTER")
     )
+    # A worker that loses PostgreSQL waits this long for it (reconnecting with backoff), then exits 75.
+    worker_reconnect_timeout_s: float = Field(
+        default=300.0, gt=0, le=86400, validation_alias=_alias("WALLETSYNC_WORKER_RECONNECT_TIMEOUT")
+    )
     # Jobs that ended are deleted this long after (seconds, or an ISO 8601 duration such as P7D);
     # failed ones (the dead-letter list) are kept longer, with their recorded errors.
     job_retention: timedelta = Field(

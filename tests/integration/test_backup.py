@@ -290,7 +290,7 @@ def test_cli_password_never_reaches_output(tmp_path: Path, database_url: str) ->
     secret = "s3cr3t-pa55word"
     url = database_url.replace("postgresql://postgres@", f"postgresql://nobody:{secret}@")
     result = _cli(tmp_path, "backup", str(tmp_path / "x.dump"), DATABASE_URL=url)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # the start-up check: an unreachable database is exit 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "cannot connect" in result.stderr
     assert secret not in result.stdout + result.stderr

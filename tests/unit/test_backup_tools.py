@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from walletsync.db.backup import BackupToolError, PgTool, connection_for, find_tool, pick_tool
+from walletsync.db.pgtools import BackupToolError, PgTool, connection_for, find_tool, pick_tool
 
 
 def _tool(major: int) -> PgTool:

@@ -25,9 +25,11 @@ from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
+from walletsync.api.outage import install_outage_handler
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.api.routers import (
     balances,
+    events,
     jobs,
     leaderboards,
     market,
@@ -36,6 +38,7 @@ from walletsync.api.routers import (
     transactions,
     valuation,
     wallets,
+    webhooks,
 )
 from walletsync.cache import CacheLayer, current_cache, setup_cache, teardown_cache
 from walletsync.config import Settings, get_settings
@@ -58,6 +61,8 @@ ROUTERS: list[APIRouter] = [
     valuation.router,
     leaderboards.router,
     market.router,
+    webhooks.router,
+    events.router,
 ]
 
 DESCRIPTION = """\
@@ -108,6 +113,8 @@ def create_app(
         try:
             yield
         finally:
+            if (hub := getattr(app.state, "events_hub", None)) is not None:
+                await hub.close()  # live event streams (api/routers/events.py)
             if shared is None:
                 await teardown_cache(cache)
             await limiter.close()
@@ -125,8 +132,10 @@ def create_app(
         dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
     )
     install_error_handlers(app)
+    install_outage_handler(app)  # a database outage is a 503 with Retry-After
     for router in ROUTERS:
         app.include_router(router)
+    webhooks.document_events(app.webhooks)  # the OpenAPI `webhooks` section: one schema per event type
     if settings.dashboard_enabled:
         from walletsync.web import install_dashboard  # imports Jinja2 only when the dashboard is on
 

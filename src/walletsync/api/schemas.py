@@ -63,7 +63,9 @@ class TransactionOut(BaseModel):
     chain: Chain
     height: int | None
     block_time: datetime | None
-    fee: AmountStr
+    fee: AmountStr = Field(
+        description="Fee this wallet paid: the transaction's fee when the wallet is its fee payer, else 0."
+    )
     success: bool
     deltas: list[DeltaOut] = Field(description="How this transaction changed the wallet's balances.")
 

@@ -143,6 +143,9 @@ wallet_transactions = Table(
     Column("tx_id", Text, nullable=False),
     Column("height", BigInteger, nullable=False),
     Column("block_time", DateTime(timezone=True)),
+    # The fee this wallet paid: the transaction's fee when it is the fee payer, else 0 (NULL: a row
+    # from before 0006 whose payer could not be told from the stored raw transaction).
+    Column("fee", Numeric(40, 0)),
     PrimaryKeyConstraint("wallet_id", "tx_id"),
     ForeignKeyConstraint(
         ["chain", "tx_id"],

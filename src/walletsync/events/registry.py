@@ -262,3 +262,20 @@ async def redeliver(
     if delivery_ids is not None:
         statement = statement.where(d.c.id == any_(literal(list(delivery_ids), ARRAY(BigInteger))))
     return len((await conn.execute(statement)).all())
+
+
+async def signing_keys(conn: AsyncConnection, webhook_id: int, *, now: datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during a rotation."""
+    row = (
+        await conn.execute(
+            select(
+                webhooks.c.secret, webhooks.c.previous_secret, webhooks.c.previous_secret_expires_at
+            ).where(webhooks.c.id == webhook_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+    keys = [row.secret]
+    if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
+        keys.append(row.previous_secret)
+    return keys

@@ -4,7 +4,7 @@ A name that resolved to a public address when the webhook was registered may res
 169.254.169.254 later (DNS rebinding), so `GuardedTransport` resolves the host itself on every new
 request, refuses any private, loopback, link-local or otherwise non-global address, and connects to
 the address it checked (the `Host` header and TLS server name keep the original name). httpx has no
-hook between resolution and connection, hence this small transport. `WEBHOOK_ALLOW_PRIVATE=true`
+hook between resolution and connection, hence this small transport. `WALLETSYNC_WEBHOOK_ALLOW_PRIVATE=true`
 (demo, tests, a receiver on the same host) turns the check off.
 """
 
@@ -20,6 +20,7 @@ import httpx
 from walletsync.errors import InvalidInputError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+RESOLVE_TIMEOUT_S = 5.0
 
 
 class UnsafeTargetError(InvalidInputError):
@@ -53,9 +54,12 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeTargetError(f"cannot resolve {host!r}: {exc.strerror}") from None
+    except TimeoutError:
+        raise UnsafeTargetError(f"cannot resolve {host!r} within {RESOLVE_TIMEOUT_S:g} s") from None
     # Strip an IPv6 zone index ("fe80::1%eth0") before parsing.
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
@@ -67,7 +71,7 @@ async def checked_addresses(host: str, port: int) -> list[IPAddress]:
     if private:
         raise UnsafeTargetError(
             f"{host} resolves to a private, loopback or link-local address ({', '.join(private[:3])}); "
-            "set WEBHOOK_ALLOW_PRIVATE=true to allow it"
+            "set WALLETSYNC_WEBHOOK_ALLOW_PRIVATE=true to allow it"
         )
     return addresses
 

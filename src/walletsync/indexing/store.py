@@ -35,6 +35,7 @@ class WalletTx:
 
     tx: ChainTx
     amounts: dict[str, int]  # asset key -> net change, zero sums removed
+    fee: int = 0  # what this wallet paid in fees: the tx's fee when it is the fee payer, else 0
 
 
 def wallet_view(tx: ChainTx, owners: frozenset[str]) -> WalletTx:
@@ -42,7 +43,10 @@ def wallet_view(tx: ChainTx, owners: frozenset[str]) -> WalletTx:
     for delta in tx.deltas:
         if delta.owner in owners:
             amounts[delta.asset] += delta.amount
-    return WalletTx(tx=tx, amounts={k: v for k, v in sorted(amounts.items()) if v != 0})
+    # Two tracked wallets in one transaction: only the payer's wallet pays the fee (its deltas
+    # already include it; the other's do not), so their fees sum to the chain's.
+    fee = tx.fee if tx.fee_payer is not None and tx.fee_payer in owners else 0
+    return WalletTx(tx=tx, amounts={k: v for k, v in sorted(amounts.items()) if v != 0}, fee=fee)
 
 
 class AssetIds:
@@ -130,8 +134,8 @@ async def store_batch(
         await insert_ignore_returning(
             conn,
             wallet_transactions,
-            ("tx_id", "height", "block_time"),
-            [(item.tx.tx_id, item.tx.height or 0, item.tx.block_time) for item in batch],
+            ("tx_id", "height", "block_time", "fee"),
+            [(item.tx.tx_id, item.tx.height or 0, item.tx.block_time, item.fee) for item in batch],
             returning="tx_id",
             same={"wallet_id": wallet_id, "chain": chain.value},
         )
@@ -197,6 +201,6 @@ def event_payload(wallet_id: int, address: str, item: WalletTx) -> dict[str, Any
         "height": tx.height,
         "block_time": tx.block_time.isoformat() if tx.block_time else None,
         "success": tx.success,
-        "fee": str(tx.fee),
+        "fee": str(item.fee),  # paid by this wallet: 0 unless it is the fee payer
         "deltas": [{"asset": asset, "amount": str(amount)} for asset, amount in item.amounts.items()],
     }

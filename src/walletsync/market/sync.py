@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -38,6 +38,7 @@ from walletsync.market.catalog import UpsertCounts, upsert_exchanges, upsert_ins
 from walletsync.market.errors import CreditBudgetExhaustedError, PriceSyncError
 from walletsync.market.intervals import Interval, parse_interval
 from walletsync.market.links import ensure_native_assets, link_assets, price_rules, sync_symbols
+from walletsync.market.zones import exchange_timezone, record_timezone
 from walletsync.providers.errors import (
     ProviderAuthError,
     ProviderError,
@@ -80,6 +81,7 @@ class MarketDataSource(Protocol):
         start: date | None = None,
         end: date | None = None,
         outputsize: int = MAX_OUTPUTSIZE,
+        exchange_timezone: str | None = None,
     ) -> list[Candle]: ...
 
 
@@ -248,8 +250,14 @@ class _Run:
         async with self.db.read() as conn:
             instrument = await find_instrument(conn, symbol)
             cursor = await last_bar_ts(conn, instrument.id, interval.name) if instrument else None
+            zone = await exchange_timezone(conn, instrument.id) if instrument else None
         scope = f"{symbol} {interval.name}"
-        fetch = partial(self.source.time_series, symbol, interval.name)
+        # Bounds are read in the exchange's local time: pass its zone (None: UTC, right for crypto).
+        fetch = partial(self.source.time_series, symbol, interval.name, exchange_timezone=zone)
+        if cursor is not None and zone is None and instrument is not None and instrument.kind != "crypto":
+            # A stock whose zone is not known yet: start a day early so no offset can skip a bar
+            # (the overlap is stored idempotently); the response's zone is recorded for next time.
+            cursor -= timedelta(days=1)
         if cursor is None:
             # First run: the latest bars covering WALLETSYNC_PRICE_HISTORY_DAYS, capped at one page. Asking for
             # the latest bars (rather than "from N days ago") works against any clock, the simulator's too.
@@ -257,7 +265,7 @@ class _Run:
             page = await self.request(scope, partial(fetch, outputsize=wanted))
             if page is None:
                 return
-            await self._store(result, symbol, interval, page)
+            await self._store(result, symbol, interval, page, zone)
             return
         end: datetime | None = None
         while True:
@@ -267,12 +275,19 @@ class _Run:
             page = await self.request(scope, partial(fetch, start=cursor, end=end, outputsize=page_size))
             if page is None:
                 return
-            await self._store(result, symbol, interval, page)
+            await self._store(result, symbol, interval, page, zone)
             if len(page) < page_size or page[0].ts <= cursor:
                 return
             end = page[0].ts
 
-    async def _store(self, result: SeriesResult, symbol: str, interval: Interval, page: list[Candle]) -> None:
+    async def _store(
+        self,
+        result: SeriesResult,
+        symbol: str,
+        interval: Interval,
+        page: list[Candle],
+        known_zone: str | None,
+    ) -> None:
         result.requests += 1
         if not page:
             return
@@ -280,6 +295,10 @@ class _Run:
             # Created on the first bars, not before: a mistyped symbol leaves no instrument behind.
             instrument = await ensure_instrument(conn, symbol)
             written = await store_candles(conn, instrument.id, page)
+            # Recorded only when not already known (e.g. from the exchanges catalog): nothing to write.
+            zone = getattr(page, "exchange_timezone", None)
+            if zone and zone != known_zone:
+                await record_timezone(conn, instrument.id, zone)
         result.written += written
         result.last_ts = max(page[-1].ts, result.last_ts) if result.last_ts else page[-1].ts
         CANDLES_WRITTEN.labels(interval=interval.name).inc(written)

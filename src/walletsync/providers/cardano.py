@@ -115,6 +115,7 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
         raise ValueError(f"/txs is {tx['hash']} but /utxos is {tx_id}")
     valid = tx.get("valid_contract", True) is not False
     sums: dict[tuple[str, str], int] = defaultdict(int)
+    spenders: set[str] = set()
     for sign, side in ((-1, "inputs"), (1, "outputs")):
         for position, utxo in enumerate(utxos[side]):
             # Every quantity is checked, counted or not: a wrong type anywhere means a broken body.
@@ -127,8 +128,14 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
             # Counted when it is collateral exactly when the scripts failed.
             if bool(utxo.get("collateral")) == valid:
                 continue
+            if side == "inputs":
+                spenders.add(utxo["address"])
             for amount, quantity in zip(utxo["amount"], quantities, strict=True):
                 sums[(utxo["address"], _asset_key(amount["unit"]))] += sign * quantity
+    # The fee comes out of the spent inputs (the collateral when the scripts failed). Of the addresses
+    # spending, the one whose ADA goes down the most funds it: a script's pool input spent in the
+    # same transaction gets its ADA back, the buyer's goes down by the price plus the fee.
+    fee_payer = min(spenders, key=lambda a: (sums[(a, NATIVE)], a)) if spenders else None
     block_time = tx.get("block_time")
     height = tx.get("block_height")
     return ChainTx(
@@ -138,6 +145,7 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
         block_time=datetime.fromtimestamp(block_time, tz=UTC) if block_time is not None else None,
         fee=digits_u64(tx["fees"], "fees"),
         success=valid,
+        fee_payer=fee_payer,
         deltas=tuple(
             BalanceDelta(owner=owner, asset=asset, amount=amount)
             for (owner, asset), amount in sorted(sums.items())

@@ -196,6 +196,7 @@ def _normalize(result: Mapping[str, Any]) -> ChainTx:
         fee=u64(meta["fee"], "meta.fee"),
         success=meta.get("err") is None,
         deltas=deltas,
+        fee_payer=keys[0],  # the first account key signs and pays, whatever the outcome
         raw=dict(result),
     )
 

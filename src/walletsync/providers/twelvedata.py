@@ -149,6 +149,12 @@ def _format_bound(value: date, *, daily: bool, zone: ZoneInfo) -> str:
     return value.isoformat()
 
 
+class TimeSeries(list[Candle]):
+    """Candles, oldest first, plus the exchange time zone the response declared (None: UTC)."""
+
+    exchange_timezone: str | None = None
+
+
 class TwelveDataAdapter:
     """One method per Twelve Data endpoint walletsync uses; returns normalized types."""
 
@@ -271,4 +277,10 @@ class TwelveDataAdapter:
             if NO_DATA_MESSAGE.lower() in exc.detail.lower():
                 return []
             raise
-        return parse_time_series(body, symbol=symbol, interval=interval, default_timezone=exchange_timezone)
+        series = TimeSeries(
+            parse_time_series(body, symbol=symbol, interval=interval, default_timezone=exchange_timezone)
+        )
+        meta = body.get("meta") if isinstance(body, Mapping) else None
+        declared = meta.get("exchange_timezone") if isinstance(meta, Mapping) else None
+        series.exchange_timezone = declared if isinstance(declared, str) and declared else None
+        return series

@@ -49,6 +49,9 @@ class ChainTx:
     fee: int
     success: bool
     deltas: tuple[BalanceDelta, ...]
+    # Who paid `fee` (Solana: the first account key; Cardano: the address of the inputs funding it).
+    # Only that owner's wallet pays the fee; None when unknown.
+    fee_payer: str | None = None
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def deltas_for(self, owners: set[str] | frozenset[str]) -> list[BalanceDelta]:
@@ -60,6 +63,7 @@ class ChainTx:
             "tx_id": self.tx_id,
             "chain": self.chain.value,
             "fee": str(self.fee),
+            "fee_payer": self.fee_payer,
             "success": self.success,
             "block_time": self.block_time.isoformat() if self.block_time else None,
             "deltas": [

@@ -63,6 +63,7 @@ class CardanoTx(NamedTuple):
     outputs: tuple[Output, ...]  # for an invalid tx: the collateral return only
     size: int
     redeemer_count: int
+    payer: int = -1  # the address that built the transaction and funds its fee (ground truth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,7 @@ class _PassGenerator:
         size: int,
         inputs: list[InputRef],
         outputs: list[Output],
+        payer: int,
         valid: bool = True,
         redeemers: int = 0,
     ) -> None:
@@ -255,6 +257,7 @@ class _PassGenerator:
             outputs=tuple(outputs),
             size=size,
             redeemer_count=redeemers,
+            payer=payer,
         )
         idx = len(chain.txs)
         chain.txs.append(tx)
@@ -313,7 +316,7 @@ class _PassGenerator:
         extra = tuple((a, q * 3) for a, q in assets)
         source = self._outside_input(sender, amount + fee + change, tuple((a, q * 4) for a, q in assets))
         outputs = [Output(w, amount, assets), Output(sender, change, extra)]
-        self._record(fee=fee, size=size, inputs=[source], outputs=outputs)
+        self._record(fee=fee, size=size, inputs=[source], outputs=outputs, payer=sender)
 
     def _send(self, w: int, others: list[int]) -> bool:
         rng = self.rng
@@ -333,7 +336,7 @@ class _PassGenerator:
         total = sum(i.output.lovelace for i in inputs)
         change_assets = tuple(sorted((a, q) for a, q in held.items() if q > 0))
         outputs = [Output(dest, amount, sent), Output(w, total - amount - fee, change_assets)]
-        self._record(fee=fee, size=size, inputs=inputs, outputs=outputs)
+        self._record(fee=fee, size=size, inputs=inputs, outputs=outputs, payer=w)
         return True
 
     def _script(self, w: int, *, succeed: bool) -> bool:
@@ -365,7 +368,9 @@ class _PassGenerator:
         all_inputs = [*inputs, pool, collateral, reference]
         if not succeed:
             returned = collateral_src.output._replace(lovelace=collateral_src.output.lovelace - fee)
-            self._record(fee=fee, size=size, inputs=all_inputs, outputs=[returned], valid=False, redeemers=1)
+            self._record(
+                fee=fee, size=size, inputs=all_inputs, outputs=[returned], valid=False, redeemers=1, payer=w
+            )
             return True
         held = self._sum_assets(inputs)
         held[asset] = held.get(asset, 0) + bought
@@ -374,7 +379,7 @@ class _PassGenerator:
             Output(self.script, 5000 * ADA + price, ((asset, bought * 49),), inline_datum=datum),
             Output(w, total - price - fee, tuple(sorted(held.items()))),
         ]
-        self._record(fee=fee, size=size, inputs=all_inputs, outputs=outputs, redeemers=1)
+        self._record(fee=fee, size=size, inputs=all_inputs, outputs=outputs, redeemers=1, payer=w)
         return True
 
     def _event(self, w: int, others: list[int]) -> None:

@@ -155,6 +155,7 @@ class FaultInjector:
         self.started = clock()
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # requests weighted by cost (a JSON-RPC batch of N: N)
         self.endpoint_requests: Counter[str] = Counter()
         self.violations: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
@@ -176,6 +177,7 @@ class FaultInjector:
         """Zero the counters and refill the buckets."""
         with self._lock:
             self.requests.clear()
+            self.calls.clear()
             self.endpoint_requests.clear()
             self.violations.clear()
             self.faults.clear()
@@ -190,6 +192,7 @@ class FaultInjector:
         with self._lock:
             config = self.config
             self.requests[provider] += 1
+            self.calls[provider] += cost
             self.endpoint_requests[f"{provider}/{endpoint}"] += 1
             elapsed = self.clock() - self.started
             for outage in config.outages:
@@ -254,6 +257,7 @@ class FaultInjector:
         with self._lock:
             return {
                 "requests": {p: self.requests[p] for p in PROVIDERS},
+                "calls": {p: self.calls[p] for p in PROVIDERS},
                 "violations": {p: self.violations[p] for p in PROVIDERS},
                 "faults": {
                     k: self.faults[k]

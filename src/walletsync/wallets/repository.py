@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -171,7 +171,16 @@ async def list_transactions(
     """
     wt = wallet_transactions
     query = (
-        select(wt.c.tx_id, wt.c.chain, wt.c.height, wt.c.block_time, transactions.c.fee, transactions.c.success)
+        select(
+            wt.c.tx_id,
+            wt.c.chain,
+            wt.c.height,
+            wt.c.block_time,
+            # What this wallet paid (0 unless it is the fee payer); rows from before 0006 whose payer
+            # is unknown show the transaction's fee.
+            func.coalesce(wt.c.fee, transactions.c.fee).label("fee"),
+            transactions.c.success,
+        )
         .join(transactions, and_(transactions.c.chain == wt.c.chain, transactions.c.tx_id == wt.c.tx_id))
         .where(wt.c.wallet_id == wallet_id)
         .order_by(wt.c.height.desc(), wt.c.tx_id.desc())
@@ -196,7 +205,13 @@ async def list_transactions(
     if not rows:
         return []
     delta_rows = await conn.execute(
-        select(balance_deltas.c.tx_id, assets.c.asset_key, assets.c.symbol, assets.c.decimals, balance_deltas.c.amount)
+        select(
+            balance_deltas.c.tx_id,
+            assets.c.asset_key,
+            assets.c.symbol,
+            assets.c.decimals,
+            balance_deltas.c.amount,
+        )
         .join(assets, assets.c.id == balance_deltas.c.asset_id)
         .where(balance_deltas.c.wallet_id == wallet_id)
         .where(balance_deltas.c.tx_id.in_([row.tx_id for row in rows]))

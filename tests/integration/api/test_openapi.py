@@ -85,6 +85,9 @@ def _excluded(case: Any) -> list[Any]:
     # Schema cannot say: schema-valid random strings are rightly refused with 422.
     if case.operation.method.upper() == "POST" and case.operation.path == "/v1/wallets":
         return [positive_data_acceptance]
+    # A webhook URL must resolve to a public address (SSRF guard): random hosts are rightly refused.
+    if case.operation.method.upper() == "POST" and case.operation.path == "/v1/webhooks":
+        return [positive_data_acceptance]
     # A cursor is an opaque token this API issued; a random string is not one (422 naming `cursor`).
     if case.query and "cursor" in case.query:
         return [positive_data_acceptance]
@@ -106,6 +109,8 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        if operation.path == "/v1/events/stream":
+            continue  # an endless response by design: tests/integration/events/test_streams.py drives it
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(

@@ -91,6 +91,7 @@ class FakeTwelveData:
         start: date | None = None,
         end: date | None = None,
         outputsize: int = 5000,
+        exchange_timezone: str | None = None,
     ) -> list[Candle]:
         self.calls.append(("/time_series", symbol, interval, start.isoformat() if start else ""))
         self._fail(symbol)

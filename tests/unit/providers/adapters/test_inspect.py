@@ -41,6 +41,7 @@ def test_solana_file_prints_the_normalized_transaction(real_responses: Path) -> 
         "tx_id": "2qfNzGs15dt999rt1AUJ7D1oPQaukMPPmHR2u5ZmDo4cVtr1Pr2Dax4Jo7ryTpM8jxjtXLi5NHy4uyr68MVh5my6",
         "chain": "solana",
         "fee": "5000",
+        "fee_payer": "BLw3RweJmfbTapJRgnPRvd962YDjFYAnVGd1p5hmZ5tP",  # the first account key
         "success": True,
         "block_time": "2025-01-10T09:10:42+00:00",
         "deltas": [
