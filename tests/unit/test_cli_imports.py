@@ -39,6 +39,7 @@ VERSION_WALLETSYNC = [
     "walletsync.cli.signals",
     "walletsync.cli.usage",
     "walletsync.cli.wallets",
+    "walletsync.cli.webhooks",
     "walletsync.errors",
 ]
 # typer and rich (the command line itself); pydantic and its helpers come from typer, which coerces
