@@ -282,6 +282,20 @@ class Settings(BaseSettings):
     )
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
 
+    # --- web dashboard --------------------------------------------------------------------
+    dashboard_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED"))
+    dashboard_session_ttl_s: int = Field(
+        default=43_200, ge=60, le=30 * 86_400, validation_alias=_alias("WALLETSYNC_DASHBOARD_SESSION_TTL")
+    )
+    explorer_tx_url_solana: str = Field(
+        default="https://explorer.solana.com/tx/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_SOLANA"),
+    )
+    explorer_tx_url_cardano: str = Field(
+        default="https://cardanoscan.io/transaction/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_CARDANO"),
+    )
+
     # --- Events: webhooks and live streams (events/) -----------------------------------------
     # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
     webhook_allow_private: bool = Field(
@@ -330,6 +344,14 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("explorer_tx_url_solana", "explorer_tx_url_cardano")
+    @classmethod
+    def _explorer_template(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("{tx_id}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("must be an http(s) URL containing {tx_id}, or empty for no links")
         return value
 
     @field_validator("event_retention_s", mode="before")

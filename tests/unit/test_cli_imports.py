@@ -36,6 +36,7 @@ VERSION_WALLETSYNC = [
     "walletsync.cli.jobs",
     "walletsync.cli.prices",
     "walletsync.cli.serve",
+    "walletsync.cli.signals",
     "walletsync.cli.usage",
     "walletsync.cli.wallets",
     "walletsync.errors",

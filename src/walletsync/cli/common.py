@@ -33,12 +33,23 @@ OptionalChain = Annotated[
 ]
 
 
-def load(*, interactive: bool = True) -> Settings:
+_service = False
+
+
+def is_service() -> bool:
+    """True once a long-running command (serve, api, worker, demo) has started."""
+    return _service
+
+
+def load(*, interactive: bool = True, service: bool = False) -> Settings:
     """Settings for this command, with logging configured from them.
 
     Interactive commands print for a person, so their logs start at WARNING unless DEBUG is asked for;
-    long-running services (serve, worker, api) log at the configured level.
+    long-running services (serve, worker, api) log at the configured level. `service=True` marks a
+    command whose normal end is SIGTERM (it then exits 0 after stopping cleanly).
     """
+    global _service
+    _service = service or not interactive
     from walletsync.config import get_settings
     from walletsync.logs import configure_logging
 

@@ -75,7 +75,7 @@ def demo_command(
     from walletsync.preflight import check_redis
     from walletsync.runtime import tune_gc_for_throughput
 
-    settings = load()
+    settings = load(service=not exit_after_sync)
     check_redis(settings)
     tune_gc_for_throughput()
     code = run_demo(
