@@ -55,6 +55,10 @@ class ProviderConfig:
     breaker_failure_threshold: int
     breaker_cooldown_s: float
     metadata_cache_ttl_s: float
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: float = 60.0
+    breaker_min_calls: int = 1
+    deadline_s: float = 120.0  # one call, all attempts and waits (429 Retry-After included)
 
 
 class Settings(BaseSettings):
@@ -149,8 +153,17 @@ class Settings(BaseSettings):
     provider_backoff_max_s: float = Field(
         default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_BACKOFF_MAX")
     )
+    # Breakers open on a failure rate over a window (see providers/breaker.py), not on a burst.
     breaker_failure_threshold: int = Field(
         default=5, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_THRESHOLD")
+    )
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_RATE")
+    )
+    breaker_window_s: float = Field(default=60.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_WINDOW"))
+    breaker_min_calls: int = Field(default=20, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_MIN_CALLS"))
+    provider_deadline_s: float = Field(
+        default=120.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_DEADLINE")
     )
     breaker_cooldown_s: float = Field(
         default=30.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_COOLDOWN")
@@ -426,6 +439,10 @@ class Settings(BaseSettings):
             "backoff_max_s": self.provider_backoff_max_s,
             "breaker_failure_threshold": self.breaker_failure_threshold,
             "breaker_cooldown_s": self.breaker_cooldown_s,
+            "breaker_failure_rate": self.breaker_failure_rate,
+            "breaker_window_s": self.breaker_window_s,
+            "breaker_min_calls": self.breaker_min_calls,
+            "deadline_s": self.provider_deadline_s,
             "metadata_cache_ttl_s": self.metadata_cache_ttl_s,
         }
         if name == "solana":

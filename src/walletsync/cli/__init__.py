@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets
+from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets, webhooks
 from walletsync.cli.common import err_console, is_service
 from walletsync.cli.signals import Terminated, stop_on_termination_signals
 from walletsync.cli.usage import ClickException, patch_typer_help, report_click_error
@@ -50,6 +50,7 @@ app.add_typer(wallets.wallets_app, name="wallets")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(apikeys.apikeys_app, name="apikeys")
 app.add_typer(prices.prices_app, name="prices")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def main() -> None:

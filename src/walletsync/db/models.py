@@ -308,6 +308,9 @@ webhook_deliveries = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("ix_webhook_deliveries_outbox_id", "outbox_id"),
+    # The oldest pending event (readiness, metrics) and the dead ones (operators) in one index probe.
+    Index("ix_webhook_deliveries_pending", "outbox_id", postgresql_where=text("status = 'pending'")),
+    Index("ix_webhook_deliveries_dead", "id", postgresql_where=text("status = 'dead'")),
 )
 
 api_keys = Table(
