@@ -106,10 +106,18 @@ async def serve_services(services: Services, *, host: str, port: int, concurrenc
     worker = asyncio.create_task(
         run_worker(services, concurrency=concurrency, install_signal_handlers=False), name="worker"
     )
+
+    def worker_ended(task: asyncio.Task[None]) -> None:
+        # The worker only ends by itself when it gave up on the database: stop the API too, so the
+        # process exits non-zero (the error is raised below) and its supervisor restarts it.
+        if not task.cancelled():
+            server.should_exit = True
+
+    worker.add_done_callback(worker_ended)
     log.info("serve.started", host=host, port=port, concurrency=concurrency)
     try:
         await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
     finally:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await worker
+            await worker  # re-raises the worker's error (DatabaseUnavailableError: exit 75)

@@ -55,6 +55,10 @@ class ProviderConfig:
     breaker_failure_threshold: int
     breaker_cooldown_s: float
     metadata_cache_ttl_s: float
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: float = 60.0
+    breaker_min_calls: int = 1
+    deadline_s: float = 120.0  # one call, all attempts and waits (429 Retry-After included)
 
 
 class Settings(BaseSettings):
@@ -149,8 +153,17 @@ class Settings(BaseSettings):
     provider_backoff_max_s: float = Field(
         default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_BACKOFF_MAX")
     )
+    # Breakers open on a failure rate over a window (see providers/breaker.py), not on a burst.
     breaker_failure_threshold: int = Field(
         default=5, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_THRESHOLD")
+    )
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_RATE")
+    )
+    breaker_window_s: float = Field(default=60.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_WINDOW"))
+    breaker_min_calls: int = Field(default=20, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_MIN_CALLS"))
+    provider_deadline_s: float = Field(
+        default=120.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_DEADLINE")
     )
     breaker_cooldown_s: float = Field(
         default=30.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_COOLDOWN")
@@ -251,6 +264,10 @@ class Settings(BaseSettings):
     worker_stalled_after_s: float = Field(
         default=60.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_WORKER_STALLED_AFTER")
     )
+    # A worker that loses PostgreSQL waits this long for it (reconnecting with backoff), then exits 75.
+    worker_reconnect_timeout_s: float = Field(
+        default=300.0, gt=0, le=86400, validation_alias=_alias("WALLETSYNC_WORKER_RECONNECT_TIMEOUT")
+    )
     # Jobs that ended are deleted this long after (seconds, or an ISO 8601 duration such as P7D);
     # failed ones (the dead-letter list) are kept longer, with their recorded errors.
     job_retention: timedelta = Field(
@@ -269,6 +286,20 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024, validation_alias=_alias("WALLETSYNC_MAX_BODY_BYTES")
     )
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
+
+    # --- web dashboard --------------------------------------------------------------------
+    dashboard_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED"))
+    dashboard_session_ttl_s: int = Field(
+        default=43_200, ge=60, le=30 * 86_400, validation_alias=_alias("WALLETSYNC_DASHBOARD_SESSION_TTL")
+    )
+    explorer_tx_url_solana: str = Field(
+        default="https://explorer.solana.com/tx/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_SOLANA"),
+    )
+    explorer_tx_url_cardano: str = Field(
+        default="https://cardanoscan.io/transaction/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_CARDANO"),
+    )
 
     # --- Events: webhooks and live streams (events/) -----------------------------------------
     # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
@@ -318,6 +349,14 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("explorer_tx_url_solana", "explorer_tx_url_cardano")
+    @classmethod
+    def _explorer_template(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("{tx_id}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("must be an http(s) URL containing {tx_id}, or empty for no links")
         return value
 
     @field_validator("event_retention_s", mode="before")
@@ -405,6 +444,10 @@ class Settings(BaseSettings):
             "backoff_max_s": self.provider_backoff_max_s,
             "breaker_failure_threshold": self.breaker_failure_threshold,
             "breaker_cooldown_s": self.breaker_cooldown_s,
+            "breaker_failure_rate": self.breaker_failure_rate,
+            "breaker_window_s": self.breaker_window_s,
+            "breaker_min_calls": self.breaker_min_calls,
+            "deadline_s": self.provider_deadline_s,
             "metadata_cache_ttl_s": self.metadata_cache_ttl_s,
         }
         if name == "solana":

@@ -25,6 +25,7 @@ from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
+from walletsync.api.outage import install_outage_handler
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.api.routers import (
     balances,
@@ -131,9 +132,14 @@ def create_app(
         dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
     )
     install_error_handlers(app)
+    install_outage_handler(app)  # a database outage is a 503 with Retry-After
     for router in ROUTERS:
         app.include_router(router)
     webhooks.document_events(app.webhooks)  # the OpenAPI `webhooks` section: one schema per event type
+    if settings.dashboard_enabled:
+        from walletsync.web import install_dashboard  # imports Jinja2 only when the dashboard is on
+
+        install_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

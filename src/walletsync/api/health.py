@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from walletsync.api.deps import AppState
 from walletsync.db.models import CHAINS, provider_endpoints, sync_state, wallets
+from walletsync.events.health import backlog as event_backlog
 from walletsync.jobs.api import queue_depth
 from walletsync.jobs.tables import procrastinate_workers
 
@@ -66,6 +67,7 @@ async def readiness(state: AppState) -> list[Check]:
             checks.append(await _migrations(conn, state.head_revision))
             checks.append(await _providers(conn))
             checks.append(await _worker(conn, stale_after_s=state.settings.worker_stalled_after_s))
+            checks.append(await _events(conn, max_age_s=state.settings.events_ready_max_age_s))
     except Exception as exc:  # noqa: BLE001 - any failure is a readiness reason, reported not raised
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
         if not db_ok:
@@ -138,6 +140,11 @@ def _in_use(engine: AsyncEngine) -> int:
     return int(checkedout()) if callable(checkedout) else 0
 
 
+async def _events(conn: AsyncConnection, *, max_age_s: float) -> Check:
+    ok, detail = (await event_backlog(conn, now=datetime.now(UTC))).check(max_age_s)
+    return Check("events", ok, False, detail)
+
+
 async def refresh_gauges(state: AppState) -> None:
     """Set the database-derived gauges; a database failure is counted, not raised."""
     DB_POOL_IN_USE.labels("primary").set(_in_use(state.db.primary))
@@ -146,6 +153,7 @@ async def refresh_gauges(state: AppState) -> None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), state.db.read() as conn:
             depth = await queue_depth(conn)
+            await event_backlog(conn, now=datetime.now(UTC))  # sets the events gauges
             lag_rows = (
                 await conn.execute(
                     select(

@@ -76,6 +76,21 @@ def services_of(context: JobContext) -> Services:
     return services
 
 
+RUNNING: set[int] = set()
+"""Ids of the jobs this process runs now (the reaper never requeues those)."""
+
+
+async def track_running(call_next: Any, context: JobContext, worker: Any) -> Any:
+    """Worker middleware: keep `RUNNING` true while the job runs."""
+    job_id = context.job.id
+    if job_id is not None:
+        RUNNING.add(job_id)
+    try:
+        return await call_next()
+    finally:
+        RUNNING.discard(job_id)
+
+
 async def record_failures(call_next: Any, context: JobContext, worker: Any) -> Any:
     """Worker middleware: write each failed attempt's error where operators and the API read it."""
     try:

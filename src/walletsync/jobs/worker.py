@@ -2,7 +2,8 @@
 
 Each worker also runs a reaper: every few seconds it requeues jobs left `doing` by a worker whose
 heartbeat stopped (killed, crashed, its machine gone), so a SIGKILLed worker's sync resumes on
-another worker within `WALLETSYNC_WORKER_STALLED_AFTER` seconds.
+another worker within `WALLETSYNC_WORKER_STALLED_AFTER` seconds. A worker that loses the database
+keeps going once it is back (`jobs.supervise`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from walletsync.db.engine import Database
 from walletsync.events.relay import start_relay, stop_relay
 from walletsync.jobs.app import QUEUES, JobManager, open_app
 from walletsync.jobs.control import supersede
-from walletsync.jobs.tasks import RETRY_POLICY, record_failures
+from walletsync.jobs.supervise import Ended, database_answers, run_once, stop_on_signals, wait_for_database
+from walletsync.jobs.tasks import RETRY_POLICY, RUNNING, record_failures, track_running
 from walletsync.services import Services
 
 log = structlog.get_logger(__name__)
@@ -32,6 +34,9 @@ async def requeue_stalled(app: procrastinate.App, db: Database, *, stalled_after
     cursor, and the failed list only shows jobs that truly failed.
     """
     stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
+    # Jobs this process still runs are not lost: its worker may have ended (heartbeat gone) while
+    # they finish, before the supervisor starts it again.
+    stalled = [job for job in stalled if job.id not in RUNNING]
     for job in stalled:
         assert job.id is not None
         twin = await supersede(db, job.id, why="WorkerLost: its worker stopped")
@@ -61,16 +66,34 @@ async def run_worker(
     install_signal_handlers: bool = True,
     wait: bool = True,
 ) -> None:
-    """Process jobs until stopped (SIGINT/SIGTERM, or cancellation); with wait=False, until the queue is empty."""
+    """Process jobs until stopped (SIGINT/SIGTERM, or cancellation); with wait=False, until the queue is empty.
+
+    A worker that loses the database starts again once it answers (`jobs.supervise`); after
+    WALLETSYNC_WORKER_RECONNECT_TIMEOUT seconds without it, `DatabaseUnavailableError` is raised.
+    """
     settings = services.settings
     RETRY_POLICY.max_attempts = settings.job_max_attempts
     chosen = list(queues) if queues else list(QUEUES)
+    stop = asyncio.Event()
+    signals = stop_on_signals(stop) if install_signal_handlers else contextlib.nullcontext()
     async with open_app(services.db.direct_url, max_pool_size=concurrency + 3) as app:
         manager = app.job_manager
         assert isinstance(manager, JobManager)
 
         async def on_retry_conflict(job_id: int) -> int | None:
             return await supersede(services.db, job_id, why="its attempt failed and a retry was due")
+
+        async def run() -> None:
+            await app.run_worker_async(
+                concurrency=concurrency,
+                queues=chosen,
+                wait=wait,
+                additional_context={"services": services},
+                worker_middleware=[track_running, record_failures],
+                install_signal_handlers=False,  # ours tell a requested stop from a lost database
+                update_heartbeat_interval=settings.worker_heartbeat_s,
+                stalled_worker_timeout=settings.worker_stalled_after_s,
+            )
 
         manager.on_retry_conflict = on_retry_conflict
         reaper = asyncio.create_task(
@@ -79,16 +102,15 @@ async def run_worker(
         relay = start_relay(services.db, settings) if wait else None  # events: outbox -> webhooks
         log.info("worker.started", concurrency=concurrency, queues=chosen)
         try:
-            await app.run_worker_async(
-                concurrency=concurrency,
-                queues=chosen,
-                wait=wait,
-                additional_context={"services": services},
-                worker_middleware=[record_failures],
-                install_signal_handlers=install_signal_handlers,
-                update_heartbeat_interval=settings.worker_heartbeat_s,
-                stalled_worker_timeout=settings.worker_stalled_after_s,
-            )
+            with signals:
+                while await run_once(run, stop, wait=wait) is Ended.LOST:
+                    reconnected = await wait_for_database(
+                        lambda: database_answers(services.db.direct_url),
+                        stop,
+                        timeout_s=settings.worker_reconnect_timeout_s,
+                    )
+                    if not reconnected:
+                        break
         finally:
             manager.on_retry_conflict = None
             reaper.cancel()

@@ -1,0 +1,139 @@
+"""Keep a Procrastinate worker running across database restarts, or exit non-zero when it cannot.
+
+Why this exists: when PostgreSQL restarts, one of the worker's side tasks (heartbeat, LISTEN
+connection, periodic deferrer) fails; Procrastinate then stops the worker *gracefully* and
+`run_worker_async` returns as if asked to stop, so `walletsync worker` exited 0 after a one-second
+database restart and `Restart=on-failure` never brought it back. Here the worker runs under a
+supervisor that tells a requested stop (SIGINT/SIGTERM, or cancellation) from the worker ending on
+its own; in the second case it waits for the database with capped exponential backoff and starts the
+worker again (a new worker row; the old one's jobs, if any were left `doing`, are requeued by the
+reapers once its heartbeat is stale). If the database stays unreachable for `reconnect_timeout_s`,
+`DatabaseUnavailableError` ends the process with exit code 75 (EX_TEMPFAIL) so a supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
+
+import psycopg
+import structlog
+
+from walletsync.db.engine import libpq_url
+from walletsync.errors import WalletsyncError
+
+log = structlog.get_logger(__name__)
+
+RECONNECT_INITIAL_S = 0.5
+RECONNECT_MAX_S = 10.0
+
+
+class DatabaseUnavailableError(WalletsyncError):
+    """PostgreSQL did not answer for longer than the worker waits for it."""
+
+    status = 503
+    title = "Database unavailable"
+    exit_code = 75  # EX_TEMPFAIL: systemd's Restart=on-failure and Docker's restart policies retry
+
+
+class Ended(Enum):
+    STOPPED = "stopped"  # asked to stop: signal or cancellation
+    DRAINED = "drained"  # wait=False and the queue is empty
+    LOST = "lost"  # ended on its own (a side task or the fetch loop lost the database)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop` (running jobs then finish before the worker returns)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_once(run: Callable[[], Awaitable[None]], stop: asyncio.Event, *, wait: bool) -> Ended:
+    """Run the worker once; say why it ended. Cancelling this stops the worker gracefully first."""
+    worker = asyncio.ensure_future(run())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        await _stop(worker)
+        raise
+    finally:
+        stopper.cancel()
+    if not worker.done():  # stop requested
+        await _stop(worker)
+        return Ended.STOPPED
+    error = worker.exception()
+    if error is None and not wait:
+        return Ended.DRAINED
+    log.warning("worker.lost", error=one_line(error) if error else "a side task failed")
+    return Ended.LOST
+
+
+async def _stop(worker: asyncio.Future[None]) -> None:
+    """Cancel the worker (Procrastinate lets running jobs finish) and wait for it."""
+    worker.cancel()
+    try:
+        await worker
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - stopping anyway; the database may be the reason
+        log.warning("worker.stop_failed", error=one_line(exc))
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message` (driver errors span several lines)."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+async def database_answers(url: str, *, timeout_s: float = 5.0) -> None:
+    """Open a fresh connection and run `SELECT 1` (raises when PostgreSQL does not answer)."""
+    async with await psycopg.AsyncConnection.connect(
+        libpq_url(url), connect_timeout=max(1, int(timeout_s)), autocommit=True
+    ) as conn:
+        await conn.execute("SELECT 1")
+
+
+async def wait_for_database(
+    check: Callable[[], Awaitable[object]],
+    stop: asyncio.Event,
+    *,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Until `check()` succeeds (True) or `stop` is set (False); raise after `timeout_s` of failures."""
+    started = clock()
+    delay = RECONNECT_INITIAL_S
+    while True:
+        try:
+            await check()
+        except Exception as exc:  # any failure to reach the database means "wait"
+            waited = clock() - started
+            if waited >= timeout_s:
+                raise DatabaseUnavailableError(
+                    f"PostgreSQL unreachable for {waited:.0f} s "
+                    f"(WALLETSYNC_WORKER_RECONNECT_TIMEOUT): {one_line(exc)}"
+                ) from exc
+            log.warning("worker.reconnecting", retry_in_s=delay, error=one_line(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(delay, timeout_s - waited))
+            if stop.is_set():
+                return False
+            delay = min(RECONNECT_MAX_S, delay * 2)
+            continue
+        log.info("worker.reconnected", after_s=round(clock() - started, 1))
+        return True
