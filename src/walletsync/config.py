@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     cardano_safety_depth: int = Field(
         default=15, ge=0, validation_alias=_alias("WALLETSYNC_CARDANO_SAFETY_DEPTH")
     )
+    # Indexed transactions this many blocks below the tip or less are re-checked on every sync and
+    # retracted when rolled back. Cardano's security parameter k = 2160 bounds any rollback.
+    cardano_rollback_window: int = Field(
+        default=2160, ge=0, validation_alias=_alias("WALLETSYNC_CARDANO_ROLLBACK_WINDOW")
+    )
 
     # --- Twelve Data ----------------------------------------------------------------------
     twelvedata_urls: CommaList = Field(
