@@ -136,8 +136,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_alias("WALLETSYNC_LOG_LEVEL")
     )
-    log_format: Literal["json", "console"] = Field(
-        default="json", validation_alias=_alias("WALLETSYNC_LOG_FORMAT")
+    # auto: readable console lines when stderr is a terminal, JSON lines otherwise (files, journald, docker).
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias=_alias("WALLETSYNC_LOG_FORMAT")
     )
 
     # --- providers (shared resilience knobs) ----------------------------------------------
