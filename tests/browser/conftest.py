@@ -1,8 +1,7 @@
 """Browser tests: a real Chromium (Debian's `/usr/bin/chromium`, driven by Playwright) against
 `walletsync demo` serving a seeded database, started once for the module's tests.
 
-Playwright's own browser download is never used: `browser_type_launch_args` points it at the system
-Chromium. Without one the tests skip with the reason, except under `CI=true`, where they fail
+Playwright's own browser download is never used: the `browser` fixture launches the system Chromium. Without one the tests skip with the reason, except under `CI=true`, where they fail
 (`.ci/run` installs the `chromium` package). On a failure each test saves a screenshot and the page's
 console log under `test-results/browser/`.
 """
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -51,21 +51,24 @@ def chromium() -> Path:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium: Path) -> dict[str, Any]:
-    """pytest-playwright's launch options, pointed at the system Chromium."""
-    return {**browser_type_launch_args, "executable_path": str(chromium)}
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    """The system Chromium, for one test module. Playwright's sync API runs an event loop on this
+    thread while it is started, so it is stopped when the module ends: a session-long one (as
+    pytest-playwright's fixtures keep) breaks every asyncio test that runs after it."""
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(chromium))
+        yield launched
+        launched.close()
 
 
-@pytest.fixture(scope="session")
-def base_url() -> str | None:
-    """Replaces pytest-base-url's fixture (its plugin-class form warns under pytest 9); tests use full URLs."""
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies) and page per test, desktop-sized."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
 
 
 def _free_port() -> int:
@@ -220,7 +223,7 @@ class PageWatch:
 
 
 @pytest.fixture
-def watch(page: Any, request: pytest.FixtureRequest) -> Iterator[PageWatch]:
+def watch(page: Page, request: pytest.FixtureRequest) -> Iterator[PageWatch]:
     """Console messages, page errors and failed requests of the test's page; on a failed test, a
     screenshot and the console log in `test-results/browser/<test>/`."""
     seen = PageWatch()

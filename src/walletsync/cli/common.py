@@ -7,7 +7,6 @@ so that `walletsync --help` and `walletsync version` start without importing the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -120,4 +119,6 @@ async def with_db(settings: Settings, url: str, body: Callable[[Database], Await
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion (commands are sync; the work is async)."""
+    import asyncio  # here, not at the top: `version` and `--help` never start an event loop
+
     return asyncio.run(coro)
