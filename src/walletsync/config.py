@@ -55,6 +55,10 @@ class ProviderConfig:
     breaker_failure_threshold: int
     breaker_cooldown_s: float
     metadata_cache_ttl_s: float
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: float = 60.0
+    breaker_min_calls: int = 1
+    deadline_s: float = 120.0  # one call, all attempts and waits (429 Retry-After included)
 
 
 class Settings(BaseSettings):
@@ -132,8 +136,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_alias("WALLETSYNC_LOG_LEVEL")
     )
-    log_format: Literal["json", "console"] = Field(
-        default="json", validation_alias=_alias("WALLETSYNC_LOG_FORMAT")
+    # auto: readable console lines when stderr is a terminal, JSON lines otherwise (files, journald, docker).
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias=_alias("WALLETSYNC_LOG_FORMAT")
     )
 
     # --- providers (shared resilience knobs) ----------------------------------------------
@@ -149,8 +154,17 @@ class Settings(BaseSettings):
     provider_backoff_max_s: float = Field(
         default=10.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_BACKOFF_MAX")
     )
+    # Breakers open on a failure rate over a window (see providers/breaker.py), not on a burst.
     breaker_failure_threshold: int = Field(
         default=5, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_THRESHOLD")
+    )
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, validation_alias=_alias("WALLETSYNC_BREAKER_FAILURE_RATE")
+    )
+    breaker_window_s: float = Field(default=60.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_WINDOW"))
+    breaker_min_calls: int = Field(default=20, ge=1, validation_alias=_alias("WALLETSYNC_BREAKER_MIN_CALLS"))
+    provider_deadline_s: float = Field(
+        default=120.0, gt=0, validation_alias=_alias("WALLETSYNC_PROVIDER_DEADLINE")
     )
     breaker_cooldown_s: float = Field(
         default=30.0, gt=0, validation_alias=_alias("WALLETSYNC_BREAKER_COOLDOWN")
@@ -186,6 +200,11 @@ class Settings(BaseSettings):
     )
     cardano_safety_depth: int = Field(
         default=15, ge=0, validation_alias=_alias("WALLETSYNC_CARDANO_SAFETY_DEPTH")
+    )
+    # Indexed transactions this many blocks below the tip or less are re-checked on every sync and
+    # retracted when rolled back. Cardano's security parameter k = 2160 bounds any rollback.
+    cardano_rollback_window: int = Field(
+        default=2160, ge=0, validation_alias=_alias("WALLETSYNC_CARDANO_ROLLBACK_WINDOW")
     )
 
     # --- Twelve Data ----------------------------------------------------------------------
@@ -269,6 +288,20 @@ class Settings(BaseSettings):
     )
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
 
+    # --- web dashboard --------------------------------------------------------------------
+    dashboard_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED"))
+    dashboard_session_ttl_s: int = Field(
+        default=43_200, ge=60, le=30 * 86_400, validation_alias=_alias("WALLETSYNC_DASHBOARD_SESSION_TTL")
+    )
+    explorer_tx_url_solana: str = Field(
+        default="https://explorer.solana.com/tx/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_SOLANA"),
+    )
+    explorer_tx_url_cardano: str = Field(
+        default="https://cardanoscan.io/transaction/{tx_id}",
+        validation_alias=_alias("WALLETSYNC_EXPLORER_TX_URL_CARDANO"),
+    )
+
     # --- Events: webhooks and live streams (events/) -----------------------------------------
     # Webhook targets on private, loopback or link-local addresses are refused unless this is true.
     webhook_allow_private: bool = Field(
@@ -317,6 +350,14 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("explorer_tx_url_solana", "explorer_tx_url_cardano")
+    @classmethod
+    def _explorer_template(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("{tx_id}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("must be an http(s) URL containing {tx_id}, or empty for no links")
         return value
 
     @field_validator("event_retention_s", mode="before")
@@ -404,6 +445,10 @@ class Settings(BaseSettings):
             "backoff_max_s": self.provider_backoff_max_s,
             "breaker_failure_threshold": self.breaker_failure_threshold,
             "breaker_cooldown_s": self.breaker_cooldown_s,
+            "breaker_failure_rate": self.breaker_failure_rate,
+            "breaker_window_s": self.breaker_window_s,
+            "breaker_min_calls": self.breaker_min_calls,
+            "deadline_s": self.provider_deadline_s,
             "metadata_cache_ttl_s": self.metadata_cache_ttl_s,
         }
         if name == "solana":

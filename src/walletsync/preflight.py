@@ -9,6 +9,7 @@ server is there) before any other work, so a typo in `DATABASE_URL` costs one li
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 
@@ -115,3 +116,26 @@ def describe_connection_error(exc: BaseException) -> str | None:
     if isinstance(exc, ConnectionError):
         return f"connection failed: {one_line(exc)}"
     return None
+
+
+def check_port_free(host: str, port: int, option: str = "--port") -> None:
+    """Fail with one line when `host:port` cannot be bound, before the command starts anything.
+
+    uvicorn reports a taken port only after the database, migrations and (for `demo`) the syncs, and
+    then `serve` kept running without its API. Binding a throwaway socket here (with SO_REUSEADDR,
+    as uvicorn does) finds the conflict first.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise UnreachableError(f"--host {host}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise UnreachableError(f"{option} {port}: cannot listen on {host}:{port}: {reason}") from None

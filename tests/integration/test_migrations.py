@@ -31,7 +31,7 @@ OWNED = {
     "0009": set(),
     "0010": {"current_balances"},
     "0011": set(),
-    "0012": set(),
+    "0012": {"web_sessions", "web_signin_tokens"},
 }
 ALL_TABLES = set().union(*OWNED.values())
 # Tables computed from others when their revision is applied (re-filled on re-upgrade, not empty).
@@ -96,9 +96,16 @@ def _seed(engine: Engine) -> None:
                 webhook_id=webhook_id, outbox_id=outbox_id, wallet_id=wallet_id
             )
         )
-        conn.execute(
-            insert(models.api_keys).values(name="k", key_prefix="ws_", key_hash="h", scopes=["read"])
+        key_id = conn.scalar(
+            insert(models.api_keys)
+            .values(name="k", key_prefix="ws_", key_hash="h", scopes=["read"])
+            .returning(models.api_keys.c.id)
         )
+        for web_table in (models.web_sessions, models.web_signin_tokens):
+            extra = {"csrf_token": "c"} if web_table is models.web_sessions else {}
+            conn.execute(
+                insert(web_table).values(token_hash="t", api_key_id=key_id, expires_at=func.now(), **extra)
+            )
         conn.execute(insert(models.provider_endpoints).values(provider="solana", url="http://x"))
         conn.execute(insert(models.job_failures).values(job_id=1, task_name="t", attempt=1, error="boom"))
         conn.execute(insert(jobs).values(queue_name="default", task_name="t", args={}))

@@ -36,8 +36,10 @@ VERSION_WALLETSYNC = [
     "walletsync.cli.jobs",
     "walletsync.cli.prices",
     "walletsync.cli.serve",
+    "walletsync.cli.signals",
     "walletsync.cli.usage",
     "walletsync.cli.wallets",
+    "walletsync.cli.webhooks",
     "walletsync.errors",
 ]
 # typer and rich (the command line itself); pydantic and its helpers come from typer, which coerces
@@ -95,6 +97,7 @@ def test_version_imports_only_the_command_line() -> None:
     modules = _modules("version")
     assert [m for m in modules if m.split(".")[0] == "walletsync"] == VERSION_WALLETSYNC
     assert _third_party(modules) == VERSION_THIRD_PARTY
+    assert "asyncio" not in modules  # no event loop to start: its import alone was a visible cost
 
 
 def test_help_imports_no_database_web_or_settings_stack() -> None:

@@ -47,7 +47,7 @@ def test_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
             "many",
             "WALLETSYNC_DATABASE_POOL_SIZE: Input should be a valid integer",
         ),
-        ("WALLETSYNC_LOG_FORMAT", "xml", "WALLETSYNC_LOG_FORMAT: Input should be 'json' or 'console'"),
+        ("WALLETSYNC_LOG_FORMAT", "xml", "WALLETSYNC_LOG_FORMAT: Input should be 'auto', 'json' or 'console'"),
         ("REDIS_URL", "http://x", "REDIS_URL: Value error, must be a redis://"),
         ("SOLANA_RPC_URLS", "ftp://x", "SOLANA_RPC_URLS: Value error, 'ftp://x' is not an http(s) URL"),
         ("WALLETSYNC_AUTO_MIGRATE", "perhaps", "WALLETSYNC_AUTO_MIGRATE: Input should be a valid boolean"),

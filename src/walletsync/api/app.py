@@ -136,6 +136,10 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     webhooks.document_events(app.webhooks)  # the OpenAPI `webhooks` section: one schema per event type
+    if settings.dashboard_enabled:
+        from walletsync.web import install_dashboard  # imports Jinja2 only when the dashboard is on
+
+        install_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -16,6 +16,7 @@ among that chain's synced wallets: the worst staleness a client can see), and
 from __future__ import annotations
 
 import asyncio
+from collections import Counter as Tally
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,7 +26,10 @@ from sqlalchemy import column, func, literal, select, table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from walletsync.api.deps import AppState
-from walletsync.db.models import CHAINS, provider_endpoints, sync_state, wallets
+from walletsync.config import Settings
+from walletsync.db.models import CHAINS, sync_state, wallets
+from walletsync.db.provider_endpoints import breaker_states_now
+from walletsync.events.health import backlog as event_backlog
 from walletsync.jobs.api import queue_depth
 from walletsync.jobs.tables import procrastinate_workers
 
@@ -64,8 +68,9 @@ async def readiness(state: AppState) -> list[Check]:
             db_ok = True
             checks.append(Check("database", True, True, "primary answers"))
             checks.append(await _migrations(conn, state.head_revision))
-            checks.append(await _providers(conn))
+            checks.append(await _providers(conn, state.settings))
             checks.append(await _worker(conn, stale_after_s=state.settings.worker_stalled_after_s))
+            checks.append(await _events(conn, max_age_s=state.settings.events_ready_max_age_s))
     except Exception as exc:  # noqa: BLE001 - any failure is a readiness reason, reported not raised
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
         if not db_ok:
@@ -93,25 +98,16 @@ async def _migrations(conn: AsyncConnection, head: str) -> Check:
     return Check("migrations", True, True, f"at head {head}")
 
 
-async def _providers(conn: AsyncConnection) -> Check:
-    rows = (
-        await conn.execute(
-            select(provider_endpoints.c.provider, provider_endpoints.c.breaker_state, func.count())
-            .group_by(provider_endpoints.c.provider, provider_endpoints.c.breaker_state)
-            .order_by(provider_endpoints.c.provider, provider_endpoints.c.breaker_state)
-        )
-    ).all()
-    if not rows:
-        return Check("providers", True, False, "no endpoint state recorded yet")
-    by_provider: dict[str, dict[str, int]] = {}
-    for provider, breaker_state, count in rows:
-        by_provider.setdefault(provider, {})[breaker_state] = count
+async def _providers(conn: AsyncConnection, settings: Settings) -> Check:
+    states = await breaker_states_now(conn, settings, now=datetime.now(UTC))
+    if not states:
+        return Check("providers", True, False, "no provider endpoints configured or recorded")
     # Endpoint URLs are never shown: some carry credentials in their path or query.
     summary = "; ".join(
-        f"{p}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-        for p, states in sorted(by_provider.items())
+        f"{p}: " + ", ".join(f"{n} {s}" for s, n in sorted(Tally(endpoints.values()).items()))
+        for p, endpoints in sorted(states.items())
     )
-    all_open = [p for p, states in by_provider.items() if set(states) == {"open"}]
+    all_open = [p for p, endpoints in states.items() if set(endpoints.values()) == {"open"}]
     if all_open:
         return Check(
             "providers",
@@ -138,6 +134,11 @@ def _in_use(engine: AsyncEngine) -> int:
     return int(checkedout()) if callable(checkedout) else 0
 
 
+async def _events(conn: AsyncConnection, *, max_age_s: float) -> Check:
+    ok, detail = (await event_backlog(conn, now=datetime.now(UTC))).check(max_age_s)
+    return Check("events", ok, False, detail)
+
+
 async def refresh_gauges(state: AppState) -> None:
     """Set the database-derived gauges; a database failure is counted, not raised."""
     DB_POOL_IN_USE.labels("primary").set(_in_use(state.db.primary))
@@ -146,6 +147,7 @@ async def refresh_gauges(state: AppState) -> None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), state.db.read() as conn:
             depth = await queue_depth(conn)
+            await event_backlog(conn, now=datetime.now(UTC))  # sets the events gauges
             lag_rows = (
                 await conn.execute(
                     select(

@@ -195,3 +195,6 @@ _MEMO = KeyMemo()
 
 def key_memo() -> KeyMemo:
     return _MEMO
+
+
+scope_of = _scope_of  # public: dashboard sessions read a key's scopes too

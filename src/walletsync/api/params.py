@@ -123,6 +123,9 @@ def _nul_paths(value: Any, at: tuple[str | int, ...]) -> list[tuple[str | int, .
     return []
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 async def reject_nul(request: Request) -> None:
     """An app-wide dependency: a NUL character in any path, query or JSON body value is a 422 naming it.
 
@@ -140,7 +143,17 @@ async def reject_nul(request: Request) -> None:
         if NUL in name or NUL in value
     ]
     route = request.scope.get("route")
-    if isinstance(route, APIRoute) and route.body_field is not None:
+    content_type = request.headers.get("content-type", "")
+    if isinstance(route, APIRoute) and route.body_field is not None and content_type.startswith(_FORMS):
+        # A form body (the dashboard's): FastAPI parsed it before the dependencies and Starlette kept the
+        # parsed form; the raw stream is consumed, so `request.body()` would raise.
+        form = await request.form()
+        errors += [
+            {"type": "value_error", "loc": ("body", name), "msg": NUL_MESSAGE}
+            for name, value in form.multi_items()
+            if NUL in name or (isinstance(value, str) and NUL in value)
+        ]
+    elif isinstance(route, APIRoute) and route.body_field is not None:
         # FastAPI read (and cached) the body before running dependencies; `\u0000` is how JSON spells it.
         body = await request.body()
         if b"\\u0000" in body:

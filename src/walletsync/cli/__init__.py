@@ -14,8 +14,9 @@ import sys
 
 import typer
 
-from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets
-from walletsync.cli.common import err_console
+from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets, webhooks
+from walletsync.cli.common import err_console, is_service
+from walletsync.cli.signals import Terminated, stop_on_termination_signals
 from walletsync.cli.usage import ClickException, patch_typer_help, report_click_error
 from walletsync.errors import WalletsyncError
 
@@ -49,10 +50,12 @@ app.add_typer(wallets.wallets_app, name="wallets")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(apikeys.apikeys_app, name="apikeys")
 app.add_typer(prices.prices_app, name="prices")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def main() -> None:
     """Console-script entry point."""
+    stop_on_termination_signals()
     try:
         # standalone_mode=False: click errors come back to us to print on one line (typer would box them)
         code = app(standalone_mode=False, prog_name="walletsync")
@@ -68,6 +71,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Terminated as exc:
+        # A service's normal way to end (systemd, docker stop): it stopped cleanly, exit 0. A one-shot
+        # command stopped half-way exits 128+N like a shell reports a signal, so scripts see it.
+        err_console.print(f"stopped by {exc}")
+        sys.exit(0 if is_service() else 128 + exc.signum)
     except Exception as exc:
         # A server lost after the start-up checks passed: still one line, not a driver traceback.
         from walletsync.preflight import describe_connection_error

@@ -7,7 +7,6 @@ so that `walletsync --help` and `walletsync version` start without importing the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -33,12 +32,23 @@ OptionalChain = Annotated[
 ]
 
 
-def load(*, interactive: bool = True) -> Settings:
+_service = False
+
+
+def is_service() -> bool:
+    """True once a long-running command (serve, api, worker, demo) has started."""
+    return _service
+
+
+def load(*, interactive: bool = True, service: bool = False) -> Settings:
     """Settings for this command, with logging configured from them.
 
     Interactive commands print for a person, so their logs start at WARNING unless DEBUG is asked for;
-    long-running services (serve, worker, api) log at the configured level.
+    long-running services (serve, worker, api) log at the configured level. `service=True` marks a
+    command whose normal end is SIGTERM (it then exits 0 after stopping cleanly).
     """
+    global _service
+    _service = service or not interactive
     from walletsync.config import get_settings
     from walletsync.logs import configure_logging
 
@@ -109,4 +119,6 @@ async def with_db(settings: Settings, url: str, body: Callable[[Database], Await
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion (commands are sync; the work is async)."""
+    import asyncio  # here, not at the top: `version` and `--help` never start an event loop
+
     return asyncio.run(coro)

@@ -25,9 +25,12 @@ def worker_command(
 ) -> None:
     """Run a job worker (several may run at once, in any number of processes)."""
     from walletsync.jobs.worker import run_worker
+    from walletsync.preflight import check_port_free
     from walletsync.runtime import tune_gc_for_throughput
     from walletsync.services import open_services
 
+    if metrics_port is not None:
+        check_port_free(metrics_host, metrics_port, "--metrics-port")
     settings = load(interactive=False)
     tune_gc_for_throughput()
     url = database_url(settings, redis=True)
@@ -52,8 +55,10 @@ def serve_command(
 ) -> None:
     """Run the API, a job worker and the scheduler in one process (for small installs)."""
     from walletsync.commands import serve_all
+    from walletsync.preflight import check_port_free
     from walletsync.runtime import tune_gc_for_throughput
 
+    check_port_free(host, port)  # before the database, migrations and the worker
     settings = load(interactive=False)
     tune_gc_for_throughput()
     url = database_url(settings, redis=True)
@@ -72,10 +77,12 @@ def demo_command(
 ) -> None:
     """Start everything locally (embedded database, simulator), sync demo wallets, print balances, serve."""
     from walletsync.demo import run_demo
-    from walletsync.preflight import check_redis
+    from walletsync.preflight import check_port_free, check_redis
     from walletsync.runtime import tune_gc_for_throughput
 
-    settings = load()
+    if not exit_after_sync:
+        check_port_free(host, port)  # before the simulator, the database and the syncs
+    settings = load(service=not exit_after_sync)
     check_redis(settings)
     tune_gc_for_throughput()
     code = run_demo(
@@ -90,7 +97,9 @@ def api_command(
 ) -> None:
     """Run the REST API alone (run workers separately with `walletsync worker`)."""
     from walletsync.api.server import run_api
+    from walletsync.preflight import check_port_free
 
+    check_port_free(host, port)
     settings = load(interactive=False)
     run_api(settings, database_url(settings, redis=True), host=host, port=port)
 

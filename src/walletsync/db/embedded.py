@@ -10,7 +10,9 @@ user and opens read/traverse permission on the data dir's parents.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from psycopg import sql
 log = structlog.get_logger(__name__)
 
 DATABASE_NAME = "walletsync"
+HANDLE_LIST = ".handle_pids.json"  # the wheel's list of processes holding the server (its DiskList)
 
 _lock = threading.Lock()
 _started: dict[Path, EmbeddedPostgres] = {}
@@ -68,6 +71,7 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> Embedded
         if known is not None:
             return known
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(pgdata)
         server = get_server(pgdata, cleanup_mode="stop")
         info = server.get_postmaster_info()
         socket_dir = Path(str(info.socket_dir)) if info.socket_dir else pgdata
@@ -76,6 +80,35 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE_NAME) -> Embedded
         _started[pgdata] = embedded
         log.info("db.embedded.started", pgdata=str(pgdata), socket_dir=str(socket_dir))
         return embedded
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop PIDs of processes that no longer exist from the server's handle list; return them.
+
+    The wheel stops the server when the last PID in `.handle_pids.json` lets go. A walletsync process
+    killed without unwinding (SIGKILL, or SIGTERM before signals were handled) leaves its PID there
+    forever, and then no later process is ever the last: the server would run until reboot.
+    """
+    path = pgdata / HANDLE_LIST
+    try:
+        pids = [int(pid) for pid in json.loads(path.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        return []  # no list yet (first start), or not one we understand: leave it to the wheel
+    dead = [pid for pid in pids if not _alive(pid)]
+    if dead:
+        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+        log.info("db.embedded.dead_handles_dropped", pids=dead)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def stop_embedded(data_dir: Path) -> None:

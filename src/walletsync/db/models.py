@@ -90,6 +90,8 @@ transactions = Table(
     Column("block_time", DateTime(timezone=True)),
     Column("fee", Numeric(40, 0), nullable=False),
     Column("success", Boolean, nullable=False),
+    # Cardano: the block that holds it; a rollback check compares it with the chain's answer now.
+    Column("block_hash", Text),
     Column("raw", JSONB),
     Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("chain", "tx_id"),
@@ -308,6 +310,9 @@ webhook_deliveries = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("ix_webhook_deliveries_outbox_id", "outbox_id"),
+    # The oldest pending event (readiness, metrics) and the dead ones (operators) in one index probe.
+    Index("ix_webhook_deliveries_pending", "outbox_id", postgresql_where=text("status = 'pending'")),
+    Index("ix_webhook_deliveries_dead", "id", postgresql_where=text("status = 'dead'")),
 )
 
 api_keys = Table(
@@ -352,4 +357,32 @@ job_failures = Table(
     Index("ix_job_failures_job_id", "job_id"),
     # Retention deletes failures by age (`jobs.retention`).
     Index("ix_job_failures_created_at", "created_at"),
+)
+
+# --- web dashboard (0012) ---------------------------------------------------------------------------
+# A dashboard session: the browser holds a random token, the table its SHA-256 and the API key it acts
+# as, so signing out, expiry and revoking the key each end it at once. Expired rows are deleted on the
+# next sign-in (`web/sessions.py`).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    _now(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+    Index("ix_web_sessions_api_key_id", "api_key_id"),
+)
+
+# A one-time sign-in link (`walletsync demo` / `serve` print it): consumed by deleting the row.
+web_signin_tokens = Table(
+    "web_signin_tokens",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    _now(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_signin_tokens_expires_at", "expires_at"),
+    Index("ix_web_signin_tokens_api_key_id", "api_key_id"),
 )

@@ -8,15 +8,17 @@ the operator: a new row takes the client's weight, an existing row keeps its own
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.models import provider_endpoints
 from walletsync.providers.breaker import BreakerState
-from walletsync.providers.endpoints import EndpointState
+from walletsync.providers.endpoints import EndpointState, public_url
 
 
 async def load_endpoint_states(db: Database, provider: str | None = None) -> list[EndpointState]:
@@ -64,3 +66,65 @@ def endpoint_state_saver(db: Database) -> Callable[[EndpointState], Awaitable[No
         await save_endpoint_state(db, state)
 
     return save
+
+
+PROVIDERS = ("solana", "blockfrost", "twelvedata")
+
+
+def _effective(state: str, since: datetime | None, *, cooldown_s: float, now: datetime) -> str:
+    """A stored `open` past its cool-down is a breaker whose next call is the probe: `half_open`."""
+    if state == "open" and since is not None and (now - since).total_seconds() >= cooldown_s:
+        return "half_open"
+    return state
+
+
+async def breaker_states_now(
+    conn: AsyncConnection, settings: Settings, *, now: datetime
+) -> dict[str, dict[str, str]]:
+    """Each endpoint's breaker state as of `now`: {provider: {public url: state}}.
+
+    The endpoints this process is configured with count, each `closed` until a row says otherwise (a
+    healthy endpoint may never have been written); rows of other endpoints are left out. A provider
+    this process has no URLs for (an API-only process) is reported from its rows. A row still saying
+    `open` after its cool-down is `half_open`: no process has probed it since, and the next call will.
+    """
+    t = provider_endpoints
+    rows = (
+        await conn.execute(select(t.c.provider, t.c.url, t.c.breaker_state, t.c.opened_at, t.c.updated_at))
+    ).all()
+    stored: dict[str, dict[str, tuple[str, datetime | None]]] = {}
+    for row in rows:
+        stored.setdefault(row.provider, {})[row.url] = (row.breaker_state, row.opened_at or row.updated_at)
+    result: dict[str, dict[str, str]] = {}
+    for provider in sorted(set(PROVIDERS) | set(stored)):
+        urls: list[str] = []
+        if provider in PROVIDERS:
+            urls = [public_url(u) for u in settings.provider_config(provider).urls]  # type: ignore[arg-type]
+        known = stored.get(provider, {})
+        if not urls:
+            urls = sorted(known)
+        if not urls:
+            continue
+        result[provider] = {
+            url: _effective(
+                *known.get(url, ("closed", None)), cooldown_s=settings.breaker_cooldown_s, now=now
+            )
+            for url in urls
+        }
+    return result
+
+
+async def expire_stale_breakers(db: Database, *, now: datetime, older_than: timedelta) -> int:
+    """Close breaker rows no process has written for `older_than` (their endpoints are unused or gone).
+
+    A live client rewrites its row on every change, so a row this old describes no breaker that
+    exists now; left `open`, it would keep `/readyz` degraded for good. Weights are kept.
+    """
+    t = provider_endpoints
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(t)
+            .where(t.c.breaker_state != "closed", t.c.updated_at < now - older_than)
+            .values(breaker_state="closed", opened_at=None, consecutive_failures=0, updated_at=now)
+        )
+    return int(result.rowcount)

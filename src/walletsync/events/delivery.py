@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 from standardwebhooks import Webhook as Signer
 
 from walletsync.config import ProviderConfig, Settings
@@ -146,3 +147,23 @@ async def attempt(client: ResilientClient, msg_id: str, body: bytes, keys: list[
         code = cause.http_status if cause.http_status is not None else exc.http_status
         return Attempt(status=code, error=exc.detail[:500], seconds=time.perf_counter() - started)
     return Attempt(status=status, error=None, seconds=time.perf_counter() - started)
+
+
+async def send_test(url: str, keys: list[str], settings: Settings, *, webhook_id: int) -> Attempt:
+    """POST a signed `webhook.test` event (not stored) to `url` now and return the outcome."""
+    event_id = f"test_{secrets.token_hex(12)}"
+    body = orjson.dumps(
+        {
+            "id": event_id,
+            "type": "webhook.test",
+            "version": 1,
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "wallet": None,
+            "data": {"webhook_id": webhook_id},
+        }
+    )
+    client = webhook_client(url, settings)
+    try:
+        return await attempt(client, event_id, body, keys)
+    finally:
+        await client.aclose()

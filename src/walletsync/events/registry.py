@@ -190,6 +190,8 @@ async def rotate_secret(conn: AsyncConnection, webhook_id: int, *, now: datetime
 async def set_active(
     conn: AsyncConnection, webhook_id: int, *, active: bool, reason: str | None = None
 ) -> WebhookInfo:
+    """Switch a webhook on or off. Off ends its pending deliveries as `dead` (redeliver them after
+    switching it back on), so nothing waits on a webhook nobody delivers to."""
     row = (
         await conn.execute(
             update(webhooks)
@@ -200,6 +202,12 @@ async def set_active(
     ).one_or_none()
     if row is None:
         raise WebhookNotFoundError(f"no webhook with id {webhook_id}")
+    if not active:
+        await conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.webhook_id == webhook_id, webhook_deliveries.c.status == "pending")
+            .values(status="dead", last_error=f"webhook disabled: {reason or 'switched off'}")
+        )
     return _info(row)
 
 

@@ -20,6 +20,7 @@ from procrastinate.retry import BaseRetryStrategy
 from sqlalchemy import insert
 
 from walletsync.db.models import job_failures
+from walletsync.db.provider_endpoints import expire_stale_breakers
 from walletsync.errors import WalletsyncError
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
@@ -32,6 +33,7 @@ from walletsync.services import Services
 log = structlog.get_logger(__name__)
 
 BACKOFF_BASE_S = 5.0
+STALE_BREAKER_ROW = timedelta(hours=1)
 BACKOFF_MAX_S = 600.0
 
 
@@ -165,7 +167,8 @@ async def sync_prices_task(context: JobContext, timestamp: int | None = None) ->
     retry=RETRY_POLICY,
 )
 async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
-    """Delete jobs that ended longer ago than WALLETSYNC_JOB_RETENTION (failed: _FAILED_RETENTION)."""
+    """Delete jobs that ended longer ago than WALLETSYNC_JOB_RETENTION (failed: _FAILED_RETENTION),
+    and close breaker rows no process has written for an hour."""
     services = services_of(context)
     report = await prune_jobs(
         services.db,
@@ -173,5 +176,6 @@ async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> 
         retention=services.settings.job_retention,
         failed_retention=services.settings.job_failed_retention,
     )
-    log.info("jobs.pruned", **report.as_dict())
-    return report.as_dict()
+    expired = await expire_stale_breakers(services.db, now=datetime.now(UTC), older_than=STALE_BREAKER_ROW)
+    log.info("jobs.pruned", **report.as_dict(), stale_breakers_closed=expired)
+    return {**report.as_dict(), "stale_breakers_closed": expired}

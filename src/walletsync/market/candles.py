@@ -13,12 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, func, select, table, true, tuple_
+from sqlalchemy import ColumnElement, and_, column, func, or_, select, table, true, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from walletsync.db.models import candles, instruments
+from walletsync.db.models import asset_prices, candles, instruments
 from walletsync.db.timescale import DAILY_CLOSE_VIEW
 from walletsync.market.errors import UnknownSymbolError
 from walletsync.market.price_at import close_at
@@ -214,6 +214,45 @@ async def daily_closes(
     if end is not None:
         query = query.where(daily_close.c.day <= end)
     return [(r.day, r.close) for r in await conn.execute(query.order_by(daily_close.c.day))]
+
+
+async def latest_priced_bar_ts(conn: AsyncConnection, interval: str) -> datetime | None:
+    """The start of the newest `interval` bar of any instrument that prices an asset (`asset_prices`)."""
+    linked = select(asset_prices.c.instrument_id)
+    result = await conn.scalar(
+        select(func.max(candles.c.ts)).where(
+            candles.c.interval == interval, candles.c.instrument_id.in_(linked)
+        )
+    )
+    return result if isinstance(result, datetime) else None
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for ILIKE, with the user's own `%`, `_` and `\\` matched literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_instruments(conn: AsyncConnection, text: str, *, limit: int = 50) -> list[Instrument]:
+    """Catalog instruments whose symbol or name contains `text` (case-insensitive), symbols that
+    start with it first."""
+    text = text.strip()
+    if not text:
+        return []
+    pattern = like_pattern(text)
+    starts = instruments.c.symbol.ilike(like_pattern(text)[1:], escape="\\")
+    query = (
+        select(*_INSTRUMENT_COLUMNS)
+        .where(
+            or_(
+                instruments.c.symbol.ilike(pattern, escape="\\"),
+                instruments.c.name.ilike(pattern, escape="\\"),
+            )
+        )
+        .order_by(starts.desc(), instruments.c.symbol, instruments.c.exchange)
+        .limit(limit)
+    )
+    return [_instrument(r) for r in await conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Table, func, literal_column, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.db.models import exchanges, instruments
+from walletsync.market.candles import like_pattern
 from walletsync.providers.types import ExchangeInfo, InstrumentInfo
 
 # asyncpg allows 32767 bind parameters per statement; instruments have 9 columns.
@@ -123,4 +124,28 @@ async def list_exchanges(
     if after_id is not None:
         query = query.where(exchanges.c.id > after_id)
     rows = await conn.execute(query.limit(limit))
+    return [ExchangeRow(r.id, r.kind, r.name, r.code, r.country, r.timezone) for r in rows]
+
+
+async def search_exchanges(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[ExchangeRow]:
+    """Stored exchanges whose name or code contains `text` (case-insensitive), by name."""
+    text = text.strip()
+    if not text:
+        return []
+    pattern = like_pattern(text)
+    rows = await conn.execute(
+        select(
+            exchanges.c.id,
+            exchanges.c.kind,
+            exchanges.c.name,
+            exchanges.c.code,
+            exchanges.c.country,
+            exchanges.c.timezone,
+        )
+        .where(
+            or_(exchanges.c.name.ilike(pattern, escape="\\"), exchanges.c.code.ilike(pattern, escape="\\"))
+        )
+        .order_by(exchanges.c.name, exchanges.c.id)
+        .limit(limit)
+    )
     return [ExchangeRow(r.id, r.kind, r.name, r.code, r.country, r.timezone) for r in rows]

@@ -418,3 +418,16 @@ async def group_value_series(
     """The group's summed value at each bar close, in the same one query as a single wallet's."""
     ids = await group_wallet_ids(conn, group)
     return await _series(conn, ids, interval=interval, quote=quote, start=start, end=end)
+
+
+async def wallets_value_series(
+    conn: AsyncConnection,
+    wallet_ids: Sequence[int],
+    *,
+    interval: str = "1day",
+    quote: str = "USD",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ValueSeries:
+    """The summed value of any set of wallets (e.g. all of them) at each bar close, in one query."""
+    return await _series(conn, list(wallet_ids), interval=interval, quote=quote, start=start, end=end)

@@ -90,6 +90,9 @@ class EndpointPool:
         *,
         threshold: int,
         cooldown_s: float,
+        failure_rate: float = 0.5,
+        window_s: float = 60.0,
+        min_calls: int = 1,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
@@ -105,7 +108,15 @@ class EndpointPool:
         saved = {state.url: state for state in initial_states if state.provider in ("", provider)}
         self.endpoints: list[Endpoint] = []
         for url in urls:
-            breaker = CircuitBreaker(threshold=threshold, cooldown_s=cooldown_s, clock=clock, now=now)
+            breaker = CircuitBreaker(
+                threshold=threshold,
+                cooldown_s=cooldown_s,
+                failure_rate=failure_rate,
+                window_s=window_s,
+                min_calls=min_calls,
+                clock=clock,
+                now=now,
+            )
             endpoint = Endpoint(provider, url, 1, breaker)
             state = saved.get(endpoint.public_url)
             if state is not None:

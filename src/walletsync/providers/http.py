@@ -16,11 +16,13 @@ One instance per provider, one `httpx.AsyncClient` inside. A call goes:
 5. the request, bounded by `timeout_s` in total (httpx's connect timeout is half of it, so an
    unreachable endpoint is recognised as "never sent"); the adapter's `ErrorClassifier` reads the answer;
 6. breaker accounting: 5xx, timeouts, connection errors and malformed bodies are endpoint failures;
-   other answers (including 4xx) prove the endpoint alive; 429 is neutral: it is retried after
-   `Retry-After` (capped at `backoff_max_s`) and does not open a breaker, since the limit is the
-   provider's, not one endpoint's;
-7. retry (`providers.retry`): only errors whose `retryable` is true, at most `max_attempts` attempts,
-   full-jitter exponential backoff, on another endpoint when one is usable. A non-idempotent call
+   other answers (including 4xx) prove the endpoint alive; 429 is neutral: it does not open a
+   breaker, since the limit is the provider's, not one endpoint's. A breaker opens on a failure rate
+   over a window of calls (`providers.breaker`);
+7. retry (`providers.retry`): only errors whose `retryable` is true, at most `max_attempts` failed
+   attempts, full-jitter exponential backoff, on another endpoint when one is usable. A 429 with
+   `Retry-After` waits exactly that long and is not a failed attempt; every wait is bounded by the
+   call's `deadline_s` (past it: `ProviderUnavailableError` at once, the job queue retries later). A non-idempotent call
    (`post_json(idempotent=False)`) is retried only when the request cannot have been processed:
    connect errors/timeouts (never sent) and 429 (refused). Retries exhausted: `ProviderUnavailableError`.
 
@@ -180,6 +182,9 @@ class ResilientClient:
             config.urls,
             threshold=config.breaker_failure_threshold,
             cooldown_s=config.breaker_cooldown_s,
+            failure_rate=config.breaker_failure_rate,
+            window_s=config.breaker_window_s,
+            min_calls=config.breaker_min_calls,
             clock=clock,
             now=now,
             rng=rng,
@@ -293,7 +298,9 @@ class ResilientClient:
         avoid: set[str] = set()
         previous: Endpoint | None = None
         previous_kind = ""
-        attempt = 0
+        attempt = 0  # every request sent (logs, metrics)
+        failed = 0  # attempts that count against `max_attempts`: a 429 with Retry-After does not
+        deadline = self._clock() + self.config.deadline_s
         while True:
             attempt += 1
             outcome, endpoint = await self._attempt(request, attempt, avoid, previous, previous_kind)
@@ -312,13 +319,28 @@ class ResilientClient:
                     reason="non-idempotent call may have reached the server",
                 )
                 raise error
-            if attempt >= self.config.max_attempts:
+            retry_after = error.retry_after_s if isinstance(error, RateLimitedError) else None
+            told_when = retry_after is not None
+            if retry_after is not None:
+                # The provider said when to come back: waiting is not a failed attempt, and waiting
+                # less would only earn another 429. The call's deadline bounds it.
+                delay = max(0.0, retry_after)
+            else:
+                failed += 1
+                if failed >= self.config.max_attempts:
+                    raise ProviderUnavailableError(
+                        f"gave up after {failed} attempts: {self._scrub(error.detail)}",
+                        provider=self.provider,
+                        endpoint=endpoint.public_url,
+                    ) from error
+                delay = self._backoff.delay(failed, error)
+            if self._clock() + delay > deadline:
                 raise ProviderUnavailableError(
-                    f"gave up after {attempt} attempts: {self._scrub(error.detail)}",
+                    f"gave up: waiting {delay:.1f} s more would pass the {self.config.deadline_s:g} s "
+                    f"deadline (WALLETSYNC_PROVIDER_DEADLINE): {self._scrub(error.detail)}",
                     provider=self.provider,
                     endpoint=endpoint.public_url,
                 ) from error
-            delay = self._backoff.delay(attempt, error)
             metrics.RETRIES.labels(self.provider, kind).inc()
             log.info(
                 "provider.request.retry",
@@ -327,8 +349,10 @@ class ResilientClient:
                 attempt=attempt,
                 kind=kind,
                 delay_s=round(delay, 3),
+                counts_as_attempt=not told_when,
             )
-            avoid.add(endpoint.url)
+            if not told_when:  # a rate limit is the provider's, not this endpoint's
+                avoid.add(endpoint.url)
             previous, previous_kind = endpoint, kind
             await self._sleep(delay)
 

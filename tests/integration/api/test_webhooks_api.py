@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 from standardwebhooks import Webhook
 
 from tests.integration.events.conftest import Receiver, add_tx_events, add_wallet
 from walletsync.config import Settings
+from walletsync.db.models import outbox
 from walletsync.events.relay import Relay
 
 from .conftest import Api, Keys
@@ -150,3 +153,32 @@ async def test_openapi_publishes_one_schema_per_event_type(api: Api) -> None:
     assert balance["schema"]["$ref"].endswith("/BalanceChangedEvent")
     schema = document["components"]["schemas"]["BalanceChangedEvent"]
     assert {"id", "type", "version", "timestamp", "wallet", "data"} <= set(schema["properties"])
+
+
+async def test_readyz_reports_old_undelivered_events(open_api: Api, keys: Keys, receiver: Receiver) -> None:
+    """An event waiting longer than WALLETSYNC_EVENTS_READY_MAX_AGE degrades readiness (not critical)."""
+    api = open_api
+    async with api.db.write() as conn:
+        wallet = await add_wallet(conn, "A" * 44)
+        await conn.execute(
+            insert(outbox).values(
+                topic="sync.failed",
+                payload={"wallet_id": wallet, "chain": "solana", "address": "A" * 44, "error": "x"},
+                created_at=datetime.now(UTC) - timedelta(hours=1),
+            )
+        )
+    ready = (await api.client.get("/readyz")).json()
+    (events,) = [c for c in ready["checks"] if c["name"] == "events"]
+    assert ready["status"] == "degraded"
+    assert events["ok"] is False
+    assert events["critical"] is False
+    assert events["detail"].startswith("oldest undelivered event is 3600 s old")
+    metrics = (await api.client.get("/metrics")).text
+    assert "walletsync_events_oldest_undelivered_seconds 36" in metrics
+    relay = Relay(api.db, api.settings)
+    try:
+        await relay.drain()  # published; no webhook to wait for
+    finally:
+        await relay.aclose()
+    (events,) = [c for c in (await api.client.get("/readyz")).json()["checks"] if c["name"] == "events"]
+    assert events["ok"] is True

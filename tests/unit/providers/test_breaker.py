@@ -22,22 +22,61 @@ def make(clock: FakeClock, transitions: list[BreakerState] | None = None) -> Cir
     return breaker
 
 
-def test_opens_after_threshold_consecutive_failures() -> None:
-    """Three failures in a row open it; a success in between resets the count."""
+def test_opens_on_failure_count_and_rate_within_the_window() -> None:
+    """Three failures that are at least half of the window's calls open it, in a row or not."""
     clock = FakeClock(start=0.0)
     breaker = make(clock)
     breaker.record_failure("boom", probe=False)
     breaker.record_failure("boom", probe=False)
     breaker.record_success(probe=False)
-    breaker.record_failure("boom", probe=False)
-    breaker.record_failure("boom", probe=False)
     assert breaker.state is BreakerState.CLOSED
-    breaker.record_failure("boom 3", probe=False)
+    breaker.record_failure("boom 3", probe=False)  # 3 of 4 calls failed
     assert breaker.state is BreakerState.OPEN
-    assert breaker.consecutive_failures == 3
     assert breaker.last_error == "boom 3"
     assert breaker.opened_at == WALL
     assert breaker.acquire() is None
+
+
+def rate_breaker(clock: FakeClock) -> CircuitBreaker:
+    """The production defaults: 5 failures, 50 %, 60 s window, 20 calls at least."""
+    return CircuitBreaker(
+        threshold=5, cooldown_s=30.0, failure_rate=0.5, window_s=60.0, min_calls=20, clock=clock
+    )
+
+
+def test_a_third_of_calls_failing_never_opens_it_even_in_bursts() -> None:
+    """35 % errors, including 7 failures in a row: closed (N failures in a row used to open it)."""
+    clock = FakeClock(start=0.0)
+    breaker = rate_breaker(clock)
+    pattern = "F" * 7 + "S" * 13 + ("FSS" * 20)  # 27 failures in 80 calls = 34 %
+    for outcome in pattern * 5:
+        clock.advance(0.05)
+        if outcome == "F":
+            breaker.record_failure("500", probe=False)
+        else:
+            breaker.record_success(probe=False)
+        assert breaker.state is BreakerState.CLOSED
+    assert breaker.window() == (400, 135)
+
+
+def test_a_dead_endpoint_opens_after_the_minimum_number_of_calls() -> None:
+    clock = FakeClock(start=0.0)
+    breaker = rate_breaker(clock)
+    for n in range(1, 21):
+        breaker.record_failure("refused", probe=False)
+        assert breaker.state is (BreakerState.OPEN if n == 20 else BreakerState.CLOSED)
+
+
+def test_old_calls_leave_the_window() -> None:
+    """Failures older than the window no longer count towards opening."""
+    clock = FakeClock(start=0.0)
+    breaker = rate_breaker(clock)
+    for _ in range(19):
+        breaker.record_failure("refused", probe=False)
+    clock.advance(61.0)
+    assert breaker.window() == (0, 0)
+    breaker.record_failure("refused", probe=False)
+    assert breaker.state is BreakerState.CLOSED
 
 
 def test_full_cycle_closed_open_half_open_closed() -> None:

@@ -150,7 +150,7 @@ async def test_retry_after_is_honoured_on_429_and_does_not_open_the_breaker() ->
     answers: list[httpx.Response] = [
         httpx.Response(429, headers={"Retry-After": "3"}, json={}),
         httpx.Response(429, headers={"Retry-After": date}, json={}),
-        httpx.Response(429, headers={"Retry-After": "600"}, json={}),
+        httpx.Response(429, headers={"Retry-After": "30"}, json={}),
         httpx.Response(200, json={"done": True}),
     ]
 
@@ -165,7 +165,42 @@ async def test_retry_after_is_honoured_on_429_and_does_not_open_the_breaker() ->
         assert client.snapshot()[0].breaker_state is BreakerState.CLOSED
     assert clock.sleeps[0] == 3.0
     assert 4.0 < clock.sleeps[1] <= 6.0
-    assert clock.sleeps[2] == 10.0  # capped at backoff_max
+    assert clock.sleeps[2] == 30.0  # what the provider asked, not backoff_max: less earns another 429
+
+
+async def test_429s_with_retry_after_do_not_use_up_attempts() -> None:
+    """Five 429s with Retry-After, then a 500, then 200: succeeds with max_attempts=2."""
+    answers: list[httpx.Response] = [
+        *(httpx.Response(429, headers={"Retry-After": "1"}, json={}) for _ in range(5)),
+        httpx.Response(500, json={}),
+        httpx.Response(200, json={"done": True}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    clock = FakeClock()
+    async with client_for(handler, clock, urls=("http://only.test",), max_attempts=2) as client:
+        assert await client.get_json("x") == {"done": True}
+    assert clock.sleeps[:5] == [1.0] * 5
+    assert len(clock.sleeps) == 6
+
+
+async def test_waits_are_bounded_by_the_call_deadline() -> None:
+    """A Retry-After past the deadline fails at once with the reason, without sleeping."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "600"}, json={})
+
+    clock = FakeClock()
+    async with client_for(handler, clock, urls=("http://only.test",), deadline_s=120.0) as client:
+        with pytest.raises(ProviderUnavailableError) as info:
+            await client.get_json("x")
+    assert str(info.value) == (
+        "solana: gave up: waiting 600.0 s more would pass the 120 s deadline "
+        "(WALLETSYNC_PROVIDER_DEADLINE): HTTP 429 rate limited"
+    )
+    assert clock.sleeps == []
 
 
 async def test_non_idempotent_post_is_not_retried_after_a_read_timeout() -> None:

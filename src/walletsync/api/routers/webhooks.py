@@ -7,11 +7,9 @@ Also the OpenAPI document's `webhooks` section: one entry per event type, with i
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from walletsync.api.deps import (
@@ -158,7 +156,7 @@ async def enable(webhook_id: WebhookId, state: StateDep, _: AdminAccess) -> Webh
     summary="Switch a webhook off",
 )
 async def disable(webhook_id: WebhookId, state: StateDep, _: AdminAccess) -> WebhookOut:
-    """No deliveries while off; pending ones wait, and end with the retention window."""
+    """No deliveries while off: pending ones end as dead (redeliver them after enabling it again)."""
     return await _switch(state, webhook_id, active=False)
 
 
@@ -173,23 +171,8 @@ async def test(webhook_id: WebhookId, state: StateDep, _: AdminAccess) -> TestRe
     async with state.db.primary.connect() as conn:
         info = await registry.get_webhook(conn, webhook_id)
         keys = await registry.signing_keys(conn, webhook_id, now=datetime.now(UTC))
-    event_id = f"test_{uuid.uuid4().hex}"
-    body = orjson.dumps(
-        {
-            "id": event_id,
-            "type": "webhook.test",
-            "version": 1,
-            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "wallet": None,
-            "data": {"webhook_id": webhook_id},
-        }
-    )
-    client = delivery.webhook_client(info.url, state.settings)
     started = time.perf_counter()
-    try:
-        result = await delivery.attempt(client, event_id, body, keys)
-    finally:
-        await client.aclose()
+    result = await delivery.send_test(info.url, keys, state.settings, webhook_id=webhook_id)
     return TestResult(
         delivered=result.ok,
         status=result.status,

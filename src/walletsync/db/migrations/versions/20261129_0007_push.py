@@ -93,9 +93,23 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.create_index("ix_webhook_deliveries_outbox_id", "webhook_deliveries", ["outbox_id"])
+    op.create_index(
+        "ix_webhook_deliveries_pending",
+        "webhook_deliveries",
+        ["outbox_id"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_dead",
+        "webhook_deliveries",
+        ["id"],
+        postgresql_where=sa.text("status = 'dead'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_dead", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_pending", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_outbox_id", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_queue", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
