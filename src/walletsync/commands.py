@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
-from walletsync.indexing.sync import SyncReport, sync_wallet
+from walletsync.indexing.sync import SyncReport, make_source, sync_wallet
 from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.services import Services, open_services
 from walletsync.wallets.repository import WalletRow, find_wallet, get_wallet
@@ -66,6 +66,10 @@ async def sync_in_foreground(
 ) -> SyncReport:
     async with open_services(settings, url, application_name="walletsync-sync") as services:
         wallet = await resolve_wallet(services.db, address_or_id, chain)
+        # Without a provider for the chain the sync cannot run: say so before sync_wallet records the
+        # wallet as failed in sync_state (the worker's retries and the API would then report an error
+        # the operator never caused by syncing).
+        make_source(wallet, services.adapters, settings)
         with sync_progress(console) as progress:
             return await sync_with_progress(services, wallet, progress)
 

@@ -90,6 +90,8 @@ transactions = Table(
     Column("block_time", DateTime(timezone=True)),
     Column("fee", Numeric(40, 0), nullable=False),
     Column("success", Boolean, nullable=False),
+    # Cardano: the block that holds it; a rollback check compares it with the chain's answer now.
+    Column("block_hash", Text),
     Column("raw", JSONB),
     Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("chain", "tx_id"),

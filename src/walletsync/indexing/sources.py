@@ -53,6 +53,15 @@ class ChainNotConfiguredError(WalletsyncError):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredTx:
+    """A transaction indexed for the wallet, as a rollback check sees it."""
+
+    tx_id: str
+    height: int
+    block_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     refs: list[TxRef]
     cursor: dict[str, Any]  # to commit with this page's facts
@@ -71,6 +80,18 @@ class TransactionSource(Protocol):
 
     def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
         """The cursor to commit with `page`, once its new transactions `txs` are fetched."""
+        ...
+
+    async def recheck_floor(self) -> int | None:
+        """Indexed transactions above this height may still be rolled back (None: none can)."""
+        ...
+
+    async def vanished(self, recent: Sequence[StoredTx]) -> set[str]:
+        """Which of `recent` the chain no longer holds in the block they were indexed from."""
+        ...
+
+    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
+        """`cursor` moved back so that listing resumes at `height` (already linked ones are skipped)."""
         ...
 
 
@@ -194,6 +215,15 @@ class SolanaSource:
         )
         return [tx for batch in results for tx in batch]
 
+    async def recheck_floor(self) -> int | None:
+        return None  # only finalized signatures are listed: nothing indexed is rolled back
+
+    async def vanished(self, recent: Sequence[StoredTx]) -> set[str]:
+        return set()
+
+    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
+        return cursor
+
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:
             try:
@@ -208,11 +238,20 @@ class SolanaSource:
 class CardanoSource:
     chain = Chain.CARDANO
 
-    def __init__(self, adapter: CardanoAdapter, address: str, *, concurrency: int, safety_depth: int) -> None:
+    def __init__(
+        self,
+        adapter: CardanoAdapter,
+        address: str,
+        *,
+        concurrency: int,
+        safety_depth: int,
+        rollback_window: int = 2160,
+    ) -> None:
         self._adapter = adapter
         self._address = address
         self._concurrency = concurrency
         self._safety_depth = safety_depth
+        self._rollback_window = rollback_window
         self._owners: frozenset[str] | None = None
 
     async def owners(self) -> frozenset[str]:
@@ -251,6 +290,30 @@ class CardanoSource:
 
     def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
         return page.cursor
+
+    async def recheck_floor(self) -> int | None:
+        return await self._adapter.tip_height() - self._rollback_window
+
+    async def vanished(self, recent: Sequence[StoredTx]) -> set[str]:
+        """Transactions Blockfrost no longer returns, or returns in another block (a rollback)."""
+
+        async def gone(tx: StoredTx) -> str | None:
+            block = await self._adapter.block_of(tx.tx_id)
+            if block is None or (tx.block_hash is not None and block != tx.block_hash):
+                return tx.tx_id
+            return None
+
+        found = await bounded_map(gone, list(recent), concurrency=self._concurrency)
+        return {tx_id for tx_id in found if tx_id is not None}
+
+    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
+        """Each address listed at or past `height` resumes just below it (Blockfrost `from` is
+        inclusive, and transactions still linked are skipped before fetching)."""
+        rewound = copy.deepcopy(cursor)
+        for address, after in rewound.get("addresses", {}).items():
+            if after and after[0] >= height:
+                rewound["addresses"][address] = [height - 1, 0]
+        return rewound
 
     async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
         return await bounded_map(

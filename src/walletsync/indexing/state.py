@@ -81,6 +81,19 @@ async def save_progress(
     )
 
 
+async def rewind(conn: AsyncConnection, wallet_id: int, *, cursor: dict[str, Any], removed: int) -> None:
+    """Move the cursor back after retracting `removed` transactions (same transaction as the retraction)."""
+    await conn.execute(
+        update(sync_state)
+        .where(sync_state.c.wallet_id == wallet_id)
+        .values(
+            cursor=cursor,
+            tx_count=func.greatest(sync_state.c.tx_count - removed, 0),
+            updated_at=func.now(),
+        )
+    )
+
+
 async def mark_done(conn: AsyncConnection, wallet_id: int, *, interval_s: int) -> None:
     await conn.execute(
         update(sync_state)

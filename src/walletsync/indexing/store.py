@@ -116,7 +116,7 @@ async def store_batch(
     await insert_ignore(
         conn,
         transactions,
-        ("tx_id", "height", "block_time", "fee", "success", "raw"),
+        ("tx_id", "height", "block_time", "fee", "success", "block_hash", "raw"),
         [
             (
                 item.tx.tx_id,
@@ -124,6 +124,7 @@ async def store_batch(
                 item.tx.block_time,
                 item.tx.fee,
                 item.tx.success,
+                item.tx.block_hash,
                 item.tx.raw if store_raw else None,
             )
             for item in batch

@@ -22,6 +22,7 @@ from walletsync.db.engine import Database
 from walletsync.errors import ConflictError, WalletsyncError
 from walletsync.events.emit import emit_sync_completed, emit_sync_failed
 from walletsync.indexing import state
+from walletsync.indexing.rollback import reconcile
 from walletsync.indexing.sources import (
     CardanoSource,
     ChainNotConfiguredError,
@@ -94,6 +95,7 @@ def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) 
         wallet.address,
         concurrency=settings.sync_fetch_concurrency,
         safety_depth=settings.cardano_safety_depth,
+        rollback_window=settings.cardano_rollback_window,
     )
 
 
@@ -187,6 +189,8 @@ async def _run(
 ) -> tuple[int, int, int]:
     source = make_source(wallet, adapters, settings)
     owners = await source.owners()
+    # Transactions rolled back since they were indexed are retracted first (cursor rewound with them).
+    cursor = await reconcile(db, wallet, source, cursor)
     queue: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=PREFETCH_PAGES)
     asset_ids = AssetIds()
     # Metadata of each asset new to this run is looked up as soon as a transaction mentions it,

@@ -146,6 +146,7 @@ def _normalize(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
         fee=digits_u64(tx["fees"], "fees"),
         success=valid,
         fee_payer=fee_payer,
+        block_hash=str(tx["block"]) if tx.get("block") else None,
         deltas=tuple(
             BalanceDelta(owner=owner, asset=asset, amount=amount)
             for (owner, asset), amount in sorted(sums.items())
@@ -236,6 +237,17 @@ class CardanoAdapter:
             self._transport.get_json(path), self._transport.get_json(f"{path}/utxos")
         )
         return normalize_cardano_tx(tx, utxos)
+
+    async def block_of(self, tx_hash: str) -> str | None:
+        """The hash of the block holding `tx_hash` now, or None when the chain no longer has it."""
+        try:
+            body = await self._transport.get_json(f"/txs/{quote(tx_hash, safe='')}")
+        except UpstreamNotFoundError:
+            return None
+        block = body.get("block") if isinstance(body, Mapping) else None
+        if not isinstance(block, str) or not block:
+            raise MalformedResponseError(f"transaction {tx_hash}: no block hash", provider=PROVIDER)
+        return block
 
     async def address_amounts(self, address: str) -> list[HeldAsset]:
         """What `address` holds now, lovelace as `"native"`; empty for a never-used address."""

@@ -52,6 +52,8 @@ class ChainTx:
     # Who paid `fee` (Solana: the first account key; Cardano: the address of the inputs funding it).
     # Only that owner's wallet pays the fee; None when unknown.
     fee_payer: str | None = None
+    # The hash of the block holding it, where the chain names one (Cardano): a rollback changes it.
+    block_hash: str | None = None
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def deltas_for(self, owners: set[str] | frozenset[str]) -> list[BalanceDelta]:

@@ -4,7 +4,8 @@
 server offers many distinct endpoint URLs whose faults and outages can differ. Every provider request
 first goes through the `FaultInjector` (outage, rate limit at arrival, latency, injected faults),
 then to the provider's pure handler. Admin: `GET /_admin/stats`, `POST /_admin/faults` (replace the
-`FaultConfig`, JSON body), `POST /_admin/reset` (zero counters), `GET /_admin/ledger` (wallets).
+`FaultConfig`, JSON body), `POST /_admin/reset` (zero counters), `GET /_admin/ledger` (wallets),
+`POST /_admin/reorg` (replace the last N Cardano blocks, `forks.ReorgRequest`).
 
 A plain ASGI callable rather than a Starlette router: every request is dispatched on a (provider,
 endpoint index) prefix before anything else, the handlers are framework-free functions of
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 
 from walletsync.simulator.blockfrost import Blockfrost
 from walletsync.simulator.faults import Decision, FaultConfig, FaultInjector
+from walletsync.simulator.forks import ReorgRequest, reorg_cardano
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.solana_rpc import SolanaRpc
 from walletsync.simulator.twelvedata import TwelveData
@@ -147,6 +149,13 @@ class SimulatorApp:
             return json_response(self.faults.stats())
         if route == ("GET", "/_admin/ledger"):
             return json_response(self.ledger.summary())
+        if route == ("POST", "/_admin/reorg"):
+            try:
+                request = ReorgRequest.model_validate(json.loads(body or b"{}"))
+                done = reorg_cardano(self.ledger.cardano, request.depth, drop=request.drop, seed=request.seed)
+            except (ValueError, ValidationError) as exc:
+                return json_response({"detail": str(exc)}, 422)
+            return json_response(done.as_dict())
         if route == ("POST", "/_admin/faults"):
             try:
                 config = FaultConfig.model_validate(json.loads(body or b"{}"))

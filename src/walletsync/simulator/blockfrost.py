@@ -207,7 +207,7 @@ class Blockfrost:
         return json_response(
             {
                 "hash": tx.hash,
-                "block": block_hash(self.chain.seed, tx.height),
+                "block": self.chain.block_hash(tx.height),
                 "block_height": tx.height,
                 "block_time": block_time(tx.height),
                 "slot": slot,
@@ -298,7 +298,7 @@ class Blockfrost:
         return {
             "time": block_time(height),
             "height": height,
-            "hash": block_hash(seed, height),
+            "hash": self.chain.block_hash(height),
             "slot": slot,
             "epoch": 208 + (slot - 4_492_800) // 432_000,
             "epoch_slot": (slot - 4_492_800) % 432_000,
@@ -310,7 +310,7 @@ class Blockfrost:
             "block_vrf": "vrf_vk1wf2k6lhujezqcfe00l6zetxpnmh9n6mwhpmhm0dvfh3fxgmdnrfqkms8ty",
             "op_cert": block_hash(seed, -height),
             "op_cert_counter": "18",
-            "previous_block": block_hash(seed, height - 1),
+            "previous_block": self.chain.block_hash(height - 1),
             "next_block": None,
             "confirmations": 0,
         }

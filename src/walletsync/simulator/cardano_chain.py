@@ -64,6 +64,9 @@ class CardanoTx(NamedTuple):
     size: int
     redeemer_count: int
     payer: int = -1  # the address that built the transaction and funds its fee (ground truth)
+    # The outputs this transaction consumes, (tx hash, index), as its builder chose them: the
+    # simulator's own spend rule, stated when the transaction is made (not read back from flags).
+    spends: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,16 @@ def block_hash(seed: int, height: int) -> str:
     return hashlib.sha256(f"walletsync-sim:{seed}:block:{height}".encode()).hexdigest()
 
 
+def apply_tx(chain: CardanoChain, tx: CardanoTx) -> None:
+    """Move the ledger's UTxO set through `tx`: what its builder spends goes, its outputs arrive."""
+    owners = {(i.tx_hash, i.output_index): i.output.address for i in tx.inputs}
+    for key in tx.spends:
+        if chain.utxos.get(owners[key], {}).pop(key, None) is not None:
+            chain.consumed_by[key] = tx.hash
+    for n, out in enumerate(tx.outputs):
+        chain.utxos.setdefault(out.address, {})[(tx.hash, n)] = out
+
+
 def _digest(seed: int, *parts: object, size: int = 28) -> bytes:
     text = ":".join(["walletsync-sim", str(seed), *map(str, parts)])
     return hashlib.sha256(text.encode()).digest()[:size]
@@ -126,6 +139,8 @@ class CardanoChain:
         self.wallets: list[str] = []
         self.max_height = ANCHOR_HEIGHT - TIP_DEPTH
         self.passes = 0
+        self.dropped: set[int] = set()  # tx indices removed by a reorg (see `forks`)
+        self.fork_cutoffs: list[int] = []  # per reorg: heights above it were replaced
         self.assets: list[NativeAsset] = []
         self.asset_index: dict[str, int] = {}
         for i, (ticker, name, decimals) in enumerate(_ASSET_SPECS):
@@ -180,6 +195,17 @@ class CardanoChain:
     @property
     def tip_height(self) -> int:
         return self.max_height + TIP_DEPTH
+
+    def block_hash(self, height: int) -> str:
+        """The hash of the block at `height` on the current fork (changed by each reorg above it)."""
+        fork = sum(1 for cutoff in self.fork_cutoffs if height > cutoff)
+        if fork == 0:
+            return block_hash(self.seed, height)
+        return hashlib.sha256(f"walletsync-sim:{self.seed}:block:{height}:fork:{fork}".encode()).hexdigest()
+
+    def live_txs(self) -> list[CardanoTx]:
+        """Transactions on the current fork, in chain order."""
+        return [tx for i, tx in enumerate(self.txs) if i not in self.dropped]
 
     def amounts(self, address: int) -> dict[str, int]:
         """Unspent balance per unit ("lovelace" or policy id + asset name) of one address."""
@@ -236,6 +262,7 @@ class _PassGenerator:
         inputs: list[InputRef],
         outputs: list[Output],
         payer: int,
+        spends: list[InputRef],
         valid: bool = True,
         redeemers: int = 0,
     ) -> None:
@@ -258,17 +285,12 @@ class _PassGenerator:
             size=size,
             redeemer_count=redeemers,
             payer=payer,
+            spends=tuple((ref.tx_hash, ref.output_index) for ref in spends),
         )
         idx = len(chain.txs)
         chain.txs.append(tx)
         chain.hash_index[tx.hash] = idx
-        spent = [i for i in inputs if not i.reference and i.collateral != valid]
-        for ref in spent:
-            key = (ref.tx_hash, ref.output_index)
-            if chain.utxos.get(ref.output.address, {}).pop(key, None) is not None:
-                chain.consumed_by[key] = tx.hash
-        for n, out in enumerate(outputs):
-            chain.utxos.setdefault(out.address, {})[(tx.hash, n)] = out
+        apply_tx(chain, tx)
         touched = [i.output.address for i in inputs if not i.reference] + [o.address for o in outputs]
         for address in dict.fromkeys(touched):
             chain.address_txs.setdefault(address, []).append(idx)
@@ -316,7 +338,7 @@ class _PassGenerator:
         extra = tuple((a, q * 3) for a, q in assets)
         source = self._outside_input(sender, amount + fee + change, tuple((a, q * 4) for a, q in assets))
         outputs = [Output(w, amount, assets), Output(sender, change, extra)]
-        self._record(fee=fee, size=size, inputs=[source], outputs=outputs, payer=sender)
+        self._record(fee=fee, size=size, inputs=[source], outputs=outputs, payer=sender, spends=[source])
 
     def _send(self, w: int, others: list[int]) -> bool:
         rng = self.rng
@@ -336,7 +358,7 @@ class _PassGenerator:
         total = sum(i.output.lovelace for i in inputs)
         change_assets = tuple(sorted((a, q) for a, q in held.items() if q > 0))
         outputs = [Output(dest, amount, sent), Output(w, total - amount - fee, change_assets)]
-        self._record(fee=fee, size=size, inputs=inputs, outputs=outputs, payer=w)
+        self._record(fee=fee, size=size, inputs=inputs, outputs=outputs, payer=w, spends=inputs)
         return True
 
     def _script(self, w: int, *, succeed: bool) -> bool:
@@ -369,7 +391,14 @@ class _PassGenerator:
         if not succeed:
             returned = collateral_src.output._replace(lovelace=collateral_src.output.lovelace - fee)
             self._record(
-                fee=fee, size=size, inputs=all_inputs, outputs=[returned], valid=False, redeemers=1, payer=w
+                fee=fee,
+                size=size,
+                inputs=all_inputs,
+                outputs=[returned],
+                valid=False,
+                redeemers=1,
+                payer=w,
+                spends=[collateral_src],  # failed scripts: only the collateral is taken
             )
             return True
         held = self._sum_assets(inputs)
@@ -379,7 +408,15 @@ class _PassGenerator:
             Output(self.script, 5000 * ADA + price, ((asset, bought * 49),), inline_datum=datum),
             Output(w, total - price - fee, tuple(sorted(held.items()))),
         ]
-        self._record(fee=fee, size=size, inputs=all_inputs, outputs=outputs, redeemers=1, payer=w)
+        self._record(
+            fee=fee,
+            size=size,
+            inputs=all_inputs,
+            outputs=outputs,
+            redeemers=1,
+            payer=w,
+            spends=[*inputs, pool],
+        )
         return True
 
     def _event(self, w: int, others: list[int]) -> None:

@@ -24,6 +24,7 @@ import uvicorn
 
 from walletsync.simulator.app import DropConnection, create_app
 from walletsync.simulator.faults import Clock, FaultConfig, FaultInjector
+from walletsync.simulator.forks import reorg_cardano
 from walletsync.simulator.ledger import Ledger
 
 PROVIDERS = ("solana", "blockfrost", "twelvedata")
@@ -239,6 +240,13 @@ class SimulatorServer:
             self.injector.set_config(parsed)
         else:
             self._admin("POST", "faults", parsed.model_dump(mode="json"))
+
+    def reorg(self, depth: int, *, drop: float = 0.5, seed: int = 0) -> dict[str, Any]:
+        """Replace the last `depth` Cardano blocks (see `simulator.forks`); dropped and re-included."""
+        if self.ledger is not None:
+            return reorg_cardano(self.ledger.cardano, depth, drop=drop, seed=seed).as_dict()
+        result: dict[str, Any] = self._admin("POST", "reorg", {"depth": depth, "drop": drop, "seed": seed})
+        return result
 
     def reset(self) -> None:
         """Zero the counters and refill the rate-limit buckets."""

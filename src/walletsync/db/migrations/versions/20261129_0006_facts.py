@@ -1,4 +1,7 @@
-"""Facts that stay true: the fee each wallet paid (only the fee payer pays).
+"""Facts that stay true: the fee each wallet paid (only the fee payer pays), the block of each tx.
+
+`transactions.block_hash`: the block holding a Cardano transaction, so a rollback (the chain now
+answers another block, or none) is detected and the transaction retracted.
 
 `wallet_transactions.fee`: the transaction's fee when the wallet is its fee payer, else 0. Rows
 indexed before this revision are filled from the stored raw transaction where it tells the payer
@@ -66,6 +69,12 @@ WHERE wt.chain = 'cardano' AND t.chain = wt.chain AND t.tx_id = wt.tx_id AND w.i
 
 
 def upgrade() -> None:
+    # The block of a Cardano transaction, checked against the chain to detect rollbacks; rows from
+    # before this revision take it from the stored raw body where there is one.
+    op.add_column("transactions", sa.Column("block_hash", sa.Text(), nullable=True))
+    op.execute(
+        "UPDATE transactions SET block_hash = raw #>> '{tx,block}' WHERE chain = 'cardano' AND raw IS NOT NULL"
+    )
     op.add_column("wallet_transactions", sa.Column("fee", sa.Numeric(40, 0), nullable=True))
     op.execute(_BACKFILL_SOLANA)
     op.execute(_BACKFILL_CARDANO)
@@ -73,3 +82,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("wallet_transactions", "fee")
+    op.drop_column("transactions", "block_hash")
