@@ -287,8 +287,13 @@ class CacheLayer:
         await self._guarded("set", self._cache.set(key, _pack(gen, payload), expire=ttl))
 
     async def delete(self, name: str, *parts: object) -> None:
+        """Drop one entry here and in Redis. Other processes' first levels keep theirs until it ages
+        out (5 s for entries not tied to a wallet): wallet entries go by `invalidate_wallet`."""
         if self.enabled:
-            await self._guarded("delete", self._cache.delete(self.key(name, *parts)))
+            key = self.key(name, *parts)
+            if self._local is not None:
+                self._local.discard(key)
+            await self._guarded("delete", self._cache.delete(key))
 
     async def invalidate_wallet(self, wallet_id: int) -> None:
         """Make every cached entry of this wallet stale (bumps its generation)."""

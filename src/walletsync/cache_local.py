@@ -95,7 +95,7 @@ class LocalTier:
             retry=Retry(NoBackoff(), 0),
             client_name=f"{channel}-listener",
         )
-        self._timeout_s = timeout_s
+        self._invalidate = self._redis.register_script(_INVALIDATE)  # EVALSHA, loaded on first use
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._by_wallet: dict[int, set[str]] = {}
@@ -141,6 +141,9 @@ class LocalTier:
         while self._bytes > self._max_bytes:
             self._drop(next(iter(self._entries)))
 
+    def discard(self, key: str) -> None:
+        self._drop(key)
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
@@ -156,7 +159,7 @@ class LocalTier:
     # --- invalidation ----------------------------------------------------------------------------
     async def invalidate(self, gen_key: str, wallet_id: int) -> int:
         """Bump the wallet's generation and tell every process; return the new generation."""
-        gen = int(await self._redis.eval(_INVALIDATE, 1, gen_key, self.channel, str(wallet_id)))
+        gen = int(await self._invalidate(keys=[gen_key], args=[self.channel, str(wallet_id)]))
         self.heard(wallet_id, gen)
         return gen
 

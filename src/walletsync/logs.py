@@ -23,8 +23,14 @@ def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = None) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+    """Configure structlog and the stdlib root logger once per process.
+
+    Logs go to stderr (stdout is the command's output: tables, JSON, keys). `fmt="auto"` picks the
+    console renderer when that stream is a terminal and JSON lines otherwise.
+    """
     out = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "json"
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

@@ -19,6 +19,7 @@ from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.provider_endpoints import endpoint_state_saver, load_endpoint_states
 from walletsync.indexing.sync import ChainAdapters
+from walletsync.jobs.share import WorkerShare
 from walletsync.providers import cardano, solana, twelvedata
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.clients import ProviderClients, build_provider_clients
@@ -85,6 +86,7 @@ async def open_services(
     if db.replica_count:
         layer.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
     try:
+        share = WorkerShare()  # live workers: each one's share of a rate limit while Redis is down
         states = await load_endpoint_states(db)
         by_provider: dict[str, list[Any]] = {}
         for endpoint in states:
@@ -99,10 +101,14 @@ async def open_services(
             },
             initial_states=by_provider,
             on_change=endpoint_state_saver(db),
+            shares=share,
         )
         try:
             adapters, market = build_adapters(settings, clients)
-            yield Services(settings=settings, db=db, clients=clients, adapters=adapters, twelvedata=market)
+            async with share.kept_fresh(db, stale_after_s=settings.worker_stalled_after_s):
+                yield Services(
+                    settings=settings, db=db, clients=clients, adapters=adapters, twelvedata=market
+                )
         finally:
             await clients.aclose()
     finally:

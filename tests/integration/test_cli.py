@@ -140,3 +140,22 @@ async def test_dead_letter_list_and_retry(db: Database, database_url: str, tmp_p
     unknown = cli(database_url, tmp_path, "jobs", "retry", "999999")
     assert unknown.returncode == 3
     assert unknown.stderr.strip() == "error: no job with id 999999"
+
+
+async def test_foreground_sync_without_a_provider_leaves_sync_state_alone(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """`walletsync sync` with no Solana endpoint: exit 2, one line naming the setting, and the wallet's
+    sync_state exactly as it was (not marked failed by a sync that could never run)."""
+    from walletsync.db.models import sync_state
+
+    assert cli(database_url, tmp_path, "wallets", "add", "-c", "solana", SOLANA, "--no-sync").returncode == 0
+    async with db.read() as conn:
+        before = (await conn.execute(select(sync_state))).mappings().all()
+
+    result = cli(database_url, tmp_path, "sync", SOLANA)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no Solana RPC endpoint configured (set SOLANA_RPC_URLS)"
+    async with db.read() as conn:
+        after = (await conn.execute(select(sync_state))).mappings().all()
+    assert after == before

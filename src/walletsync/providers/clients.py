@@ -96,12 +96,14 @@ def build_provider_clients(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    shares: Callable[[], int] = lambda: 1,
 ) -> ProviderClients:
     """Clients for every provider with URLs in `settings`.
 
     `classifiers` maps a provider name to its adapter's `classify_error` (default: `default_classifier`);
     `initial_states`/`on_change` carry endpoint health to and from storage (see `db.provider_endpoints`);
-    `redis_url` (usually `settings.redis_url`) shares the rate limits between processes.
+    `redis_url` (usually `settings.redis_url`) shares the rate limits between processes; `shares()`
+    is how many processes share them (each one's fallback share while Redis is down).
     """
     redis = (
         Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
@@ -116,7 +118,9 @@ def build_provider_clients(
         limiter: RateLimiter | None = None
         if redis is not None:
             key = bucket_key(name, config.api_key, config.urls, namespace=settings.cache_namespace)
-            limiter = RedisTokenBucket(redis, key, config.rate, config.burst, clock=clock, sleep=sleep)
+            limiter = RedisTokenBucket(
+                redis, key, config.rate, config.burst, clock=clock, sleep=sleep, shares=shares
+            )
         client = ResilientClient(
             config,
             classify=(classifiers or {}).get(name, default_classifier),

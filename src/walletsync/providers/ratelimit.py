@@ -28,12 +28,18 @@ Redis `TIME`, so every process shares one clock and host clock skew cannot matte
 integer microseconds (exact in a double) under `<namespace>:ratelimit:<provider>:<hash>`, where the hash
 is of the API key (or of the endpoint URLs when the provider has no key), never the key itself. If Redis
 fails, the call falls back to the in-process bucket (logged once per outage) and Redis is retried after
-`redis_retry_s`: a request never fails because Redis is down.
+`redis_retry_s` (1 s) on a fresh connection (the pool's connections are dropped at the failure, so a
+connection left stale by a Redis restart is never reused): a request never fails because Redis is down.
+
+The fallback is this process's share of the limit, not all of it: `shares()` says how many processes
+share the bucket (the live workers, from their heartbeats), and the fallback paces at `rate / shares`
+with `burst / shares`, so N workers without Redis still send the provider's limit in total, not N times it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import time
@@ -51,7 +57,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_RATE_MARGIN = 0.03
 DEFAULT_JITTER_S = 0.1
-REDIS_RETRY_S = 5.0
+REDIS_RETRY_S = 1.0
 
 
 class RateLimiter(Protocol):
@@ -173,8 +179,13 @@ class RedisTokenBucket:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         redis_retry_s: float = REDIS_RETRY_S,
+        shares: Callable[[], int] = lambda: 1,
     ) -> None:
         eff_rate, eff_burst = effective_limits(rate, burst, rate_margin)
+        self._redis = redis
+        self._rate, self._burst_limit, self._rate_margin = rate, burst, rate_margin
+        self._shares = shares
+        self._fallback_shares = 0
         self.key = key
         self._interval_us = 1_000_000.0 / eff_rate
         self._burst = eff_burst
@@ -183,7 +194,22 @@ class RedisTokenBucket:
         self._sleep = sleep
         self._redis_retry_s = redis_retry_s
         self._redis_down_until: float | None = None
-        self.fallback = LocalTokenBucket(rate, burst, rate_margin=rate_margin, clock=clock, sleep=sleep)
+        self._fallback: LocalTokenBucket | None = None
+
+    @property
+    def fallback(self) -> LocalTokenBucket:
+        """The in-process bucket at this process's share of the limit (rebuilt when the share changes)."""
+        shares = max(1, self._shares())
+        if self._fallback is None or shares != self._fallback_shares:
+            self._fallback = LocalTokenBucket(
+                self._rate / shares,
+                max(1, self._burst_limit // shares),
+                rate_margin=self._rate_margin,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+            self._fallback_shares = shares
+        return self._fallback
 
     @property
     def using_fallback(self) -> bool:
@@ -202,8 +228,11 @@ class RedisTokenBucket:
                     key=self.key,
                     error=type(exc).__name__,
                     fallback="in-process",
+                    shares=max(1, self._shares()),
                 )
             self._redis_down_until = self._clock() + self._redis_retry_s
+            with contextlib.suppress(Exception):  # dropping dead connections must not fail the call
+                await self._redis.connection_pool.disconnect()
             return None
         if self._redis_down_until is not None:
             log.info("provider.ratelimit.redis_recovered", key=self.key)
