@@ -18,6 +18,7 @@ from rich.table import Table
 
 from walletsync.commands import serve_services, sync_progress, sync_with_progress
 from walletsync.config import Chain, Settings
+from walletsync.events.demo import stream_hints
 from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.runtime import prepare_database
 from walletsync.services import Services, open_services
@@ -35,6 +36,8 @@ SIMULATOR_LIMITS = {
     "blockfrost_rate": 2000.0,
     "blockfrost_burst": 2000,
     "twelvedata_rate_per_min": 6000.0,
+    # Everything runs on this machine: let webhooks reach a receiver on 127.0.0.1 (docs/events.md).
+    "webhook_allow_private": True,
 }
 
 
@@ -122,10 +125,14 @@ async def _demo(
             console.print(f"[green]all {len(checks)} wallets match the provider's balances exactly[/]")
         await _prices_and_values(services, wallets, console=console)
         if serve:
+            for line in await stream_hints(services.db, host=host, port=port):
+                console.print(line, highlight=False, soft_wrap=True)
             console.print(
                 f"[bold]serving[/] the API on http://{host}:{port} (docs at /docs) with a worker; Ctrl-C stops"
             )
-            await serve_services(services, host=host, port=port, concurrency=settings.worker_concurrency)
+            await serve_services(
+                services, host=host, port=port, concurrency=settings.worker_concurrency, console=console
+            )
         return 1 if mismatched else 0
 
 
