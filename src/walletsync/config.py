@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,12 @@ from walletsync.chain import Chain as Chain  # re-exported: the rest of the code
 from walletsync.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
+
+# Shapes of the list settings' items, checked at start (a typo fails the process, not a job hours later).
+_SYMBOL = re.compile(r"[A-Za-z0-9.:_-]+(/[A-Za-z0-9._-]+)?")
+_CURRENCY = re.compile(r"[A-Za-z]{2,10}")
+_EXCHANGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -370,6 +377,69 @@ class Settings(BaseSettings):
                 return int(float(text[:-1]) * _UNITS[text[-1]])
             except ValueError:
                 raise ValueError("expected seconds or a number with s, m, h or d (e.g. 7d)") from None
+        return value
+
+    @field_validator("price_intervals")
+    @classmethod
+    def _known_intervals(cls, value: list[str]) -> list[str]:
+        from walletsync.market.intervals import INTERVALS
+
+        if not value:
+            raise ValueError(f"needs at least one interval ({', '.join(INTERVALS)})")
+        for name in value:
+            if name not in INTERVALS:
+                raise ValueError(f"{name!r} is not an interval; use {', '.join(INTERVALS)}")
+        return value
+
+    @field_validator("price_symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            if not _SYMBOL.fullmatch(symbol):
+                raise ValueError(f"{symbol!r} is not a symbol (BASE/QUOTE such as SOL/USD, or a ticker)")
+        return value
+
+    @field_validator("price_crypto_quotes")
+    @classmethod
+    def _currencies(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _CURRENCY.fullmatch(code):
+                raise ValueError(f"{code!r} is not a currency code (such as USD)")
+        return value
+
+    @field_validator("quote_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not _CURRENCY.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a currency code (such as USD)")
+        return value.strip()
+
+    @field_validator("price_stock_exchanges")
+    @classmethod
+    def _exchanges(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _EXCHANGE.fullmatch(name):
+                raise ValueError(f"{name!r} is not an exchange name (such as NASDAQ)")
+        return value
+
+    @field_validator("price_asset_map")
+    @classmethod
+    def _asset_map(cls, value: list[str]) -> list[str]:
+        from walletsync.market.links import parse_price_rule
+
+        for entry in value:
+            try:
+                parse_price_rule(entry)
+            except ConfigError as exc:  # its message starts with the variable's name: keep the rest
+                raise ValueError(exc.detail.partition(": ")[2]) from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path) or *")
         return value
 
     @field_validator("database_direct_url")

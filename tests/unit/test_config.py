@@ -47,7 +47,11 @@ def test_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
             "many",
             "WALLETSYNC_DATABASE_POOL_SIZE: Input should be a valid integer",
         ),
-        ("WALLETSYNC_LOG_FORMAT", "xml", "WALLETSYNC_LOG_FORMAT: Input should be 'auto', 'json' or 'console'"),
+        (
+            "WALLETSYNC_LOG_FORMAT",
+            "xml",
+            "WALLETSYNC_LOG_FORMAT: Input should be 'auto', 'json' or 'console'",
+        ),
         ("REDIS_URL", "http://x", "REDIS_URL: Value error, must be a redis://"),
         ("SOLANA_RPC_URLS", "ftp://x", "SOLANA_RPC_URLS: Value error, 'ftp://x' is not an http(s) URL"),
         ("WALLETSYNC_AUTO_MIGRATE", "perhaps", "WALLETSYNC_AUTO_MIGRATE: Input should be a valid boolean"),
@@ -185,3 +189,80 @@ def test_unprefixed_settings_are_ignored_with_one_warning(
     ]
     monkeypatch.setenv("WALLETSYNC_SYNC_INTERVAL", "60")  # renamed: the old one no longer matters
     assert legacy_names_set() == ["WORKER_CONCURRENCY"]
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        (
+            "WALLETSYNC_PRICE_INTERVALS",
+            "1h,2d",
+            "WALLETSYNC_PRICE_INTERVALS: Value error, '2d' is not an interval; use 1min, 5min, 15min, 30min, "
+            "45min, 1h, 2h, 4h, 8h, 1day, 1week, 1month",
+        ),
+        (
+            "WALLETSYNC_PRICE_INTERVALS",
+            ",",
+            "WALLETSYNC_PRICE_INTERVALS: Value error, needs at least one interval",
+        ),
+        (
+            "WALLETSYNC_PRICE_SYMBOLS",
+            "SOL/USD,SOL USD",
+            "WALLETSYNC_PRICE_SYMBOLS: Value error, 'SOL USD' is not a symbol",
+        ),
+        (
+            "WALLETSYNC_PRICE_ASSET_MAP",
+            "solana:abc",
+            "WALLETSYNC_PRICE_ASSET_MAP: Value error, 'solana:abc' is not chain:asset_key=SYMBOL",
+        ),
+        (
+            "WALLETSYNC_PRICE_ASSET_MAP",
+            "bitcoin:x=BTC/USD",
+            "WALLETSYNC_PRICE_ASSET_MAP: Value error, unknown chain 'bitcoin'",
+        ),
+        (
+            "WALLETSYNC_PRICE_CRYPTO_QUOTES",
+            "USD,12",
+            "WALLETSYNC_PRICE_CRYPTO_QUOTES: Value error, '12' is not a currency",
+        ),
+        (
+            "WALLETSYNC_QUOTE_CURRENCY",
+            "US$",
+            "WALLETSYNC_QUOTE_CURRENCY: Value error, 'US$' is not a currency",
+        ),
+        (
+            "WALLETSYNC_PRICE_STOCK_EXCHANGES",
+            "NASDAQ,/x",
+            "WALLETSYNC_PRICE_STOCK_EXCHANGES: Value error, '/x' is not",
+        ),
+        (
+            "WALLETSYNC_CORS_ORIGINS",
+            "https://app.example/path",
+            "WALLETSYNC_CORS_ORIGINS: Value error, 'https://app.example/path' is not an origin",
+        ),
+    ],
+)
+def test_list_settings_are_validated_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str, expected: str
+) -> None:
+    """Every list setting is checked when settings load (a bad interval used to fail the price sync job)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.detail.startswith(expected)
+    assert "\n" not in caught.value.detail
+
+
+def test_documented_list_values_are_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Realistic values pass: stock tickers, several quotes, a token mapping, wildcard CORS."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WALLETSYNC_PRICE_SYMBOLS", "SOL/USD, ADA/EUR, AAPL, BRK.B")
+    monkeypatch.setenv(
+        "WALLETSYNC_PRICE_ASSET_MAP", "solana:EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v=USDC/USD"
+    )
+    monkeypatch.setenv("WALLETSYNC_PRICE_STOCK_EXCHANGES", "NASDAQ,NYSE")
+    monkeypatch.setenv("WALLETSYNC_CORS_ORIGINS", "https://app.example,http://localhost:5173")
+    settings = load_settings()
+    assert settings.price_symbols == ["SOL/USD", "ADA/EUR", "AAPL", "BRK.B"]
+    assert settings.cors_origins == ["https://app.example", "http://localhost:5173"]

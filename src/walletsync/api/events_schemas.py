@@ -28,6 +28,10 @@ class WebhookIn(StrictRequest):
         str | None, Field(min_length=1, max_length=100, description="Only events of wallets in this group.")
     ] = None
     description: Annotated[str | None, Field(max_length=500)] = None
+    replay: bool = Field(
+        default=False,
+        description="Also deliver the matching events already published (still within retention), oldest first.",
+    )
 
 
 class WebhookOut(BaseModel):

@@ -34,6 +34,10 @@ def webhooks_add(
     ] = None,
     group: Annotated[str | None, typer.Option(help="Only events of wallets in this group.")] = None,
     description: Annotated[str | None, typer.Option(help="A note for operators.")] = None,
+    replay: Annotated[
+        bool,
+        typer.Option("--replay", help="Also deliver the matching events already published (in retention)."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the secret.")] = False,
 ) -> None:
     """Register a webhook; its signing secret is printed once."""
@@ -47,7 +51,13 @@ def webhooks_add(
         await check_target(url, allow_private=settings.webhook_allow_private)
         async with db.write() as conn:
             return await registry.create_webhook(
-                conn, url=url, topics=topic, wallet_ids=wallet, group=group, description=description
+                conn,
+                url=url,
+                topics=topic,
+                wallet_ids=wallet,
+                group=group,
+                description=description,
+                replay=replay,
             )
 
     created = run_async(with_db(settings, url_db, body))

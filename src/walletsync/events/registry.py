@@ -8,16 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    Text,
+    any_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from walletsync.db.models import wallets, webhook_deliveries, webhooks
+from walletsync.db.models import outbox, wallets, webhook_deliveries, webhooks
 from walletsync.errors import InvalidInputError, NotFoundError
 from walletsync.events.delivery import ROTATION_OVERLAP, new_secret
+from walletsync.events.publish import EVENTS_LOCK_CLASS, PUBLISH_LOCK
 from walletsync.events.schemas import TOPICS
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
@@ -114,8 +129,14 @@ async def create_webhook(
     wallet_ids: Sequence[int] | None = None,
     group: str | None = None,
     description: str | None = None,
+    replay: bool = False,
+    now: datetime | None = None,
 ) -> WebhookWithSecret:
-    """Register a webhook (the URL must already have passed `ssrf.check_target`)."""
+    """Register a webhook (the URL must already have passed `ssrf.check_target`).
+
+    `replay`: also deliver the matching events already published (those still in the outbox), in
+    order, before the new ones.
+    """
     chosen = normalize_topics(topics)
     ids = sorted(set(wallet_ids)) if wallet_ids else None
     if ids:
@@ -130,6 +151,16 @@ async def create_webhook(
         if missing:
             raise InvalidInputError(f"no wallet with id {', '.join(map(str, missing))}")
     secret = new_secret()
+    if replay:
+        # Serialized with publishing: every event is either published before (replayed here) or
+        # after this webhook exists (fanned out to it by the relay), never neither.
+        await conn.execute(
+            select(
+                func.pg_advisory_xact_lock(
+                    literal(EVENTS_LOCK_CLASS, Integer), literal(PUBLISH_LOCK, Integer)
+                )
+            )
+        )
     row = (
         await conn.execute(
             insert(webhooks)
@@ -144,7 +175,39 @@ async def create_webhook(
             .returning(*_COLUMNS)
         )
     ).one()
+    if replay:
+        await _replay(conn, row.id, chosen, ids, group, now=now or datetime.now(UTC))
     return WebhookWithSecret(webhook=_info(row), secret=secret)
+
+
+async def _replay(
+    conn: AsyncConnection,
+    webhook_id: int,
+    topics: list[str],
+    ids: list[int] | None,
+    group: str | None,
+    *,
+    now: datetime,
+) -> None:
+    """Deliveries to a new webhook for the matching events already published (within retention)."""
+    wallet_id = outbox.c.payload["wallet_id"].astext.cast(BigInteger)
+    query = (
+        select(literal(webhook_id, BigInteger), outbox.c.id, wallet_id, literal(now, DateTime(timezone=True)))
+        .select_from(outbox.outerjoin(wallets, wallets.c.id == wallet_id))
+        .where(outbox.c.seq.is_not(None), outbox.c.topic == any_(literal(topics, ARRAY(Text))))
+    )
+    either = []
+    if ids:
+        either.append(wallet_id == any_(literal(ids, ARRAY(BigInteger))))
+    if group is not None:
+        either.append(wallets.c.group_name == group)
+    if either:
+        query = query.where(or_(*either))
+    await conn.execute(
+        pg_insert(webhook_deliveries)
+        .from_select(["webhook_id", "outbox_id", "wallet_id", "next_attempt_at"], query)
+        .on_conflict_do_nothing()
+    )
 
 
 async def list_webhooks(conn: AsyncConnection) -> list[WebhookInfo]:

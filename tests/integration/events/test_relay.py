@@ -275,3 +275,23 @@ async def test_filters_by_topic_wallet_and_group(
     assert sorted(json.loads(c.body)["data"]["tx_id"] for c in receiver.calls) == ["A1", "B1"]
     async with edb.primary.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(webhooks)) == 2
+
+
+async def test_replay_delivers_what_was_published_before_the_webhook(
+    edb: Database, event_settings: Settings, receiver: Receiver
+) -> None:
+    async with edb.write() as conn:
+        a = await add_wallet(conn, "A" * 44, group="desk")
+        b = await add_wallet(conn, "B" * 44)
+        await add_tx_events(conn, a, "A" * 44, ["a1", "a2"])
+        await add_tx_events(conn, b, "B" * 44, ["b1"])
+    relay = Relay(edb, event_settings)
+    try:
+        await relay.drain()  # published, no webhook yet
+        async with edb.write() as conn:
+            created = await registry.create_webhook(conn, url=receiver.url, group="desk", replay=True)
+            await add_tx_events(conn, a, "A" * 44, ["a3"])
+        await relay.drain()
+    finally:
+        await relay.aclose()
+    assert [c.verify(created.secret)["data"]["tx_id"] for c in receiver.calls] == ["a1", "a2", "a3"]

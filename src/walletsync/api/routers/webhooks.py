@@ -77,6 +77,7 @@ async def create(body: WebhookIn, state: StateDep, _: AdminAccess, response: Res
             wallet_ids=body.wallet_ids,
             group=body.group,
             description=body.description,
+            replay=body.replay,
         )
     response.headers["Location"] = f"/v1/webhooks/{created.webhook.id}"
     return WebhookCreated(**webhook_out(created.webhook), secret=created.secret)

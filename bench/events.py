@@ -1,0 +1,240 @@
+"""Event delivery under a 10,000-transaction sync: one webhook receiver and one SSE client.
+
+Processes, as deployed: this one syncs the wallet and runs the relay (a worker's job); the API runs
+as `walletsync api` in its own process and serves the SSE stream; the receiver
+(`_webhook_receiver.py`, verifying every signature with `standardwebhooks`) and the simulator run in
+theirs. Latency is from the event's `timestamp` (the start of the database transaction that wrote
+the facts: slightly before their commit, so the figure is an upper bound) to its arrival.
+
+Lost = events in the outbox that never arrived; duplicates = arrivals beyond one per event. One
+wallet means one ordered queue: webhook deliveries to it go one at a time (per-wallet order), so
+`webhook_events_per_s` is the sequential rate of a single queue.
+
+Usage: `.venv/bin/python bench/events.py [--transactions 10000] [--admin-url ...]`
+The last line of output is one JSON object:
+{"events", "webhook_events_per_s", "webhook_p99_ms", "sse_p99_ms", "lost", "duplicates", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import httpx
+from sqlalchemy import func, select
+
+from _support import DEFAULT_ADMIN_URL, scratch_database
+from walletsync.api.keys import create_key
+from walletsync.config import Chain, load_settings
+from walletsync.db.models import outbox
+from walletsync.events import registry
+from walletsync.events.relay import start_relay, stop_relay
+from walletsync.indexing.sync import sync_wallet
+from walletsync.logs import configure_logging
+from walletsync.runtime import tune_gc_for_throughput
+from walletsync.services import open_services
+from walletsync.simulator import SimulatorServer
+from walletsync.wallets.repository import add_wallet
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {"webhook_events_per_s": 2000, "webhook_p99_ms": 1000, "sse_p99_ms": 500}
+DRAIN_TIMEOUT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+async def wait_http(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def sse_client(
+    url: str, key: str, arrivals: list[tuple[str, float, float]], ready: asyncio.Event
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith(":"):
+                ready.set()
+            elif line.startswith("data:"):
+                arrived = time.time()
+                event = json.loads(line[5:])
+                stamp = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+                arrivals.append((event["id"], stamp, arrived))
+
+
+async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | int]:
+    configure_logging("WARNING", "console")
+    tune_gc_for_throughput()
+    per_wallet = [n_txs // n_wallets] * n_wallets
+    ledger_kwargs = {"seed": 5, "solana_wallets": 0, "cardano_wallets": 0, "exact_solana_wallets": per_wallet}
+    with (
+        SimulatorServer(ledger_kwargs=ledger_kwargs, process=True) as simulator,
+        scratch_database(admin_url, "bench_events") as database_url,
+        TemporaryDirectory() as tmp,
+    ):
+        settings = load_settings(
+            database_url=database_url,
+            data_dir=Path(tmp),
+            redis_url=None,
+            auto_migrate=False,
+            solana_rpc_urls=[simulator.url("solana")],
+            solana_rate=1_000_000.0,
+            solana_burst=1_000_000,
+            webhook_allow_private=True,
+            events_stream_buffer=100_000,
+        )
+        addresses = [w["address"] for w in simulator.wallets()["solana"]][:n_wallets]
+        receiver_port, api_port = free_port(), free_port()
+        async with open_services(settings, database_url) as services:
+            async with services.db.write() as conn:
+                tracked = [await add_wallet(conn, chain=Chain.SOLANA, address=a) for a in addresses]
+                hook = await registry.create_webhook(conn, url=f"http://127.0.0.1:{receiver_port}/hook")
+                key = (await create_key(conn, name="bench", scope="read")).key
+            env = {**os.environ, "WEBHOOK_SECRET": hook.secret}
+            receiver = spawn(
+                [sys.executable, str(HERE / "_webhook_receiver.py"), "--port", str(receiver_port)], env
+            )
+            api_env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "WALLETSYNC_DATA_DIR": tmp,
+                "WALLETSYNC_AUTO_MIGRATE": "false",
+                "WALLETSYNC_LOG_LEVEL": "WARNING",
+                "WALLETSYNC_EVENTS_STREAM_BUFFER": "100000",
+            }
+            api = spawn([sys.executable, "-m", "walletsync.cli", "api", "--port", str(api_port)], api_env)
+            relay = start_relay(services.db, settings)
+            sse_arrivals: list[tuple[str, float, float]] = []
+            try:
+                await wait_http(f"http://127.0.0.1:{receiver_port}/results")
+                await wait_http(f"http://127.0.0.1:{api_port}/healthz")
+                ready = asyncio.Event()
+                sse = asyncio.create_task(
+                    sse_client(f"http://127.0.0.1:{api_port}/v1/events/stream", key, sse_arrivals, ready)
+                )
+                await asyncio.wait_for(ready.wait(), 30)
+                started = time.perf_counter()
+                reports = await asyncio.gather(
+                    *(
+                        sync_wallet(services.db, w.id, adapters=services.adapters, settings=settings)
+                        for w in tracked
+                    )
+                )
+                synced_s = time.perf_counter() - started
+                async with services.db.primary.connect() as conn:
+                    expected = {str(i) for i in (await conn.execute(select(outbox.c.id))).scalars()}
+                new = sum(r.new_transactions for r in reports)
+                print(
+                    f"synced {new} transactions ({n_wallets} wallet(s)) in {synced_s:.1f} s; {len(expected)} events"
+                )
+                deadline = time.monotonic() + DRAIN_TIMEOUT_S
+                async with httpx.AsyncClient() as client:
+                    while True:
+                        got = (await client.get(f"http://127.0.0.1:{receiver_port}/results")).json()
+                        hooked = got["arrivals"]
+                        if (
+                            len({a[0] for a in hooked}) >= len(expected)
+                            and len(sse_arrivals) >= len(expected)
+                        ) or time.monotonic() > deadline:
+                            break
+                        await asyncio.sleep(0.5)
+                sse.cancel()
+                await asyncio.gather(sse, return_exceptions=True)
+                async with services.db.primary.connect() as conn:
+                    delays = [
+                        float(d)
+                        for d in (
+                            await conn.execute(
+                                select(func.extract("epoch", outbox.c.published_at - outbox.c.created_at))
+                            )
+                        ).scalars()
+                    ]
+            finally:
+                await stop_relay(relay)
+                for process in (receiver, api):
+                    process.terminate()
+                    process.wait(timeout=30)
+    hook_ids = [a[0] for a in hooked]
+    sse_ids = [a[0] for a in sse_arrivals]
+    hook_lat = [(a[2] - a[1]) * 1000 for a in hooked]
+    sse_lat = [(a[2] - a[1]) * 1000 for a in sse_arrivals]
+    span = max(a[2] for a in hooked) - min(a[2] for a in hooked) if len(hooked) > 1 else 1.0
+    figures: dict[str, float | int] = {
+        "events": len(expected),
+        "webhook_events_per_s": round(len(hooked) / span),
+        "webhook_p99_ms": round(p99(hook_lat), 1),
+        "sse_p99_ms": round(p99(sse_lat), 1),
+        "lost": len(expected - set(hook_ids)) + len(expected - set(sse_ids)),
+        "duplicates": (len(hook_ids) - len(set(hook_ids))) + (len(sse_ids) - len(set(sse_ids))),
+        "rejected_signatures": int(got["rejected"]),
+        "sync_s": round(synced_s, 2),
+        "wallets": n_wallets,
+        "webhook_p50_ms": round(sorted(hook_lat)[len(hook_lat) // 2], 1) if hook_lat else 0.0,
+        "sse_p50_ms": round(sorted(sse_lat)[len(sse_lat) // 2], 1) if sse_lat else 0.0,
+    }
+    print(
+        f"webhook: {len(hooked)} arrivals over {span:.1f} s = {figures['webhook_events_per_s']} events/s "
+        f"(target >= {TARGETS['webhook_events_per_s']}); latency p50 {figures['webhook_p50_ms']} ms, "
+        f"p99 {figures['webhook_p99_ms']} ms (target < {TARGETS['webhook_p99_ms']})"
+    )
+    print(
+        f"sse: {len(sse_arrivals)} arrivals; latency p50 {figures['sse_p50_ms']} ms, p99 {figures['sse_p99_ms']} ms "
+        f"(target < {TARGETS['sse_p99_ms']})"
+    )
+    print(
+        f"publish delay (outbox written -> published by the relay): p50 "
+        f"{sorted(delays)[len(delays) // 2] * 1000:.0f} ms, p99 {p99(delays) * 1000:.0f} ms"
+    )
+    print(
+        f"lost {figures['lost']} (target 0), duplicates {figures['duplicates']}, bad signatures {figures['rejected_signatures']}"
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument("--transactions", type=int, default=10_000)
+    parser.add_argument(
+        "--wallets",
+        type=int,
+        default=1,
+        help="split the transactions over this many wallets (ordered queues)",
+    )
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.admin_url, args.transactions, args.wallets))))
