@@ -1,9 +1,10 @@
 """Event delivery under a 10,000-transaction sync: one webhook receiver and one SSE client.
 
-Processes, as deployed: this one syncs the wallet and runs the relay (a worker's job); the API runs
-as `walletsync api` in its own process and serves the SSE stream; the receiver
+Processes, as deployed: this one syncs the wallet (a worker's job); the relay runs in a
+`walletsync worker --queue maintenance` process (or in this one with `--relay-in-process`, as
+`walletsync serve` does); the API runs as `walletsync api` and serves the SSE stream; the receiver
 (`_webhook_receiver.py`, verifying every signature with `standardwebhooks`) and the simulator run in
-theirs. Latency is from the event's `timestamp` (the start of the database transaction that wrote
+their own. Latency is from the event's `timestamp` (the start of the database transaction that wrote
 the facts: slightly before their commit, so the figure is an upper bound) to its arrival.
 
 Lost = events in the outbox that never arrived; duplicates = arrivals beyond one per event. One
@@ -95,7 +96,7 @@ async def sse_client(
                 arrivals.append((event["id"], stamp, arrived))
 
 
-async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | int]:
+async def run(admin_url: str, n_txs: int, n_wallets: int, *, in_process: bool) -> dict[str, float | int | str]:
     configure_logging("WARNING", "console")
     tune_gc_for_throughput()
     per_wallet = [n_txs // n_wallets] * n_wallets
@@ -136,7 +137,19 @@ async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | i
                 "WALLETSYNC_EVENTS_STREAM_BUFFER": "100000",
             }
             api = spawn([sys.executable, "-m", "walletsync.cli", "api", "--port", str(api_port)], api_env)
-            relay = start_relay(services.db, settings)
+            relay_env = {
+                **api_env,
+                "WALLETSYNC_WEBHOOK_ALLOW_PRIVATE": "true",
+                "WALLETSYNC_WORKER_CONCURRENCY": "1",
+            }
+            relay = (
+                None
+                if in_process
+                else spawn(
+                    [sys.executable, "-m", "walletsync.cli", "worker", "--queue", "maintenance"], relay_env
+                )
+            )
+            local_relay = start_relay(services.db, settings) if in_process else None
             sse_arrivals: list[tuple[str, float, float]] = []
             try:
                 await wait_http(f"http://127.0.0.1:{receiver_port}/results")
@@ -183,8 +196,8 @@ async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | i
                         ).scalars()
                     ]
             finally:
-                await stop_relay(relay)
-                for process in (receiver, api):
+                await stop_relay(local_relay)
+                for process in (receiver, api, *([relay] if relay else [])):
                     process.terminate()
                     process.wait(timeout=30)
     hook_ids = [a[0] for a in hooked]
@@ -192,7 +205,7 @@ async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | i
     hook_lat = [(a[2] - a[1]) * 1000 for a in hooked]
     sse_lat = [(a[2] - a[1]) * 1000 for a in sse_arrivals]
     span = max(a[2] for a in hooked) - min(a[2] for a in hooked) if len(hooked) > 1 else 1.0
-    figures: dict[str, float | int] = {
+    figures: dict[str, float | int | str] = {
         "events": len(expected),
         "webhook_events_per_s": round(len(hooked) / span),
         "webhook_p99_ms": round(p99(hook_lat), 1),
@@ -202,6 +215,7 @@ async def run(admin_url: str, n_txs: int, n_wallets: int) -> dict[str, float | i
         "rejected_signatures": int(got["rejected"]),
         "sync_s": round(synced_s, 2),
         "wallets": n_wallets,
+        "relay": "in-process" if in_process else "worker process",
         "webhook_p50_ms": round(sorted(hook_lat)[len(hook_lat) // 2], 1) if hook_lat else 0.0,
         "sse_p50_ms": round(sorted(sse_lat)[len(sse_lat) // 2], 1) if sse_lat else 0.0,
     }
@@ -236,5 +250,13 @@ if __name__ == "__main__":
         default=1,
         help="split the transactions over this many wallets (ordered queues)",
     )
+    parser.add_argument(
+        "--relay-in-process",
+        action="store_true",
+        help="run the relay in the syncing process (as `serve` does) instead of a `worker --queue maintenance`",
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.admin_url, args.transactions, args.wallets))))
+    figures = asyncio.run(
+        run(args.admin_url, args.transactions, args.wallets, in_process=args.relay_in_process)
+    )
+    print(json.dumps(figures))
