@@ -130,7 +130,9 @@ async def _demo(
             console.print(
                 f"[bold]serving[/] the API on http://{host}:{port} (docs at /docs) with a worker; Ctrl-C stops"
             )
-            await serve_services(services, host=host, port=port, concurrency=settings.worker_concurrency)
+            await serve_services(
+                services, host=host, port=port, concurrency=settings.worker_concurrency, console=console
+            )
         return 1 if mismatched else 0
 
 

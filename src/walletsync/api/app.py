@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import literal, select
 from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
@@ -78,6 +79,17 @@ class WalletsyncAPI(FastAPI):
         return use_problem_media_type(super().openapi())
 
 
+async def _hold_a_connection(db: Database) -> None:
+    """Open one pooled connection now, so a started API shows in `pg_stat_activity` before its first
+    request (the restore guard refuses to restore under a connected walletsync process). An
+    unreachable database is not fatal here: requests answer 503 until it is back."""
+    try:
+        async with db.primary.connect() as conn:
+            await conn.execute(select(literal(1)))
+    except Exception as exc:  # noqa: BLE001 - reported, then the API starts anyway
+        log.warning("api.database_unreachable_at_start", error=type(exc).__name__)
+
+
 def create_app(
     settings: Settings | None = None, *, database: Database | None = None, services: Services | None = None
 ) -> FastAPI:
@@ -97,6 +109,7 @@ def create_app(
                     "DATABASE_URL is not set (run the API with `walletsync api`, which resolves it)"
                 )
             db = Database.from_settings(settings.database_url, settings, application_name="walletsync-api")
+        await _hold_a_connection(db)
         shared = current_cache() if services is not None else None
         cache: CacheLayer = shared or setup_cache(settings)
         if shared is None and db.replica_count:

@@ -31,7 +31,12 @@ def doctor() -> None:
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for result in results:
-        mark = "[green]ok[/]" if result.ok else ("[yellow]skipped[/]" if result.skipped else "[red]FAIL[/]")
+        if result.skipped:
+            mark = "[dim]skipped[/]"
+        elif result.ok:
+            mark = "[yellow]warn[/]" if result.warning else "[green]ok[/]"
+        else:
+            mark = "[red]FAIL[/]"
         table.add_row(result.name, mark, result.detail)
     console.print(table)
     if any(not r.ok and not r.skipped for r in results):
