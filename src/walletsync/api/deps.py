@@ -26,16 +26,16 @@ from starlette.responses import Response
 from walletsync.api.errors import ApiError
 from walletsync.api.keys import KeyMemo, Principal, Scope, hash_key, verify_key
 from walletsync.api.params import (
-    Cursor,
+    AUTHENTICATES,
     Limit,
     Timestamp,
     as_utc,
+    check_request,
+    cursor_query,
     decode_cursor,
     encode_cursor,
     invalid_param,
     ordered,
-    reject_nul,
-    reject_unknown_query,
 )
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.cache import CacheLayer, Loader
@@ -45,7 +45,6 @@ from walletsync.db.engine import Database
 __all__ = [
     "AdminAccess",
     "AppState",
-    "Cursor",
     "KeyedReadAccess",
     "Limit",
     "ReadAccess",
@@ -54,12 +53,11 @@ __all__ = [
     "WriteAccess",
     "as_utc",
     "cached_json",
+    "cursor_query",
     "decode_cursor",
     "encode_cursor",
     "invalid_param",
     "ordered",
-    "reject_nul",
-    "reject_unknown_query",
 ]
 
 
@@ -134,6 +132,7 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
             if scope is Scope.READ and public_when_allowed and state.settings.public_reads:
                 client = request.client.host if request.client else "unknown"
                 await _rate_limit(state, f"ip:{client}")
+                await check_request(request)
                 return None
             raise ApiError(
                 401, "an API key is required: send `Authorization: Bearer <key>`", headers=_CHALLENGE
@@ -148,8 +147,10 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
                 f"this route needs a key with the {scope.value} scope; this key has {principal.scope.value}",
             )
         await _rate_limit(state, f"key:{principal.key_id}")
+        await check_request(request)
         return principal
 
+    setattr(dependency, AUTHENTICATES, True)
     return Depends(dependency)
 
 

@@ -12,13 +12,12 @@ from fastapi import APIRouter, Path, Query
 
 from walletsync.api.deps import (
     AdminAccess,
-    Cursor,
     KeyedReadAccess,
     Limit,
     StateDep,
+    cursor_query,
     decode_cursor,
     encode_cursor,
-    invalid_param,
 )
 from walletsync.api.errors import error_responses
 from walletsync.api.schemas import JobOut, Page
@@ -56,16 +55,12 @@ async def list_all(
     _: KeyedReadAccess,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status, e.g. `failed`.")] = None,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("jobs", int)] = None,
 ) -> Page[JobOut]:
     """Jobs newest first."""
     below: int | None = None
     if cursor is not None:
-        match decode_cursor(cursor, "jobs"):
-            case [int() as job_id] if not isinstance(job_id, bool):
-                below = job_id
-            case _:
-                raise invalid_param("query", "cursor", "not a cursor of this listing")
+        (below,) = decode_cursor(cursor, "jobs", int)
     async with state.db.primary.connect() as conn:
         jobs = await list_jobs(conn, status=status, after_id=below, limit=limit + 1)
     page, more = jobs[:limit], len(jobs) > limit
