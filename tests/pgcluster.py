@@ -156,6 +156,7 @@ class PgNode:
     port: int
     bin_dir: Path
     socket_dir: Path
+    settings: dict[str, str] = field(default_factory=dict)  # on top of _SERVER_SETTINGS
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -185,6 +186,7 @@ class PgNode:
     def _options(self) -> list[str]:
         settings = {
             **_SERVER_SETTINGS,
+            **self.settings,
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir),
         }
@@ -290,11 +292,17 @@ class PgCluster:
 
     @classmethod
     def start(
-        cls, *, replica: bool = False, version: int | None = None, bin_dir: Path | None = None
+        cls,
+        *,
+        replica: bool = False,
+        version: int | None = None,
+        bin_dir: Path | None = None,
+        settings: dict[str, str] | None = None,
     ) -> PgCluster:
         """initdb + start a primary (and `add_replica()` when asked); cleaned up if any step fails.
 
-        `bin_dir` runs other binaries than Debian's (e.g. the embedded wheel's PostgreSQL 16).
+        `bin_dir` runs other binaries than Debian's (e.g. the embedded wheel's PostgreSQL 16);
+        `settings` adds or overrides server settings (e.g. `{"max_connections": "200"}`).
         """
         bin_dir = bin_dir or find_bin_dir(version)
         root = Path(tempfile.mkdtemp(prefix="walletsync-pgcluster-"))
@@ -302,7 +310,7 @@ class PgCluster:
             # The server user must own its directory; /tmp itself is world-traversable.
             entry = pwd.getpwnam(PG_USER)
             os.chown(root, entry.pw_uid, entry.pw_gid)
-        node = PgNode("primary", root / "primary", free_port(), bin_dir, root)
+        node = PgNode("primary", root / "primary", free_port(), bin_dir, root, dict(settings or {}))
         cluster = cls(root=root, primary=node)
         _LIVE.add(cluster)
         try:
@@ -320,7 +328,14 @@ class PgCluster:
         """`pg_basebackup -R -X stream` from the primary, started as a hot standby on its own port."""
         if self.replica is not None:
             return self.replica
-        node = PgNode("replica", self.root / "replica", free_port(), self.primary.bin_dir, self.root)
+        node = PgNode(
+            "replica",
+            self.root / "replica",
+            free_port(),
+            self.primary.bin_dir,
+            self.root,
+            dict(self.primary.settings),
+        )
         _run([str(node.bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", PG_USER,
               "-D", str(node.data_dir), "-R", "-X", "stream", "-c", "fast", "--no-sync"])  # fmt: skip
         self.replica = node

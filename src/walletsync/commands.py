@@ -86,13 +86,29 @@ async def wallet_balances_for(
         await db.dispose()
 
 
-async def serve_all(settings: Settings, url: str, *, host: str, port: int, concurrency: int) -> None:
+async def serve_all(
+    settings: Settings, url: str, *, host: str, port: int, concurrency: int, console: Console | None = None
+) -> None:
     """The API and a worker (with the periodic scheduler) in one process until SIGINT/SIGTERM."""
     async with open_services(settings, url, application_name="walletsync-serve") as services:
-        await serve_services(services, host=host, port=port, concurrency=concurrency)
+        await serve_services(services, host=host, port=port, concurrency=concurrency, console=console)
 
 
-async def serve_services(services: Services, *, host: str, port: int, concurrency: int) -> None:
+async def print_signin_link(services: Services, *, host: str, port: int, console: Console) -> None:
+    """Like Jupyter: a one-time dashboard sign-in link (10 minutes, consumed on first use)."""
+    from walletsync.web import create_signin_link
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a display name, not a bind)
+    shown = f"[{shown}]" if ":" in shown else shown
+    link = await create_signin_link(services.db, f"http://{shown}:{port}")
+    console.print(
+        f"[bold]dashboard[/]: open {link} (a one-time sign-in link, valid 10 minutes)", soft_wrap=True
+    )
+
+
+async def serve_services(
+    services: Services, *, host: str, port: int, concurrency: int, console: Console | None = None
+) -> None:
     import uvicorn
 
     from walletsync.api.app import create_app
@@ -119,6 +135,8 @@ async def serve_services(services: Services, *, host: str, port: int, concurrenc
 
     worker.add_done_callback(worker_ended)
     log.info("serve.started", host=host, port=port, concurrency=concurrency)
+    if console is not None and services.settings.dashboard_enabled:
+        await print_signin_link(services, host=host, port=port, console=console)
     try:
         await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
     finally:

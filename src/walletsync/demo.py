@@ -2,7 +2,8 @@
 
 With no provider URLs it starts the bundled simulator (a deterministic ledger from `--seed`); with no
 `DATABASE_URL` the embedded PostgreSQL. It tracks a few wallets on both chains (group `demo`), syncs
-them with progress bars, checks every balance against what the provider itself reports, ingests
+them with progress bars, forks the simulated Cardano chain over their recent transactions and
+catches up (the rollback is retracted), checks every balance against what the provider itself reports, ingests
 prices, prints values and the leaderboard, then serves the API and a worker until Ctrl-C.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,9 @@ SIMULATOR_LIMITS = {
     "twelvedata_rate_per_min": 6000.0,
     # Everything runs on this machine: let webhooks reach a receiver on 127.0.0.1 (docs/events.md).
     "webhook_allow_private": True,
+    # The demo forks the simulated chain over its wallets' newest transactions, which lie further
+    # below the simulator's tip than any real rollback reaches: re-check that deep.
+    "cardano_rollback_window": 100_000,
 }
 
 
@@ -87,6 +92,7 @@ def run_demo(
                 serve=not exit_after_sync,
                 host=host,
                 port=port,
+                reorg=_demo_reorg(simulator, addresses, settings) if simulator is not None else None,
             )
         )
     finally:
@@ -101,6 +107,33 @@ def _demo_addresses(simulator: SimulatorServer | None) -> list[tuple[Chain, str]
     return [(chain, address) for chain in Chain for address in ledger.wallets(chain)[:WALLETS_PER_CHAIN]]
 
 
+def _demo_reorg(
+    simulator: SimulatorServer, addresses: list[tuple[Chain, str]], settings: Settings
+) -> Callable[[], str]:
+    """A fork of the simulated Cardano chain over the demo wallets' recent transactions (those the
+    rollback check covers), dropping about half of them: what a sync must then retract."""
+
+    def fork() -> str:
+        assert simulator.ledger is not None
+        ada = simulator.ledger.cardano
+        heights = sorted(
+            ada.txs[ada.hash_index[tx_id]].height
+            for chain, address in addresses
+            if chain is Chain.CARDANO
+            for tx_id in simulator.ledger.wallet_tx_ids(chain, address)
+        )
+        # The blocks of the wallets' four newest transactions (all within the rollback window).
+        newest = [h for h in heights[-4:] if h > ada.tip_height - settings.cardano_rollback_window]
+        depth = ada.tip_height - min(newest, default=ada.tip_height) + 1
+        done = simulator.reorg(depth, drop=0.5, seed=1)
+        return (
+            f"the simulator replaced the last {depth} Cardano blocks: {len(done['dropped'])} "
+            f"transaction(s) dropped, {len(done['reincluded'])} re-included in new blocks"
+        )
+
+    return fork
+
+
 async def _demo(
     settings: Settings,
     url: str,
@@ -110,6 +143,7 @@ async def _demo(
     serve: bool,
     host: str,
     port: int,
+    reorg: Callable[[], str] | None = None,
 ) -> int:
     async with open_services(settings, url, application_name="walletsync-demo") as services:
         await _refuse_another_seed(services, addresses)
@@ -120,6 +154,13 @@ async def _demo(
             )
         with sync_progress(console) as progress:
             await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in wallets))
+        if reorg is not None and any(w.chain is Chain.CARDANO for w in wallets):
+            # A chain reorganisation lands after the first pass: the catch-up sync retracts what
+            # was rolled back (tx.rolled_back) and indexes what the winning fork re-included.
+            console.print(f"[bold]reorg[/]: {reorg()}; catching up")
+            cardano = [w for w in wallets if w.chain is Chain.CARDANO]
+            with sync_progress(console) as progress:
+                await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in cardano))
         checks = [await _check(services, wallet) for wallet in wallets]
         for check in checks:
             console.print(_balances_table(check))
@@ -138,7 +179,9 @@ async def _demo(
             await _print_api_access(
                 services, host=host, port=port, wallet=wallets[0] if wallets else None, console=console
             )
-            await serve_services(services, host=host, port=port, concurrency=settings.worker_concurrency)
+            await serve_services(
+                services, host=host, port=port, concurrency=settings.worker_concurrency, console=console
+            )
         return 1 if mismatched else 0
 
 

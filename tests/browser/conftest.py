@@ -31,10 +31,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import TestEnv, create_database, drop_database
 from tests.support import clean_env, start_walletsync
 from walletsync.api.keys import create_key
+from walletsync.config import Chain
 from walletsync.db.engine import async_url
+from walletsync.wallets.repository import add_wallet
 
 CHROMIUM = Path(os.environ.get("WALLETSYNC_TEST_CHROMIUM", "/usr/bin/chromium"))
 DEMO_SEED = 7
+DEMO_WALLETS_PER_CHAIN = 3  # what `walletsync demo` tracks (demo.WALLETS_PER_CHAIN)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results" / "browser"
 T = TypeVar("T")
 _SERVING = re.compile(r"serving.*http://")
@@ -98,6 +101,15 @@ class Demo:
                 await engine.dispose()
 
         return run_async(run())
+
+    async def add_wallet(self, chain: Chain, address: str, label: str) -> int:
+        """Track a wallet without queueing its sync (like `walletsync wallets add --no-sync`)."""
+        engine = create_async_engine(async_url(self.database_url))
+        try:
+            async with engine.begin() as conn:
+                return (await add_wallet(conn, chain=chain, address=address, label=label)).id
+        finally:
+            await engine.dispose()
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -174,8 +186,7 @@ def demo(pg_admin_url: str, chromium: Path, tmp_path_factory: pytest.TempPathFac
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_drain, args=(proc, demo, lines), daemon=True).start()
         _read_until(lines, demo, _SERVING, timeout=240)
-        link = [m.group(1) for line in demo.output if (m := _LINK.search(line))]
-        demo.signin_link = link[0] if link else None
+        demo.signin_link = _read_until(lines, demo, _LINK, timeout=60)
         _wait_for_http(demo.base_url)
         demo.keys = run_async(_make_keys(url))
         yield demo

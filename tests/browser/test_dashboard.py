@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -101,4 +102,166 @@ def test_sign_out_ends_the_session(page: Page, demo: Demo, watch: PageWatch) -> 
     )
     assert replay.status_code == 303
     assert replay.headers["location"].startswith("/web/signin")
+    watch.assert_clean()
+
+
+def test_the_demo_prints_a_one_time_sign_in_link(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """`walletsync demo` prints a link that signs in once (as the admin link key) and then is spent."""
+    assert demo.signin_link is not None
+    page.goto(demo.signin_link)
+    expect(page).to_have_url(f"{demo.base_url}/web/")
+    expect(page.get_by_role("link", name="Operations")).to_be_visible()  # the link's key is admin
+    expect(page.locator("#wallets tbody tr")).to_have_count(6)
+    wait_chart(page, "#value-chart")
+    other = page.context.browser.new_context()  # type: ignore[union-attr]
+    second = other.new_page()
+    second.goto(demo.signin_link)
+    expect(second.get_by_role("alert")).to_contain_text("unknown, already used or expired")
+    other.close()
+    watch.assert_clean()
+
+
+def test_the_wallet_page_lists_the_same_balances_as_the_api(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """Every balance row of a wallet's page is what `/v1/wallets/{id}/balances` returns, no more."""
+    sign_in(page, demo, "read")
+    [(wallet_id, tx_count)] = demo.sql(
+        "SELECT w.id, s.tx_count FROM wallets w JOIN sync_state s ON s.wallet_id = w.id "
+        "WHERE w.label = 'demo-solana-1'"
+    )
+    page.get_by_role("link", name="demo-solana-1").click()
+    expect(page).to_have_url(f"{demo.base_url}/web/wallets/{wallet_id}")
+    api = httpx.get(
+        f"{demo.base_url}/v1/wallets/{wallet_id}/balances",
+        headers={"Authorization": f"Bearer {demo.keys['read']}"},
+    )
+    assert api.status_code == 200
+    expected = {(b["asset_key"], b["amount"]) for b in api.json()["balances"]}
+    assert expected
+    rows = page.locator("#balance-table tbody tr")
+    expect(rows).to_have_count(len(expected))
+    shown = {(r.get_attribute("data-asset-key"), r.get_attribute("data-amount")) for r in rows.all()}
+    assert shown == expected
+    # Transactions: the first page of 25, newest first, and a link to older ones.
+    assert tx_count > 25
+    expect(page.locator("#tx-table tbody tr")).to_have_count(25)
+    page.get_by_role("link", name="Older").click()
+    expect(page.locator("#tx-table tbody tr")).to_have_count(min(25, tx_count - 25))
+    watch.assert_clean()
+
+
+def test_the_candlestick_chart_draws_the_stored_bars(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """The market terminal charts every stored bar of the chosen series, with the last close."""
+    sign_in(page, demo, "read")
+    page.get_by_role("link", name="Market").click()
+    chart = wait_chart(page, "#candle-chart")
+    symbol = page.get_by_label("Symbol").input_value()
+    interval = page.get_by_label("Interval").input_value()
+    [(bars, last_close)] = demo.sql(
+        "SELECT count(*), (array_agg(c.close ORDER BY c.ts DESC))[1] FROM candles c "
+        "JOIN instruments i ON i.id = c.instrument_id WHERE i.symbol = :symbol AND c.interval = :interval",
+        symbol=symbol,
+        interval=interval,
+    )
+    assert bars > 50
+    assert chart.get_attribute("data-bars") == str(min(bars, 2000))
+    assert drawn_pixels(page, "#candle-chart") > 1000
+    shown = (page.locator("#last-price").text_content() or "").split()[0].replace(",", "")
+    assert Decimal(shown) == Decimal(last_close).quantize(Decimal(shown))  # the close, rounded as shown
+    # The catalog search answers as one types.
+    page.get_by_label("Search instruments and exchanges").fill(symbol.split("/")[0])
+    expect(page.locator("#search-results li").first).to_contain_text(symbol.split("/")[0])
+    watch.assert_clean()
+
+
+def test_sync_now_is_refused_with_a_read_key(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """A read key sees why it cannot sync; the server refuses the action too, with the same reason."""
+    sign_in(page, demo, "read")
+    [(wallet_id,)] = demo.sql("SELECT id FROM wallets WHERE label = 'demo-cardano-1'")
+    page.goto(f"{demo.base_url}/web/wallets/{wallet_id}")
+    button = page.get_by_role("button", name="Sync now")
+    expect(button).to_be_disabled()
+    expect(page.locator("#sync-refused")).to_contain_text("needs a key with the write scope")
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    refused = page.request.post(
+        f"{demo.base_url}/web/wallets/{wallet_id}/sync", form={"csrf_token": csrf or ""}
+    )
+    assert refused.status == 403
+    assert "needs a key with the write scope" in refused.text()
+    [(jobs,)] = demo.sql(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'sync_wallet' AND args->>'wallet_id' = :id "
+        "AND status = 'todo'",
+        id=str(wallet_id),
+    )
+    assert jobs == 0
+    watch.assert_clean(allow=("403",))
+
+
+def test_sync_now_shows_progress_then_the_new_transactions(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """With a write key, "Sync now" on a wallet never synced shows the job's progress, then its
+    transactions (as many as the simulator's ledger lists for it) without a page reload."""
+    from tests.browser.conftest import DEMO_SEED, DEMO_WALLETS_PER_CHAIN, run_async
+    from walletsync.config import Chain
+    from walletsync.simulator.ledger import Ledger
+
+    ledger = Ledger(DEMO_SEED, solana_wallets=DEMO_WALLETS_PER_CHAIN, cardano_wallets=DEMO_WALLETS_PER_CHAIN)
+    tracked = set(ledger.cardano_wallets)
+    address = next(a for a in ledger.cardano.address_index if a not in tracked and a.startswith("addr1q"))
+    expected = len(ledger.wallet_tx_ids(Chain.CARDANO, address))
+    assert 0 < expected <= 25
+    wallet_id = run_async(demo.add_wallet(Chain.CARDANO, address, "browser-new"))
+
+    sign_in(page, demo, "write")
+    page.goto(f"{demo.base_url}/web/wallets/{wallet_id}")
+    expect(page.locator("#no-txs")).to_be_visible()
+    page.evaluate(
+        """() => {
+            window.__notReloaded = true;
+            window.__statuses = [];
+            new MutationObserver(() => {
+                const el = document.getElementById('sync-status');
+                if (el) window.__statuses.push(el.textContent.trim().replace(/\\s+/g, ' '));
+            }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#tx-table tbody tr")).to_have_count(expected, timeout=30_000)
+    expect(page.locator("#sync-status")).to_contain_text(f"{expected} transactions", timeout=30_000)
+    assert page.evaluate("window.__notReloaded") is True
+    statuses: list[str] = page.evaluate("window.__statuses")
+    assert any(s.startswith(("Sync queued", "Syncing")) for s in statuses), statuses
+    expect(page.locator("#balance-table tbody tr").first).to_be_visible()
+    watch.assert_clean()
+
+
+PAGES = [
+    "/web/",
+    "/web/wallets/{wallet_id}",
+    "/web/market",
+    "/web/market?q=USD",
+    "/web/leaderboards",
+    "/web/operations",
+]
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_every_page_is_clean_at_phone_and_desktop_width(
+    page: Page, demo: Demo, watch: PageWatch, width: int
+) -> None:
+    """Every page, signed in as admin, loads with no console error and no failed request, draws its
+    charts, and fits the width (no sideways scrolling of the page itself at 360 px)."""
+    page.set_viewport_size({"width": width, "height": 800})
+    sign_in(page, demo, "admin")
+    [(wallet_id,)] = demo.sql("SELECT id FROM wallets WHERE label = 'demo-solana-2'")
+    for path in PAGES:
+        page.goto(demo.base_url + path.format(wallet_id=wallet_id))
+        expect(page.locator("h1")).to_be_visible()
+        for chart in page.locator("[data-chart]").all():
+            expect(chart).to_have_attribute("data-state", "ready", timeout=CHART_TIMEOUT_MS)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     watch.assert_clean()

@@ -48,6 +48,8 @@ COORDINATOR = frozenset(
         "procrastinate_events",
         "procrastinate_periodic_defers",
         "procrastinate_workers",
+        "web_sessions",  # expire; keyed by token hash
+        "web_signin_tokens",
     }
 )
 
@@ -107,7 +109,10 @@ def distribution_violations(schema: dict[str, list[tuple[object, ...]]]) -> list
     for name in sorted(tables):
         placed = sum(name in c for c in classes)
         if placed != 1:
-            problems.append(f"{name}: in {placed} of DISTRIBUTED/REFERENCE/COORDINATOR (must be exactly one)")
+            problems.append(
+                f"{name}: in {placed} of DISTRIBUTED/REFERENCE/COORDINATOR (must be exactly one: place it in "
+                "tests/integration/test_distribution_keys.py and docs/scaling.md)"
+            )
     wallet_columns = {str(t): str(nullable) for t, nullable in schema["wallet_columns"]}
     for name in sorted(DISTRIBUTED & tables):
         if name not in wallet_columns:
@@ -159,7 +164,8 @@ def test_the_rule_catches_a_table_or_key_that_breaks_it(empty_database_url: str)
         conn.execute("CREATE TABLE brand_new_facts (id bigint PRIMARY KEY)")
     assert distribution_violations(_schema(empty_database_url)) == [
         "balance_deltas: primary key balance_deltas_pkey ['tx_id'] lacks wallet_id",
-        "brand_new_facts: in 0 of DISTRIBUTED/REFERENCE/COORDINATOR (must be exactly one)",
+        "brand_new_facts: in 0 of DISTRIBUTED/REFERENCE/COORDINATOR (must be exactly one: place it in "
+        "tests/integration/test_distribution_keys.py and docs/scaling.md)",
         "current_balances: foreign key current_balances_job_fkey to job_failures (not a reference table) lacks wallet_id",
         "current_balances: unique index current_by_asset ['asset'] lacks wallet_id",
         "sync_state: wallet_id is nullable (the distribution column must be NOT NULL)",

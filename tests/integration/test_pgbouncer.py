@@ -117,12 +117,21 @@ def test_migrations_refuse_the_pooler_and_use_the_direct_url(
         drop_database(pg_admin_url, direct)
 
 
+@pytest.mark.parametrize("servers", [1, 2])
 async def test_every_api_route_through_pgbouncer(
-    pooled: tuple[str, str, str], bouncer: PgBouncer, tmp_path: Path
+    pooled: tuple[str, str, str], pg_admin_url: str, servers: int, tmp_path: Path
 ) -> None:
     """Every route of the OpenAPI document answers below 500 through the pooler, each write REPEAT
-    times concurrently over two shared server connections, and no session state is left behind."""
-    direct, via_bouncer, name = pooled
+    times concurrently from 4 client connections; with one server connection every write runs
+    REPEAT times on it, with two they share them. No session state is left behind."""
+    direct, _, name = pooled
+    target = urlparse(pg_admin_url)
+    with running_pgbouncer(target.hostname or "127.0.0.1", target.port or 5432, pool_size=servers) as bouncer:
+        await _every_route(bouncer, direct, name, servers, tmp_path)
+
+
+async def _every_route(bouncer: PgBouncer, direct: str, name: str, servers: int, tmp_path: Path) -> None:
+    via_bouncer = bouncer.url(name)
     settings = load_settings(
         database_url=via_bouncer,
         database_pgbouncer=True,
@@ -197,7 +206,7 @@ async def test_every_api_route_through_pgbouncer(
             assert served["POST /v1/wallets"] == [201] * REPEAT
             assert served["DELETE /v1/wallets/{wallet_id}"] == [204] * REPEAT
             assert set(served["GET /v1/wallets/{wallet_id}/balances"]) == {200}
-        assert len(bouncer.server_pids(name)) == 2  # both shared server connections were used
+        assert len(bouncer.server_pids(name)) == servers  # every shared server connection was used
         _assert_no_session_state(bouncer, direct, name)
     finally:
         await db.dispose()

@@ -7,6 +7,7 @@ The expected balances and transaction counts come from the simulator's own ledge
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -154,7 +155,7 @@ async def test_no_stale_answer_or_cache_entry_while_replay_is_paused(
         # A wallet with no recent write still reads from the (lagging but within bounds) replica.
         replica_reads = _sample("walletsync_db_reads_total", target="replica")
         assert (await client.get(f"/v1/wallets/{other.id}")).status_code == 200
-        assert _sample("walletsync_db_reads_total", target="replica") == replica_reads + 1
+        assert _sample("walletsync_db_reads_total", target="replica") > replica_reads
     finally:
         pg_cluster.resume_replay()
     pg_cluster.wait_replayed()
@@ -196,7 +197,10 @@ async def test_readyz_names_a_lagging_or_down_replica(pg_cluster_factory: Any, t
 
             healthy = await replica_check()
             assert healthy["ok"] is True
-            assert healthy["detail"] == f"127.0.0.1:{cluster.replica.port}/app: ok, lag 0.0 s"
+            # 0.0 unless background WAL (autovacuum, a checkpoint) arrived a moment before the probe
+            assert re.fullmatch(
+                rf"127\.0\.0\.1:{cluster.replica.port}/app: ok, lag \d+\.\d s", healthy["detail"]
+            )
 
             cluster.pause_replay()
             cluster.primary.execute("CREATE TABLE marker (id int)", database="app")
@@ -206,7 +210,7 @@ async def test_readyz_names_a_lagging_or_down_replica(pg_cluster_factory: Any, t
             assert "lagging" in lagging["detail"]
             assert "(> WALLETSYNC_REPLICA_MAX_LAG 1 s), replay paused, skipped" in lagging["detail"]
             lag = float(lagging["detail"].split("lagging ")[1].split(" s")[0])
-            assert 1.5 <= lag < 30
+            assert 1.5 <= lag < 120  # since the last commit replayed before the pause
             async with db.read() as conn:
                 assert conn.engine is db.primary
                 assert await conn.scalar(select(func.pg_is_in_recovery())) is False

@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import literal, select
 from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
-from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
+from walletsync.api.deps import AppState
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
 from walletsync.api.outage import install_outage_handler
+from walletsync.api.params import check_anonymous_route
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.api.routers import (
     balances,
@@ -78,6 +80,17 @@ class WalletsyncAPI(FastAPI):
         return use_problem_media_type(super().openapi())
 
 
+async def _hold_a_connection(db: Database) -> None:
+    """Open one pooled connection now, so a started API shows in `pg_stat_activity` before its first
+    request (the restore guard refuses to restore under a connected walletsync process). An
+    unreachable database is not fatal here: requests answer 503 until it is back."""
+    try:
+        async with db.primary.connect() as conn:
+            await conn.execute(select(literal(1)))
+    except Exception as exc:  # noqa: BLE001 - reported, then the API starts anyway
+        log.warning("api.database_unreachable_at_start", error=type(exc).__name__)
+
+
 def create_app(
     settings: Settings | None = None, *, database: Database | None = None, services: Services | None = None
 ) -> FastAPI:
@@ -97,6 +110,7 @@ def create_app(
                     "DATABASE_URL is not set (run the API with `walletsync api`, which resolves it)"
                 )
             db = Database.from_settings(settings.database_url, settings, application_name="walletsync-api")
+        await _hold_a_connection(db)
         shared = current_cache() if services is not None else None
         cache: CacheLayer = shared or setup_cache(settings)
         if shared is None and db.replica_count:
@@ -129,7 +143,10 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
+        dependencies=[Depends(check_anonymous_route)],
+        # No redirect to add or drop a trailing slash: Starlette builds its Location from the client's
+        # Host header. `/v1/wallets/` is a 404 like any other unknown path.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     install_outage_handler(app)  # a database outage is a 503 with Retry-After

@@ -49,6 +49,11 @@ def migrate_down(
     from walletsync.db import migrate
 
     url = _migration_target()
+    dropped = migrate.downgrade_preview(url, revision)
+    if dropped:
+        console.print(
+            f"migrate down {revision} drops {len(dropped)} table(s): {migrate.describe_tables(dropped)}"
+        )
     if revision == "base":
         confirm("Drop every walletsync table and all indexed data (migrate down base)?", yes=yes)
     _print_revision(migrate.downgrade(url, revision))

@@ -63,7 +63,14 @@ def serve_command(
     tune_gc_for_throughput()
     url = database_url(settings, redis=True)
     run_async(
-        serve_all(settings, url, host=host, port=port, concurrency=concurrency or settings.worker_concurrency)
+        serve_all(
+            settings,
+            url,
+            host=host,
+            port=port,
+            concurrency=concurrency or settings.worker_concurrency,
+            console=console,
+        )
     )
 
 

@@ -206,3 +206,40 @@ def _status(conn: Connection) -> MigrationStatus:
     if current and current[0] in pending:
         pending.remove(current[0])
     return MigrationStatus(current=current, head=head, pending=tuple(reversed(pending)))
+
+
+# What an operator loses with each table a downgrade drops (the rest are named as they are).
+TABLE_MEANING = {
+    "procrastinate_jobs": "the job queue",
+    "job_failures": "job errors",
+    "api_keys": "API keys",
+    "outbox": "undelivered events",
+    "webhooks": "webhook subscriptions",
+    "webhook_deliveries": "webhook delivery log",
+    "wallets": "tracked wallets",
+    "transactions": "indexed transactions",
+    "balance_deltas": "balance history",
+    "candles": "price history",
+    "provider_endpoints": "endpoint health and weights",
+}
+
+
+def downgrade_preview(url: str, revision: str = "-1") -> list[str]:
+    """The tables a downgrade to `revision` would drop, found by running it and rolling it back.
+
+    PostgreSQL's DDL is transactional, so this is exact (whatever the revisions do) and leaves the
+    database as it was.
+    """
+    with _locked_connection(url) as conn:
+        before = set(inspect(conn).get_table_names())
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        _run(command.downgrade, cfg, "down", revision)
+        after = set(inspect(conn).get_table_names())
+        conn.rollback()
+    return sorted(before - after)
+
+
+def describe_tables(names: list[str]) -> str:
+    """`a, b (the job queue), c`: each dropped table, with what it holds when that is not obvious."""
+    return ", ".join(f"{n} ({TABLE_MEANING[n]})" if n in TABLE_MEANING else n for n in names)

@@ -103,7 +103,7 @@ async def wallet_page(
     return page(
         request,
         "wallet.html",
-        base_context(session, "portfolio", wallet=wallet, balances=balances, sync=sync, poll=None, **txs),
+        base_context(session, "portfolio", balances=balances, sync=sync, **txs),
     )
 
 

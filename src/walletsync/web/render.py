@@ -42,11 +42,14 @@ def static_url(path: str) -> str:
 
 
 def money(value: Decimal | None, quote: str = "") -> str:
-    """`12,345.67` (two places; more below 1, so small prices do not read as 0.00)."""
+    """`12,345.67` (two places; up to six below 1, so small prices do not read as 0.00)."""
     if value is None:
         return "—"
-    places = 2 if abs(value) >= 1 or value == 0 else 6
-    text = f"{value:,.{places}f}"
+    if abs(value) >= 1 or value == 0:
+        text = f"{value:,.2f}"
+    else:  # up to 6 places, no trailing zeros past the second
+        text = f"{value:,.6f}".rstrip("0")
+        text = text + "0" * max(0, 2 - len(text.partition(".")[2]))
     return f"{text} {quote}".strip()
 
 
