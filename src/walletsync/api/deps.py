@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from walletsync.api.errors import ApiError
@@ -47,6 +48,7 @@ __all__ = [
     "AppState",
     "KeyedReadAccess",
     "Limit",
+    "OptionalAdmin",
     "ReadAccess",
     "StateDep",
     "Timestamp",
@@ -135,7 +137,10 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
                 await check_request(request)
                 return None
             raise ApiError(
-                401, "an API key is required: send `Authorization: Bearer <key>`", headers=_CHALLENGE
+                401,
+                "an API key is required: send `Authorization: Bearer <key>` "
+                "(create one with `walletsync apikeys create NAME --scope read`)",
+                headers=_CHALLENGE,
             )
         principal = await authenticate(state, credentials.credentials)
         if principal is None:
@@ -153,6 +158,22 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
     setattr(dependency, AUTHENTICATES, True)
     return Depends(dependency)
 
+
+async def _optional_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> bool:
+    """True when the request carries a valid admin key; any other request is simply not admin."""
+    if credentials is None:
+        return False
+    try:
+        principal = await authenticate(app_state(request), credentials.credentials)
+    except (SQLAlchemyError, OSError):
+        return False  # the database is what /readyz is about to report on: answer, without details
+    return principal is not None and principal.scope.allows(Scope.ADMIN)
+
+
+# For public routes that show more to an admin (`/readyz` details): never refuses a request.
+OptionalAdmin = Annotated[bool, Depends(_optional_admin)]
 
 ReadAccess = Annotated[Principal | None, require(Scope.READ)]
 KeyedReadAccess = Annotated[Principal | None, require(Scope.READ, public_when_allowed=False)]

@@ -150,7 +150,9 @@ class CheckOut(BaseModel):
     name: str
     ok: bool
     critical: bool = Field(description="A failed critical check makes the instance not ready (503).")
-    detail: str
+    detail: str | None = Field(
+        default=None, description="Hosts, lag and error text: only with an admin key (null otherwise)."
+    )
 
 
 class ReadyOut(BaseModel):

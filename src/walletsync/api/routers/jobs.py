@@ -30,6 +30,20 @@ JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")]
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"]
 
 
+ERROR_CHARS = 300
+
+
+def public_error(error: str | None) -> str | None:
+    """A job's error as the API shows it: its first line, at most 300 characters. The rest of what a
+    database driver puts in an exception (`[SQL: ...]`, `[parameters: ...]`) is for operators, who
+    read it with `walletsync jobs show`, not for every read key."""
+    if error is None:
+        return None
+    line = error.strip().splitlines()[0] if error.strip() else ""
+    line = line.split("[SQL:", 1)[0].rstrip()
+    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
+
+
 def job_out(job: JobInfo) -> JobOut:
     return JobOut(
         id=job.id,
@@ -39,7 +53,7 @@ def job_out(job: JobInfo) -> JobOut:
         args=job.args,
         queue=job.queue,
         scheduled_at=job.scheduled_at,
-        last_error=job.last_error,
+        last_error=public_error(job.last_error),
         created_at=job.created_at,
     )
 
