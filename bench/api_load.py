@@ -19,10 +19,11 @@ Redis keys live under a namespace of this run (deleted at the end); the rate lim
 the way (it is still checked on every request). Requires PostgreSQL and Redis on 127.0.0.1
 (override with --pg-admin-url / --redis-url).
 
-The floor, in the same run: right after the cached measurement, the same server process is driven
-with the same clients on `GET /v1/bench/floor` (bench/_api_server.py: the app's middleware, request
-log, key auth and Redis rate limit, returning a constant). `ratio_to_floor` = cached req/s / floor
-req/s: how close a cached read comes to what the web stack alone allows on this machine right now.
+The floor, in the same run: alternating with the cached measurement in five slices, the same server
+process is driven with the same clients on `GET /v1/bench/floor` (bench/_api_server.py: the app's
+middleware, request log, key auth and Redis rate limit, returning a constant). `ratio_to_floor` =
+cached req/s / floor req/s: how close a cached read comes to what the web stack alone allows on this
+machine right now.
 
 Usage: `.venv/bin/python bench/api_load.py [--duration 20] [--clients 8]`. The last line of output is
 one JSON object: {"hit_ratio", "cached_p99_ms", "cached_rps", "uncached_rps", "speedup", "floor_rps",
@@ -310,6 +311,12 @@ class Run:
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
+    def merge(self, other: Run) -> None:
+        self.latencies_ms += other.latencies_ms
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.elapsed_s += other.elapsed_s
+
     @property
     def rps(self) -> float:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
@@ -320,6 +327,7 @@ class Run:
 
 
 LEADERBOARD_SHARE = 0.1  # set from --leaderboard-share
+SLICES = 5  # cached and floor measurements alternate this many times
 
 
 def _path(rng: random.Random, wallet_ids: list[int]) -> str:
@@ -448,13 +456,22 @@ def measure(
         asyncio.run(warm(server.base_url, key, wallet_ids))
         asyncio.run(drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.warmup))
         before = cache_counts(server.base_url)
-        run = asyncio.run(
-            drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.duration)
-        )
+        if not cache:
+            run = asyncio.run(
+                drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.duration)
+            )
+            floor = None
+        else:
+            # The floor on the same server, in alternating slices with the cached reads, so the
+            # machine's load drifting during the run moves both alike.
+            run, floor = Run(), Run()
+            for _ in range(SLICES):
+                for target, ids in ((run, wallet_ids), (floor, [])):
+                    part = asyncio.run(
+                        drive(server.base_url, key, ids, clients=args.clients, seconds=args.duration / SLICES)
+                    )
+                    target.merge(part)
         after = cache_counts(server.base_url)
-        floor = None
-        if cache:  # the same server, right after: the route that returns a constant
-            floor = asyncio.run(drive(server.base_url, key, [], clients=args.clients, seconds=args.duration))
     finally:
         server.stop()
     delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}

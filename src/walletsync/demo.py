@@ -2,7 +2,8 @@
 
 With no provider URLs it starts the bundled simulator (a deterministic ledger from `--seed`); with no
 `DATABASE_URL` the embedded PostgreSQL. It tracks a few wallets on both chains (group `demo`), syncs
-them with progress bars, checks every balance against what the provider itself reports, ingests
+them with progress bars, forks the simulated Cardano chain over their recent transactions and
+catches up (the rollback is retracted), checks every balance against what the provider itself reports, ingests
 prices, prints values and the leaderboard, then serves the API and a worker until Ctrl-C.
 """
 
@@ -10,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
 from walletsync.commands import serve_services, sync_progress, sync_with_progress
 from walletsync.config import Chain, Settings
+from walletsync.db.models import wallets as wallets_table
+from walletsync.errors import InvalidInputError
 from walletsync.events.demo import stream_hints
 from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.runtime import prepare_database
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from walletsync.simulator.server import SimulatorServer
 
 DEMO_GROUP = "demo"
+DEMO_KEY_NAME = "demo"
 WALLETS_PER_CHAIN = 3
 # The simulator is local and enforces no limit unless told to: let the demo go fast.
 SIMULATOR_LIMITS = {
@@ -38,6 +44,9 @@ SIMULATOR_LIMITS = {
     "twelvedata_rate_per_min": 6000.0,
     # Everything runs on this machine: let webhooks reach a receiver on 127.0.0.1 (docs/events.md).
     "webhook_allow_private": True,
+    # The demo forks the simulated chain over its wallets' newest transactions, which lie further
+    # below the simulator's tip than any real rollback reaches: re-check that deep.
+    "cardano_rollback_window": 100_000,
 }
 
 
@@ -83,6 +92,7 @@ def run_demo(
                 serve=not exit_after_sync,
                 host=host,
                 port=port,
+                reorg=_demo_reorg(simulator, addresses, settings) if simulator is not None else None,
             )
         )
     finally:
@@ -97,6 +107,33 @@ def _demo_addresses(simulator: SimulatorServer | None) -> list[tuple[Chain, str]
     return [(chain, address) for chain in Chain for address in ledger.wallets(chain)[:WALLETS_PER_CHAIN]]
 
 
+def _demo_reorg(
+    simulator: SimulatorServer, addresses: list[tuple[Chain, str]], settings: Settings
+) -> Callable[[], str]:
+    """A fork of the simulated Cardano chain over the demo wallets' recent transactions (those the
+    rollback check covers), dropping about half of them: what a sync must then retract."""
+
+    def fork() -> str:
+        assert simulator.ledger is not None
+        ada = simulator.ledger.cardano
+        heights = sorted(
+            ada.txs[ada.hash_index[tx_id]].height
+            for chain, address in addresses
+            if chain is Chain.CARDANO
+            for tx_id in simulator.ledger.wallet_tx_ids(chain, address)
+        )
+        # The blocks of the wallets' four newest transactions (all within the rollback window).
+        newest = [h for h in heights[-4:] if h > ada.tip_height - settings.cardano_rollback_window]
+        depth = ada.tip_height - min(newest, default=ada.tip_height) + 1
+        done = simulator.reorg(depth, drop=0.5, seed=1)
+        return (
+            f"the simulator replaced the last {depth} Cardano blocks: {len(done['dropped'])} "
+            f"transaction(s) dropped, {len(done['reincluded'])} re-included in new blocks"
+        )
+
+    return fork
+
+
 async def _demo(
     settings: Settings,
     url: str,
@@ -106,8 +143,10 @@ async def _demo(
     serve: bool,
     host: str,
     port: int,
+    reorg: Callable[[], str] | None = None,
 ) -> int:
     async with open_services(settings, url, application_name="walletsync-demo") as services:
+        await _refuse_another_seed(services, addresses)
         wallets = await _track(services, addresses)
         if not wallets:
             console.print(
@@ -115,6 +154,13 @@ async def _demo(
             )
         with sync_progress(console) as progress:
             await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in wallets))
+        if reorg is not None and any(w.chain is Chain.CARDANO for w in wallets):
+            # A chain reorganisation lands after the first pass: the catch-up sync retracts what
+            # was rolled back (tx.rolled_back) and indexes what the winning fork re-included.
+            console.print(f"[bold]reorg[/]: {reorg()}; catching up")
+            cardano = [w for w in wallets if w.chain is Chain.CARDANO]
+            with sync_progress(console) as progress:
+                await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in cardano))
         checks = [await _check(services, wallet) for wallet in wallets]
         for check in checks:
             console.print(_balances_table(check))
@@ -130,10 +176,69 @@ async def _demo(
             console.print(
                 f"[bold]serving[/] the API on http://{host}:{port} (docs at /docs) with a worker; Ctrl-C stops"
             )
+            await _print_api_access(
+                services, host=host, port=port, wallet=wallets[0] if wallets else None, console=console
+            )
             await serve_services(
                 services, host=host, port=port, concurrency=settings.worker_concurrency, console=console
             )
         return 1 if mismatched else 0
+
+
+class DemoSeedError(InvalidInputError):
+    """The database holds the demo of another seed: running this one would add a second set of wallets
+    and overwrite the first run's candles with other prices."""
+
+
+async def _refuse_another_seed(services: Services, addresses: list[tuple[Chain, str]]) -> None:
+    if not addresses:
+        return
+    async with services.db.read() as conn:
+        tracked = {
+            (Chain(chain), address)
+            for chain, address in (
+                await conn.execute(
+                    select(wallets_table.c.chain, wallets_table.c.address).where(
+                        wallets_table.c.group_name == DEMO_GROUP
+                    )
+                )
+            ).all()
+        }
+    if tracked and not tracked & set(addresses):
+        raise DemoSeedError(
+            "this database already holds the demo of another --seed (its wallets and prices would be mixed "
+            "with this one's): run `walletsync demo` with the seed you used first (default 7), or point "
+            "WALLETSYNC_DATA_DIR at a new directory"
+        )
+
+
+async def _print_api_access(
+    services: Services, *, host: str, port: int, wallet: WalletRow | None, console: Console
+) -> None:
+    """How to call the API being served: a read key made for this run (earlier demo keys revoked)."""
+    from walletsync.api.keys import create_key, list_keys, revoke_key
+
+    if services.settings.public_reads:
+        console.print(
+            f"reads need no key (WALLETSYNC_PUBLIC_READS=true): curl http://{host}:{port}/v1/wallets"
+        )
+        return
+    async with services.db.write() as conn:
+        for key in await list_keys(conn, include_revoked=False):
+            if key.name == DEMO_KEY_NAME:
+                await revoke_key(conn, key.id)
+        created = await create_key(conn, name=DEMO_KEY_NAME, scope="read")
+    path = f"/v1/wallets/{wallet.id}/balances" if wallet is not None else "/v1/wallets"
+    console.print(
+        f"[bold]read API key[/] for this demo (revoked when the demo runs again): {created.key}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  curl -H 'Authorization: Bearer {created.key}' http://{host}:{port}{path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("  more keys: walletsync apikeys create NAME --scope read|write|admin", highlight=False)
 
 
 async def _track(services: Services, addresses: list[tuple[Chain, str]]) -> list[WalletRow]:

@@ -22,11 +22,12 @@ from sqlalchemy import literal, select
 from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
-from walletsync.api.deps import AppState, reject_nul, reject_unknown_query
+from walletsync.api.deps import AppState
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import key_memo
 from walletsync.api.middleware import ApiMiddleware
 from walletsync.api.outage import install_outage_handler
+from walletsync.api.params import check_anonymous_route
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.api.routers import (
     balances,
@@ -142,7 +143,10 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_query), Depends(reject_nul)],
+        dependencies=[Depends(check_anonymous_route)],
+        # No redirect to add or drop a trailing slash: Starlette builds its Location from the client's
+        # Host header. `/v1/wallets/` is a 404 like any other unknown path.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     install_outage_handler(app)  # a database outage is a 503 with Retry-After

@@ -21,21 +21,22 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from walletsync.api.errors import ApiError
 from walletsync.api.keys import KeyMemo, Principal, Scope, hash_key, verify_key
 from walletsync.api.params import (
-    Cursor,
+    AUTHENTICATES,
     Limit,
     Timestamp,
     as_utc,
+    check_request,
+    cursor_query,
     decode_cursor,
     encode_cursor,
     invalid_param,
     ordered,
-    reject_nul,
-    reject_unknown_query,
 )
 from walletsync.api.ratelimit import KeyRateLimiter
 from walletsync.cache import CacheLayer, Loader
@@ -45,21 +46,20 @@ from walletsync.db.engine import Database
 __all__ = [
     "AdminAccess",
     "AppState",
-    "Cursor",
     "KeyedReadAccess",
     "Limit",
+    "OptionalAdmin",
     "ReadAccess",
     "StateDep",
     "Timestamp",
     "WriteAccess",
     "as_utc",
     "cached_json",
+    "cursor_query",
     "decode_cursor",
     "encode_cursor",
     "invalid_param",
     "ordered",
-    "reject_nul",
-    "reject_unknown_query",
 ]
 
 
@@ -134,9 +134,13 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
             if scope is Scope.READ and public_when_allowed and state.settings.public_reads:
                 client = request.client.host if request.client else "unknown"
                 await _rate_limit(state, f"ip:{client}")
+                await check_request(request)
                 return None
             raise ApiError(
-                401, "an API key is required: send `Authorization: Bearer <key>`", headers=_CHALLENGE
+                401,
+                "an API key is required: send `Authorization: Bearer <key>` "
+                "(create one with `walletsync apikeys create NAME --scope read`)",
+                headers=_CHALLENGE,
             )
         principal = await authenticate(state, credentials.credentials)
         if principal is None:
@@ -148,10 +152,28 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
                 f"this route needs a key with the {scope.value} scope; this key has {principal.scope.value}",
             )
         await _rate_limit(state, f"key:{principal.key_id}")
+        await check_request(request)
         return principal
 
+    setattr(dependency, AUTHENTICATES, True)
     return Depends(dependency)
 
+
+async def _optional_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> bool:
+    """True when the request carries a valid admin key; any other request is simply not admin."""
+    if credentials is None:
+        return False
+    try:
+        principal = await authenticate(app_state(request), credentials.credentials)
+    except (SQLAlchemyError, OSError):
+        return False  # the database is what /readyz is about to report on: answer, without details
+    return principal is not None and principal.scope.allows(Scope.ADMIN)
+
+
+# For public routes that show more to an admin (`/readyz` details): never refuses a request.
+OptionalAdmin = Annotated[bool, Depends(_optional_admin)]
 
 ReadAccess = Annotated[Principal | None, require(Scope.READ)]
 KeyedReadAccess = Annotated[Principal | None, require(Scope.READ, public_when_allowed=False)]

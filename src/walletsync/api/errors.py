@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from walletsync.errors import WalletsyncError
 
@@ -127,8 +128,30 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return problem_response(422, "Validation error", detail, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's),
+    with HEAD wherever GET is served (the middleware answers HEAD as GET without a body).
+
+    Asks the router itself, method by method, so included routers and mounts count too."""
+    routes = request.app.router.routes
+    methods = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    if "GET" in methods:
+        methods.append("HEAD")
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     try:
         title = HTTPStatus(exc.status_code).phrase
     except ValueError:
@@ -138,7 +161,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
         detail = "no such route"
     elif exc.status_code == 413:
         title = "Payload too large"
-    return problem_response(exc.status_code, title, detail, headers=dict(exc.headers or {}))
+    return problem_response(exc.status_code, title, detail, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -153,6 +176,7 @@ _DESCRIPTIONS = {
     403: "The API key lacks the scope this route needs.",
     404: "No such resource.",
     409: "The resource already exists.",
+    405: "The path does not serve this method; `Allow` lists every method it does.",
     413: "The request body is larger than WALLETSYNC_MAX_BODY_BYTES.",
     422: "A parameter or body field is invalid; `errors` names each one.",
     429: "The API key's rate limit is spent; retry after `Retry-After` seconds.",
@@ -161,6 +185,7 @@ _DESCRIPTIONS = {
 }
 
 _RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+_ALLOW_HEADER = {"Allow": {"description": "The methods this path serves.", "schema": {"type": "string"}}}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -173,17 +198,47 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         if status == 429:
             entry["headers"] = _RETRY_AFTER_HEADER
+        if status == 405:
+            entry["headers"] = _ALLOW_HEADER
         out[status] = entry
     return out
 
 
+def _problem_entry(status: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == 429:
+        entry["headers"] = _RETRY_AFTER_HEADER
+    if status == 405:
+        entry["headers"] = _ALLOW_HEADER
+    return entry
+
+
+# What any operation can answer, whatever its router declared: another method on its path (405), a
+# body over the limit (413), an unknown query parameter or a NUL (422), the unexpected (500); with a
+# key: 401, 403, 429; with a body: 400 when it is not JSON.
+_ANY_OPERATION = (405, 413, 422, 500)
+_KEYED_OPERATION = (401, 403, 429)
+
+
 def use_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Rewrite error responses in the OpenAPI document to `application/problem+json` (what is sent)."""
+    """Rewrite error responses in the OpenAPI document to `application/problem+json` (what is sent),
+    and document on every operation the errors the middleware and dependencies can answer with."""
     for path_item in openapi.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
-            for _status, response in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            statuses = list(_ANY_OPERATION)
+            if operation.get("security"):
+                statuses += _KEYED_OPERATION
+            if "requestBody" in operation:
+                statuses.append(400)
+            for status in statuses:
+                responses.setdefault(str(status), _problem_entry(status))
+            for _status, response in responses.items():
                 content = response.get("content")
                 schema_ref = str(
                     (content or {}).get("application/json", {}).get("schema", {}).get("$ref", "")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from walletsync.api.schemas import StrictRequest
+from walletsync.api.schemas import BodyId, StrictRequest
 
 Topic = Literal["tx.indexed", "tx.rolled_back", "balance.changed", "sync.completed", "sync.failed"]
 
@@ -21,7 +21,7 @@ class WebhookIn(StrictRequest):
         Field(min_length=1, max_length=5, description="Event types to receive; all when omitted."),
     ] = None
     wallet_ids: Annotated[
-        list[Annotated[int, Field(ge=1)]] | None,
+        list[BodyId] | None,
         Field(min_length=1, max_length=10_000, description="Only these wallets' events."),
     ] = None
     group: Annotated[
@@ -78,7 +78,7 @@ class DeliveryOut(BaseModel):
 
 class RedeliverIn(StrictRequest):
     delivery_ids: Annotated[
-        list[Annotated[int, Field(ge=1)]] | None,
+        list[BodyId] | None,
         Field(
             min_length=1, max_length=10_000, description="These dead deliveries; all dead ones when omitted."
         ),

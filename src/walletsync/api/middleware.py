@@ -84,11 +84,12 @@ def route_template(scope: MutableMapping[str, Any]) -> str:
 
 
 class _ResponseSeen:
-    __slots__ = ("started", "status")
+    __slots__ = ("finished", "started", "status")
 
     def __init__(self) -> None:
         self.status = 500  # what the log and metrics say if the app dies before answering
         self.started = False
+        self.finished = False  # only tracked for HEAD, whose response ends with its headers
 
 
 class ApiMiddleware:
@@ -101,6 +102,11 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:
+            # HEAD is GET without the body (RFC 9110): routes declare GET only, and HEAD is answered here.
+            scope = {**scope, "method": "GET"}
         request_id = _request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         extra_headers = [(b"x-request-id", request_id.encode()), *security_headers(scope["path"])]
@@ -114,15 +120,20 @@ class ApiMiddleware:
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in extra_headers if h[0] not in present)
                 message["headers"] = headers
+            elif head and message["type"] == "http.response.body":
+                if response.finished:
+                    return  # a streaming body keeps coming until it sees the disconnect below
+                response.finished = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
         try:
             if self._declared_too_large(scope):
                 await self._send_problem(send_wrapper, 413, "Payload too large", TOO_LARGE_DETAIL)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, response), send_wrapper)
         except Exception:
-            log.exception("http.unhandled_error", method=scope["method"], route=route_template(scope))
+            log.exception("http.unhandled_error", method=method, route=route_template(scope))
             if response.started:
                 raise
             await self._send_problem(
@@ -132,10 +143,10 @@ class ApiMiddleware:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
             status = response.status
-            HTTP_LATENCY.labels(scope["method"], route, str(status)).observe(elapsed)
+            HTTP_LATENCY.labels(method, route, str(status)).observe(elapsed)
             log.info(
                 "http.request",
-                method=scope["method"],
+                method=method,
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
@@ -152,12 +163,14 @@ class ApiMiddleware:
                     return False
         return False
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, response: _ResponseSeen) -> Receive:
         received = 0
         limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
+            if response.finished:  # a HEAD response is complete: a streaming body may stop now
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

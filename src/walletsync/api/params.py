@@ -1,5 +1,5 @@
 """What a request may carry, checked once for every route: known query names, no NUL characters,
-pagination cursors this API issued, and timestamps in a range both Python and PostgreSQL represent.
+pagination cursors (their exact format), and timestamps in a range both Python and PostgreSQL represent.
 
 Each refusal is a 422 naming the field (`query.cursor`, `body.label`, `path.name`), raised as a
 `RequestValidationError` so the error handlers render it like FastAPI's own validation errors.
@@ -7,8 +7,6 @@ Each refusal is a 422 naming the field (`query.cursor`, `body.label`, `path.name
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from datetime import UTC, datetime
@@ -20,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUL = "\x00"
 NUL_MESSAGE = "must not contain a NUL character (U+0000)"
 
@@ -31,47 +28,52 @@ def invalid_param(location: str, name: str, message: str) -> RequestValidationEr
 
 
 # --- pagination -------------------------------------------------------------------------------------
+# A cursor is `<listing>.<position>`, e.g. `wallets.1234` or `transactions.1042.5Kt...`: a keyset
+# position, each part a non-negative integer below 10^18 (so always a bigint) or a transaction id
+# (base58 or hex, so alphanumeric). Each listing's pattern is in the OpenAPI document, and it is exact:
+# every string it allows is a position (at worst past the end: an empty page), every other string is
+# a 422 naming `query.cursor`. Clients still treat cursors as opaque tokens.
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size, 1 to 500.")]
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=512,
-        pattern=CURSOR_PATTERN,
-        description="Opaque: the `next_cursor` of the previous page (URL-safe base64, unpadded). "
-        "Anything else, or a cursor of another listing, is a 422 naming `query.cursor`.",
-    ),
-]
+
+_PART_PATTERNS: dict[type, str] = {int: r"(0|[1-9][0-9]{0,17})", str: r"[A-Za-z0-9]{1,128}"}
+_PARTS = {int: re.compile(rf"^{_PART_PATTERNS[int]}$"), str: re.compile(rf"^{_PART_PATTERNS[str]}$")}
+CURSOR_DESCRIPTION = (
+    "Opaque to clients: the `next_cursor` of the previous page. The pattern is exact: anything else, "
+    "or a cursor of another listing, is a 422 naming `query.cursor`."
+)
 
 
-def encode_cursor(kind: str, position: list[Any]) -> str:
-    raw = json.dumps({"k": kind, "p": position}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def cursor_pattern(kind: str, *shape: type) -> str:
+    """The exact pattern of a listing's cursors: its name, then one part per position value."""
+    return "^" + re.escape(kind) + "".join(r"\." + _PART_PATTERNS[part] for part in shape) + "$"
 
 
-def _position_value_ok(value: object) -> bool:
-    # Positions go into SQL comparisons: a bigint out of range or a NUL in text would fail there (500).
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return INT64_MIN <= value <= INT64_MAX
-    if isinstance(value, str):
-        return NUL not in value and len(value) <= 256
-    return False
+def cursor_query(kind: str, *shape: type) -> Any:
+    """The `cursor` query parameter of a listing: `Annotated[str | None, cursor_query("wallets", int)]`."""
+    return Query(max_length=300, pattern=cursor_pattern(kind, *shape), description=CURSOR_DESCRIPTION)
 
 
-def decode_cursor(cursor: str, kind: str) -> list[Any]:
-    """The position inside a cursor made by `encode_cursor(kind, ...)`; a 422 on anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise invalid_param("query", "cursor", "not a cursor from this API") from None
-    if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("p"), list):
+def encode_cursor(kind: str, position: list[int | str]) -> str:
+    parts = [str(value) for value in position]
+    for value, text in zip(position, parts, strict=True):
+        if not _PARTS[type(value)].match(text):
+            raise ValueError(f"{value!r} cannot be a cursor position")
+    return ".".join([kind, *parts])
+
+
+def decode_cursor(cursor: str, kind: str, *shape: type) -> list[Any]:
+    """The position inside a cursor of listing `kind` shaped like `shape`; a 422 on anything else.
+
+    The query pattern already refused other strings; this check keeps the function safe on its own.
+    """
+    name, *parts = cursor.split(".")
+    if name != kind or len(parts) != len(shape):
         raise invalid_param("query", "cursor", "not a cursor of this listing")
-    position: list[Any] = data["p"]
-    if not all(_position_value_ok(value) for value in position):
-        raise invalid_param("query", "cursor", "not a cursor of this listing")
+    position: list[Any] = []
+    for part, kind_of in zip(parts, shape, strict=True):
+        if not _PARTS[kind_of].match(part):
+            raise invalid_param("query", "cursor", "not a cursor of this listing")
+        position.append(int(part) if kind_of is int else part)
     return position
 
 
@@ -86,27 +88,52 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-async def reject_unknown_query(request: Request) -> None:
-    """An app-wide dependency: a query parameter the route does not declare is a 422 naming it.
-
-    Like unknown body fields, a misspelt parameter (`?limt=10`) must not be silently ignored.
-    """
-    if not request.query_params:
-        return
+def _unknown_query(request: Request) -> list[dict[str, Any]]:
+    """A query parameter the route does not declare: like unknown body fields, a misspelt parameter
+    (`?limt=10`) must not be silently ignored."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
+    if not request.query_params or not isinstance(route, APIRoute):
+        return []
     allowed = _QUERY_NAMES.get(id(route))
     if allowed is None:
         allowed = _QUERY_NAMES.setdefault(id(route), frozenset(_query_names(route.dependant)))
-    unknown = [name for name in request.query_params if name not in allowed]
-    if unknown:
-        raise RequestValidationError(
-            [
-                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter"}
-                for name in unknown
-            ]
-        )
+    return [
+        {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter"}
+        for name in request.query_params
+        if name not in allowed
+    ]
+
+
+# Set on the authentication dependency (`deps.require`), which runs `check_request` itself once the
+# caller is known: an anonymous request gets its 401 before any word about its parameters.
+AUTHENTICATES = "_walletsync_authenticates"
+_AUTHENTICATED_ROUTES: dict[int, bool] = {}
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    return any(
+        getattr(sub.call, AUTHENTICATES, False) or _authenticates(sub) for sub in dependant.dependencies
+    )
+
+
+async def check_request(request: Request) -> None:
+    """Unknown query parameters and NUL characters anywhere: one 422 naming every such field."""
+    errors = _unknown_query(request) + await _nul_errors(request)
+    if errors:
+        raise RequestValidationError(errors)
+
+
+async def check_anonymous_route(request: Request) -> None:
+    """The app-wide dependency: `check_request` for routes without authentication (the others run it
+    right after authenticating)."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute):
+        authenticated = _AUTHENTICATED_ROUTES.get(id(route))
+        if authenticated is None:
+            authenticated = _AUTHENTICATED_ROUTES.setdefault(id(route), _authenticates(route.dependant))
+        if authenticated:
+            return
+    await check_request(request)
 
 
 def _nul_paths(value: Any, at: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
@@ -126,8 +153,8 @@ def _nul_paths(value: Any, at: tuple[str | int, ...]) -> list[tuple[str | int, .
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def reject_nul(request: Request) -> None:
-    """An app-wide dependency: a NUL character in any path, query or JSON body value is a 422 naming it.
+async def _nul_errors(request: Request) -> list[dict[str, Any]]:
+    """A NUL character in any path, query or JSON body value (or key), each naming its field.
 
     PostgreSQL text cannot hold U+0000, so such a value would otherwise fail at the database (a 500),
     or worse, be cut short by a library on the way. Checked once here rather than per field.
@@ -165,8 +192,7 @@ async def reject_nul(request: Request) -> None:
                 {"type": "value_error", "loc": ("body", *path), "msg": NUL_MESSAGE}
                 for path in _nul_paths(parsed, ())
             ]
-    if errors:
-        raise RequestValidationError(errors)
+    return errors
 
 
 # --- time parameters --------------------------------------------------------------------------------

@@ -10,13 +10,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from walletsync.config import Chain
 
 T = TypeVar("T")
 
 AmountStr = Annotated[str, Field(pattern=r"^-?[0-9]+$", examples=["1500000"])]
+
+
+def _integral_number(value: object) -> object:
+    # JSON Schema counts 7.0 as an integer; strict mode would refuse it. 7.5 and "7" stay refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A row id in a request body: a JSON integer (7 or 7.0) up to 2^53 - 1, the largest every JSON parser
+# reads exactly (a bound at 2^63 - 1 is not: 2^63 + 191 parses as the same double, so validators and
+# clients disagree about it). Ids come from bigint identities and never get near.
+MAX_BODY_ID = 2**53 - 1
+BodyId = Annotated[
+    int,
+    Ge(1),
+    Le(MAX_BODY_ID),
+    BeforeValidator(_integral_number),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_BODY_ID}),
+]
 
 
 class StrictRequest(BaseModel):
@@ -131,7 +150,9 @@ class CheckOut(BaseModel):
     name: str
     ok: bool
     critical: bool = Field(description="A failed critical check makes the instance not ready (503).")
-    detail: str
+    detail: str | None = Field(
+        default=None, description="Hosts, lag and error text: only with an admin key (null otherwise)."
+    )
 
 
 class ReadyOut(BaseModel):

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,11 +46,13 @@ from walletsync.providers.http import ResilientClient
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+QueueKey = tuple[int, int]  # (webhook id, wallet id): one ordered delivery queue
 D = webhook_deliveries
 LEASE_S = 120.0
 CLAIM_LIMIT = 500
 QUEUE_LIMIT = 200  # rows of one (webhook, wallet) queue per claim
 POLL_S = 1.0
+RELAY_POOL_SIZE = 4
 
 
 def utcnow() -> datetime:
@@ -75,6 +77,11 @@ class Claimed:
 class Batch:
     target: Target
     rows: list[Claimed]
+    wallet_id: int
+
+    @property
+    def key(self) -> QueueKey:
+        return (self.target.id, self.wallet_id)
 
 
 class Relay:
@@ -128,7 +135,7 @@ class Relay:
         try:
             await asyncio.gather(
                 self._loop(self._publish_step, self._outbox_wake),
-                self._loop(self._deliver_step, self._send_wake),
+                self._deliver_forever(),
             )
         finally:
             await listener.close()
@@ -140,8 +147,44 @@ class Relay:
             self._send_wake.set()
         return published >= PUBLISH_BATCH
 
-    async def _deliver_step(self) -> bool:
-        return await self.deliver_once() > 0
+    async def _deliver_forever(self) -> None:
+        """Keep up to `WEBHOOK_CONCURRENCY` queues in flight; claim more as soon as one finishes."""
+        inflight: dict[QueueKey, asyncio.Task[None]] = {}
+        limit = self.settings.webhook_concurrency
+        while True:
+            self._send_wake.clear()
+            claimed = 0
+            if len(inflight) < limit:
+                try:
+                    batches, events = await self._claim(busy=set(inflight), max_queues=limit - len(inflight))
+                except Exception as exc:  # noqa: BLE001 - the relay outlives a database restart
+                    log.warning(
+                        "events.relay.failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                    )
+                    batches, events = [], {}
+                    await asyncio.sleep(POLL_S)
+                for batch in batches:
+                    task = asyncio.create_task(self._send_logged(batch, events))
+                    inflight[batch.key] = task
+                    task.add_done_callback(_forget(inflight, batch.key))
+                    claimed += 1
+            if claimed and len(inflight) < limit:
+                continue  # more may be due right now
+            wake = asyncio.ensure_future(self._send_wake.wait())
+            try:
+                await asyncio.wait(
+                    {wake, *inflight.values()}, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                wake.cancel()
+
+    async def _send_logged(self, batch: Batch, events: dict[int, StoredEvent]) -> None:
+        try:
+            await self._send(batch, events)
+        except Exception as exc:  # noqa: BLE001 - its rows fall due again when their lease ends
+            log.warning(
+                "events.relay.send_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            )
 
     async def _loop(self, step: Callable[[], Any], wake: asyncio.Event) -> None:
         while True:
@@ -162,24 +205,30 @@ class Relay:
 
     # --- claiming ------------------------------------------------------------------------------
 
-    async def _claim(self) -> tuple[list[Batch], dict[int, StoredEvent]]:
+    async def _claim(
+        self, *, busy: Collection[QueueKey] = (), max_queues: int | None = None
+    ) -> tuple[list[Batch], dict[int, StoredEvent]]:
+        """Claim due rows, at most `max_queues` queues, none of the `busy` ones (in flight here)."""
         now = self.now()
         async with self.db.write() as conn:
-            due: Sequence[Any] = (
-                await conn.execute(
-                    select(D.c.id, D.c.webhook_id, D.c.wallet_id, D.c.outbox_id, D.c.attempts)
-                    .select_from(D.join(webhooks, webhooks.c.id == D.c.webhook_id))
-                    .where(D.c.status == "pending", D.c.next_attempt_at <= now, webhooks.c.active)
-                    .order_by(D.c.outbox_id)
-                    .limit(CLAIM_LIMIT)
-                    .with_for_update(of=D, skip_locked=True)
-                )
-            ).all()
+            query = (
+                select(D.c.id, D.c.webhook_id, D.c.wallet_id, D.c.outbox_id, D.c.attempts)
+                .select_from(D.join(webhooks, webhooks.c.id == D.c.webhook_id))
+                .where(D.c.status == "pending", D.c.next_attempt_at <= now, webhooks.c.active)
+                .order_by(D.c.outbox_id)
+                .limit(CLAIM_LIMIT)
+                .with_for_update(of=D, skip_locked=True)
+            )
+            if busy:
+                query = query.where(tuple_(D.c.webhook_id, D.c.wallet_id).not_in(list(busy)))
+            due: Sequence[Any] = (await conn.execute(query)).all()
             if not due:
                 return [], {}
             queues: dict[tuple[int, int], list[Any]] = defaultdict(list)
             for row in due:
-                queues[(row.webhook_id, row.wallet_id)].append(row)
+                key = (row.webhook_id, row.wallet_id)
+                if key in queues or max_queues is None or len(queues) < max_queues:
+                    queues[key].append(row)
             heads = await self._pending(conn, queues)
             kept: dict[int, list[Claimed]] = defaultdict(list)
             lease_ids: list[int] = []
@@ -200,11 +249,11 @@ class Relay:
             targets = await self._targets(conn, set(kept), now)
             events = await events_by_id(conn, sorted({c.outbox_id for rows in kept.values() for c in rows}))
         batches: list[Batch] = []
-        for (webhook_id, _), rows in queues.items():
+        for (webhook_id, wallet_id), rows in queues.items():
             mine = {c.id for c in kept.get(webhook_id, [])}
             chosen = [Claimed(r.id, r.outbox_id, r.attempts) for r in rows if r.id in mine]
             if chosen and webhook_id in targets:
-                batches.append(Batch(targets[webhook_id], chosen))
+                batches.append(Batch(targets[webhook_id], chosen, wallet_id))
         return batches, events
 
     async def _pending(
@@ -275,16 +324,15 @@ class Relay:
                 continue
             failed = (row, result)
             break
-        rest = [row.id for row in batch.rows[sent:]]
-        await self._record(batch.target, delivered, failed, rest)
+        await self._record(batch, delivered, failed)
 
     async def _record(
         self,
-        target: Target,
+        batch: Batch,
         delivered: list[tuple[int, int]],
         failed: tuple[Claimed, delivery.Attempt] | None,
-        rest: list[int],
     ) -> None:
+        target = batch.target
         now = self.now()
         async with self.db.write() as conn:
             if delivered:
@@ -342,8 +390,17 @@ class Relay:
                     error=result.error,
                     retry_in_s=wait.total_seconds() if wait is not None else None,
                 )
-            if rest:
-                await self._defer(conn, rest, resume_at)
+            # The rest of the queue (unsent rows of this batch, and rows deferred behind its lease)
+            # waits for a failed head's next attempt, or goes on now.
+            queue = and_(
+                D.c.webhook_id == target.id, D.c.wallet_id == batch.wallet_id, D.c.status == "pending"
+            )
+            after = failed[0].outbox_id if failed is not None else batch.rows[0].outbox_id
+            await conn.execute(
+                update(D)
+                .where(queue, D.c.outbox_id > after, D.c.next_attempt_at != resume_at)
+                .values(next_attempt_at=resume_at)
+            )
 
     async def _disable(self, conn: AsyncConnection, target: Target, now: datetime) -> None:
         reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
@@ -366,11 +423,31 @@ class Relay:
         log.warning("events.webhook.disabled", webhook_id=target.id, reason=reason)
 
 
+def _forget(
+    inflight: dict[QueueKey, asyncio.Task[None]], key: QueueKey
+) -> Callable[[asyncio.Task[None]], None]:
+    def done(_: asyncio.Task[None]) -> None:
+        inflight.pop(key, None)
+
+    return done
+
+
 def start_relay(db: Database, settings: Settings) -> asyncio.Task[None] | None:
     """The relay as a background task of a long-running process (`worker`, `serve`), if enabled."""
     if not settings.events_relay:
         return None
-    return asyncio.create_task(Relay(db, settings).run(), name="events-relay")
+    return asyncio.create_task(_run_on_own_pool(db, settings), name="events-relay")
+
+
+async def _run_on_own_pool(db: Database, settings: Settings) -> None:
+    # A pool of its own: syncs running in the same process must not keep the relay waiting for a
+    # connection (publishing is what live streams wait on).
+    small = settings.model_copy(update={"database_pool_size": RELAY_POOL_SIZE, "database_max_overflow": 2})
+    own = Database.from_settings(db.url, small, application_name="walletsync-relay")
+    try:
+        await Relay(own, settings).run()
+    finally:
+        await own.dispose()
 
 
 async def stop_relay(task: asyncio.Task[None] | None) -> None:

@@ -29,11 +29,12 @@ log = structlog.get_logger(__name__)
 
 async def reconcile(
     db: Database, wallet: WalletRow, source: TransactionSource, cursor: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """Retract the wallet's rolled-back transactions; return the cursor to continue from."""
+) -> tuple[dict[str, Any] | None, int]:
+    """Retract the wallet's rolled-back transactions; return the cursor to continue from and how
+    many transactions were retracted."""
     floor = await source.recheck_floor()
     if floor is None or not cursor:
-        return cursor
+        return cursor, 0
     wt = wallet_transactions
     async with db.read() as conn:
         rows = await conn.execute(
@@ -44,7 +45,7 @@ async def reconcile(
         recent = [StoredTx(row.tx_id, row.height, row.block_hash) for row in rows]
     gone = await source.vanished(recent)
     if not gone:
-        return cursor
+        return cursor, 0
     lowest = min(tx.height for tx in recent if tx.tx_id in gone)
     rewound = source.rewind(cursor, lowest)
     async with db.write() as conn:
@@ -58,4 +59,4 @@ async def reconcile(
         transactions=len(removed),
         lowest_height=lowest,
     )
-    return rewound
+    return rewound, len(removed)

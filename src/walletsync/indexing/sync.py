@@ -190,7 +190,9 @@ async def _run(
     source = make_source(wallet, adapters, settings)
     owners = await source.owners()
     # Transactions rolled back since they were indexed are retracted first (cursor rewound with them).
-    cursor = await reconcile(db, wallet, source, cursor)
+    cursor, retracted = await reconcile(db, wallet, source, cursor)
+    if retracted and on_new_transactions is not None:
+        await on_new_transactions(wallet.id)  # the wallet's facts changed: cached reads are stale
     queue: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=PREFETCH_PAGES)
     asset_ids = AssetIds()
     # Metadata of each asset new to this run is looked up as soon as a transaction mentions it,

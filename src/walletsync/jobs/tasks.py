@@ -17,9 +17,10 @@ import procrastinate
 import structlog
 from procrastinate import JobContext, RetryDecision
 from procrastinate.retry import BaseRetryStrategy
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
-from walletsync.db.models import job_failures
+from walletsync.db.models import job_failures, wallets
 from walletsync.db.provider_endpoints import expire_stale_breakers
 from walletsync.errors import WalletsyncError
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
@@ -29,6 +30,7 @@ from walletsync.jobs.sweep import sweep
 from walletsync.market.errors import PriceSyncError
 from walletsync.providers.errors import ProviderError
 from walletsync.services import Services
+from walletsync.wallets.repository import WalletNotFoundError
 
 log = structlog.get_logger(__name__)
 
@@ -119,16 +121,30 @@ RETRY_POLICY = RetryPolicy()
 
 @app.task(name="sync_wallet", queue=SYNC_QUEUE, pass_context=True, retry=RETRY_POLICY)
 async def sync_wallet_task(context: JobContext, wallet_id: int) -> dict[str, Any]:
-    """Sync one wallet to its chain head."""
+    """Sync one wallet to its chain head. A wallet removed since the job was queued (before or during
+    the sync) ends the job as a no-op: there is nothing left to sync, so no retry and no dead letter."""
     services = services_of(context)
-    report = await sync_wallet(
-        services.db,
-        wallet_id,
-        adapters=services.adapters,
-        settings=services.settings,
-        on_new_transactions=services.invalidate_wallet,
-    )
+    try:
+        report = await sync_wallet(
+            services.db,
+            wallet_id,
+            adapters=services.adapters,
+            settings=services.settings,
+            on_new_transactions=services.invalidate_wallet,
+        )
+    except WalletNotFoundError:
+        return _wallet_gone(wallet_id)
+    except IntegrityError:
+        async with services.db.read() as conn:  # removed mid-sync: its facts lost their wallet row
+            if await conn.scalar(select(wallets.c.id).where(wallets.c.id == wallet_id)) is not None:
+                raise
+        return _wallet_gone(wallet_id)
     return {"new_transactions": report.new_transactions, "seconds": round(report.seconds, 3)}
+
+
+def _wallet_gone(wallet_id: int) -> dict[str, Any]:
+    log.info("sync.skipped", wallet_id=wallet_id, reason="wallet removed")
+    return {"skipped": "wallet removed", "wallet_id": wallet_id}
 
 
 @app.periodic(cron="* * * * *", periodic_id="sweep")

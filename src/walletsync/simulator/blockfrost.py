@@ -108,6 +108,8 @@ class Blockfrost:
                     return self.tx_utxos(tx_hash)
                 case ["assets", unit]:
                     return self.asset(unit)
+                case ["accounts", stake, "addresses"]:
+                    return self.account_addresses(stake, request.query)
                 case ["blocks", "latest"]:
                     return json_response(self.latest_block())
                 case _:
@@ -182,6 +184,16 @@ class Blockfrost:
                 for t in window
             ]
         )
+
+    def account_addresses(self, stake: str, query: Any) -> SimResponse:
+        """`/accounts/{stake}/addresses`: the addresses under a stake key, `count` per `page`."""
+        count = _int_param(query, "count", 100, 1, 100)
+        page = _int_param(query, "page", 1, 1, 21_474_836)
+        indices = self.chain.stake_addresses_of(stake)
+        if not indices:
+            return error_response(404)
+        window = indices[(page - 1) * count : page * count]
+        return json_response([{"address": self.chain.addresses[i]} for i in window])
 
     def _tx(self, tx_hash: str) -> CardanoTx | None:
         idx = self.chain.hash_index.get(tx_hash.lower())

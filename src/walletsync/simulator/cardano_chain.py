@@ -162,11 +162,14 @@ class CardanoChain:
 
     # --- building ---------------------------------------------------------------------------
 
-    def new_address(self, *parts: object, kind: str = "base") -> int:
+    def new_address(
+        self, *parts: object, kind: str = "base", stake_key: tuple[object, ...] | None = None
+    ) -> int:
+        """A new address; base addresses sharing `stake_key` belong to one stake account (wallet)."""
         payment = _digest(self.seed, "payment", *parts)
         stake: str | None = None
         if kind == "base":
-            stake_hash = _digest(self.seed, "stake", *parts)
+            stake_hash = _digest(self.seed, "stake", *(stake_key or parts))
             address = bech32_encode("addr", b"\x01" + payment + stake_hash)
             stake = bech32_encode("stake", b"\xe1" + stake_hash)
         elif kind == "enterprise":
@@ -180,11 +183,14 @@ class CardanoChain:
         self.scripts.append(kind == "script")
         return idx
 
-    def add_pass(self, tx_counts: list[int], *, interact: bool) -> list[str]:
-        """Generate wallets with about `tx_counts[i]` transactions each (exactly, when not `interact`)."""
+    def add_pass(self, tx_counts: list[int], *, interact: bool, one_stake: bool = False) -> list[str]:
+        """Generate wallets with about `tx_counts[i]` transactions each (exactly, when not `interact`).
+
+        `one_stake`: the pass's addresses share one stake key (one multi-address stake wallet).
+        """
         pass_no = self.passes
         self.passes += 1
-        gen = _PassGenerator(self, pass_no, tx_counts, interact=interact)
+        gen = _PassGenerator(self, pass_no, tx_counts, interact=interact, one_stake=one_stake)
         gen.run()
         created = [self.addresses[w] for w in gen.wallets]
         self.wallets.extend(created)
@@ -195,6 +201,10 @@ class CardanoChain:
     @property
     def tip_height(self) -> int:
         return self.max_height + TIP_DEPTH
+
+    def stake_addresses_of(self, stake: str) -> list[int]:
+        """Indices of the addresses under one stake address, in creation order."""
+        return [i for i, owner in enumerate(self.stake_addresses) if owner == stake]
 
     def block_hash(self, height: int) -> str:
         """The hash of the block at `height` on the current fork (changed by each reorg above it)."""
@@ -223,13 +233,24 @@ class _PassGenerator:
 
     OUTSIDERS = 5
 
-    def __init__(self, chain: CardanoChain, pass_no: int, tx_counts: list[int], *, interact: bool) -> None:
+    def __init__(
+        self,
+        chain: CardanoChain,
+        pass_no: int,
+        tx_counts: list[int],
+        *,
+        interact: bool,
+        one_stake: bool = False,
+    ) -> None:
         self.chain = chain
         self.pass_no = pass_no
         self.rng = random.Random(f"{chain.seed}:cardano:{pass_no}")
         self.interact = interact and len(tx_counts) > 1
         self.remaining = list(tx_counts)
-        self.wallets = [chain.new_address("wallet", pass_no, i) for i in range(len(tx_counts))]
+        stake_key = ("stake-wallet", pass_no) if one_stake else None
+        self.wallets = [
+            chain.new_address("wallet", pass_no, i, stake_key=stake_key) for i in range(len(tx_counts))
+        ]
         self.outsiders = [
             chain.new_address("outside", pass_no, i, kind="enterprise" if i % 2 else "base")
             for i in range(self.OUTSIDERS)

@@ -69,6 +69,18 @@ class Ledger:
             raise ValueError("a wallet needs at least one transaction (its funding)")
         return self.cardano.add_pass([n_txs], interact=False)[0]
 
+    def add_cardano_stake_wallet(self, tx_counts: Sequence[int]) -> str:
+        """Add a stake-address wallet: one payment address per count, each with exactly that many
+        transactions, all under one stake key; its `stake1…` address."""
+        addresses = self.cardano.add_pass(list(tx_counts), interact=False, one_stake=True)
+        stake = self.cardano.stake_addresses[self.cardano.address_index[addresses[0]]]
+        assert stake is not None
+        return stake
+
+    def stake_wallet_addresses(self, stake: str) -> list[str]:
+        """The payment addresses of a stake address (what `/accounts/{stake}/addresses` lists)."""
+        return [self.cardano.addresses[i] for i in self.cardano.stake_addresses_of(stake)]
+
     # --- ground truth -----------------------------------------------------------------------
 
     @property
@@ -101,6 +113,10 @@ class Ledger:
                         ids.add(tx.signature)
             return ids
         ada = self.cardano
+        if address.startswith("stake"):  # a stake wallet: every address under it
+            return set().union(
+                *(self.wallet_tx_ids(Chain.CARDANO, a) for a in self.stake_wallet_addresses(address))
+            )
         a = ada.address_index.get(address)
         if a is None:
             return set()
@@ -143,7 +159,14 @@ class Ledger:
         return {m.address: m.decimals for m in self.solana.mints}
 
     def cardano_amounts(self, address: str) -> dict[str, int]:
-        """unit -> quantity ("lovelace" for ADA) of the address's unspent outputs; non-zero units only."""
+        """unit -> quantity ("lovelace" for ADA) of the address's unspent outputs; non-zero units only.
+        A stake address sums every address under it."""
+        if address.startswith("stake"):
+            total: dict[str, int] = {}
+            for member in self.stake_wallet_addresses(address):
+                for unit, qty in self.cardano_amounts(member).items():
+                    total[unit] = total.get(unit, 0) + qty
+            return {u: q for u, q in total.items() if q}
         idx = self.cardano.address_index.get(address)
         if idx is None:
             return {}

@@ -184,3 +184,25 @@ async def test_sync_and_add_wallet_twelve_times_on_one_pooled_connection(
             await conn.execute(select(func.count()).where(procrastinate_jobs.c.status == "todo"))
         ).scalar_one()
     assert waiting == 13  # one per wallet: the 12 POSTs to /sync share one waiting job
+
+
+async def test_job_errors_are_one_line_without_sql(api: Api, keys: Keys) -> None:
+    """A driver's error carries the statement and its parameters; a read key sees the first line only."""
+    seeded = await seed_wallet_history(api.db, n_txs=1)
+    error = (
+        "ProgrammingError: (sqlalchemy.dialects.postgresql.asyncpg.ProgrammingError) there is no unique"
+        " constraint matching the ON CONFLICT specification\n"
+        "[SQL: INSERT INTO procrastinate_jobs (queue_name) VALUES ($1::VARCHAR)]\n"
+        "[parameters: ('sync', 'secret-label')]\n(Background on this error at: https://sqlalche.me/e/21/f405)"
+    )
+    job_id = await _failed_job(api, seeded.wallet_id, error=error)
+    listed = (await api.client.get("/v1/jobs", headers=keys.read)).json()["items"]
+    shown = (await api.client.get(f"/v1/jobs/{job_id}", headers=keys.read)).json()
+    expected = (
+        "ProgrammingError: (sqlalchemy.dialects.postgresql.asyncpg.ProgrammingError) there is no unique"
+        " constraint matching the ON CONFLICT specification"
+    )
+    assert [job["last_error"] for job in listed] == [expected]
+    assert shown["last_error"] == expected
+    long_id = await _failed_job(api, seeded.wallet_id + 1, error="x" * 5000)
+    assert len((await api.client.get(f"/v1/jobs/{long_id}", headers=keys.read)).json()["last_error"]) == 300

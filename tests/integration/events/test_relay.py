@@ -117,6 +117,14 @@ async def test_receiver_down_then_back_gets_everything_in_wallet_order(
         await relay.drain()
         # Each wallet's head was tried once; nothing behind it was.
         assert len(receiver.calls) == 2
+        # A new event for wallet a while a1 backs off, and the receiver answering again: a4 must
+        # still wait for a1 (per-wallet order), not slip through now.
+        receiver.status = lambda: 200
+        async with edb.write() as conn:
+            await add_tx_events(conn, a, "A" * 44, ["a4"])
+        await relay.drain()
+        assert receiver.accepted == []
+        receiver.status = lambda: 503
         # Down for seven hours of the schedule (5 s, 5 min, 30 min, 2 h, 5 h): each head is attempted
         # when due and not a second before (a few attempts are refused by the open breaker).
         for wait in (5, 300, 1800, 7200, 18000):
@@ -127,8 +135,6 @@ async def test_receiver_down_then_back_gets_everything_in_wallet_order(
             await relay.drain()
             after = await attempts_of(edb)
             assert [n for _, n in after] == [n + 1 if n else 0 for _, n in before]
-        async with edb.write() as conn:
-            await add_tx_events(conn, a, "A" * 44, ["a4"])
         receiver.status = lambda: 200
         clock.advance(36000)
         await relay.drain()

@@ -25,7 +25,7 @@ from walletsync.services import open_services
 from walletsync.simulator.faults import FaultConfig, FaultRule
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
-from walletsync.wallets.repository import add_wallet
+from walletsync.wallets.repository import add_wallet, remove_wallet
 
 from .conftest import simulator_settings
 
@@ -341,3 +341,19 @@ async def test_sweep_defers_ten_due_wallets_on_one_connection(
         queued = [job for job in await list_jobs(conn, status="todo") if job.task_name == "sync_wallet"]
     assert (sweep.status, sweep.last_error) == ("succeeded", None)
     assert sorted(job.args["wallet_id"] for job in queued) == wallet_ids
+
+
+async def test_sync_of_a_wallet_removed_meanwhile_finishes_as_a_no_op(
+    db: Database, ledger: Ledger, sim_settings: Settings, database_url: str
+) -> None:
+    """Queued, then the wallet is removed: the job succeeds as skipped, with no failure and no retry."""
+    wallet_id = await _add(db, Chain.CARDANO, ledger.cardano_wallets[2])
+    async with db.write() as conn:
+        job_id = await defer_sync(conn, wallet_id)
+        await remove_wallet(conn, wallet_id)
+    async with open_services(sim_settings, database_url) as services:
+        await run_worker(services, concurrency=1, wait=False, install_signal_handlers=False)
+    async with db.read() as conn:
+        job = await get_job(conn, job_id)
+        failures = (await conn.execute(select(func.count()).select_from(job_failures))).scalar_one()
+    assert (job.status, job.attempts, job.last_error, failures) == ("succeeded", 1, None, 0)  # ran once

@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from walletsync.api.deps import Timestamp, as_utc, decode_cursor, encode_cursor
 from walletsync.api.errors import problem_body
 from walletsync.api.keys import KeyMemo, Principal, Scope
 from walletsync.api.middleware import route_template
+from walletsync.api.params import Timestamp, as_utc, cursor_pattern, decode_cursor, encode_cursor
 
 
 def test_cursor_round_trip_and_kind_check() -> None:
     """A cursor decodes to its position for its own listing only; garbage is a 422 naming `query.cursor`."""
     cursor = encode_cursor("transactions", [123, "abc"])
-    assert "=" not in cursor
-    assert decode_cursor(cursor, "transactions") == [123, "abc"]
+    assert cursor == "transactions.123.abc"
+    assert decode_cursor(cursor, "transactions", int, str) == [123, "abc"]
+    assert re.fullmatch(cursor_pattern("transactions", int, str), cursor)
     for bad, kind in [
         (cursor, "wallets"),
         ("%%%", "wallets"),
-        (encode_cursor("wallets", [1])[:-3], "wallets"),
+        ("wallets.", "wallets"),
+        ("wallets.01", "wallets"),
+        ("wallets.1000000000000000000", "wallets"),  # 10^18: past what the pattern allows
+        ("wallets.1.2", "wallets"),
     ]:
         with pytest.raises(RequestValidationError) as caught:
-            decode_cursor(bad, kind)
+            decode_cursor(bad, kind, int)
         assert caught.value.errors()[0]["loc"] == ("query", "cursor")
+        assert not re.fullmatch(cursor_pattern("wallets", int), bad)
+    assert decode_cursor("wallets.999999999999999999", "wallets", int) == [10**18 - 1]
+    with pytest.raises(ValueError, match="cannot be a cursor position"):
+        encode_cursor("transactions", [1, "a.b"])
 
 
 def test_problem_body_shape() -> None:

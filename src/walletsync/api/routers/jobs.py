@@ -12,13 +12,12 @@ from fastapi import APIRouter, Path, Query
 
 from walletsync.api.deps import (
     AdminAccess,
-    Cursor,
     KeyedReadAccess,
     Limit,
     StateDep,
+    cursor_query,
     decode_cursor,
     encode_cursor,
-    invalid_param,
 )
 from walletsync.api.errors import error_responses
 from walletsync.api.schemas import JobOut, Page
@@ -31,6 +30,20 @@ JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")]
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted"]
 
 
+ERROR_CHARS = 300
+
+
+def public_error(error: str | None) -> str | None:
+    """A job's error as the API shows it: its first line, at most 300 characters. The rest of what a
+    database driver puts in an exception (`[SQL: ...]`, `[parameters: ...]`) is for operators, who
+    read it with `walletsync jobs show`, not for every read key."""
+    if error is None:
+        return None
+    line = error.strip().splitlines()[0] if error.strip() else ""
+    line = line.split("[SQL:", 1)[0].rstrip()
+    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
+
+
 def job_out(job: JobInfo) -> JobOut:
     return JobOut(
         id=job.id,
@@ -40,7 +53,7 @@ def job_out(job: JobInfo) -> JobOut:
         args=job.args,
         queue=job.queue,
         scheduled_at=job.scheduled_at,
-        last_error=job.last_error,
+        last_error=public_error(job.last_error),
         created_at=job.created_at,
     )
 
@@ -56,16 +69,12 @@ async def list_all(
     _: KeyedReadAccess,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status, e.g. `failed`.")] = None,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("jobs", int)] = None,
 ) -> Page[JobOut]:
     """Jobs newest first."""
     below: int | None = None
     if cursor is not None:
-        match decode_cursor(cursor, "jobs"):
-            case [int() as job_id] if not isinstance(job_id, bool):
-                below = job_id
-            case _:
-                raise invalid_param("query", "cursor", "not a cursor of this listing")
+        (below,) = decode_cursor(cursor, "jobs", int)
     async with state.db.primary.connect() as conn:
         jobs = await list_jobs(conn, status=status, after_id=below, limit=limit + 1)
     page, more = jobs[:limit], len(jobs) > limit

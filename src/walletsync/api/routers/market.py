@@ -9,16 +9,15 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from walletsync.api.deps import (
-    Cursor,
     Limit,
     ReadAccess,
     StateDep,
     Timestamp,
     as_utc,
     cached_json,
+    cursor_query,
     decode_cursor,
     encode_cursor,
-    invalid_param,
     ordered,
 )
 from walletsync.api.errors import error_responses
@@ -39,10 +38,8 @@ MAX_BARS = 5000
 def _after_id(cursor: str | None, kind: str) -> int | None:
     if cursor is None:
         return None
-    position = decode_cursor(cursor, kind)
-    if len(position) != 1 or not isinstance(position[0], int) or isinstance(position[0], bool):
-        raise invalid_param("query", "cursor", "not a cursor of this listing")
-    return position[0]
+    (after_id,) = decode_cursor(cursor, kind, int)
+    return int(after_id)
 
 
 @router.get(
@@ -52,7 +49,7 @@ async def assets_route(
     state: StateDep,
     _: ReadAccess,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("assets", int)] = None,
     chain: Annotated[Chain | None, Query(description="Only assets of this chain.")] = None,
 ) -> Page[AssetOut]:
     """Every asset seen in a synced wallet, with the instrument that prices it and its latest close.
@@ -155,7 +152,7 @@ async def exchanges_route(
     state: StateDep,
     _: ReadAccess,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("exchanges", int)] = None,
     kind: Annotated[
         Literal["stock", "crypto"] | None, Query(description="Only stock or crypto exchanges.")
     ] = None,

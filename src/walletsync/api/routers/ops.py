@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from walletsync.api.deps import StateDep
+from walletsync.api.deps import OptionalAdmin, StateDep
 from walletsync.api.errors import error_responses
 from walletsync.api.health import readiness, refresh_gauges
 from walletsync.api.schemas import CheckOut, HealthOut, ReadyOut
@@ -30,14 +30,20 @@ async def healthz() -> HealthOut:
     },
     summary="Readiness",
 )
-async def readyz(state: StateDep) -> Response:
-    """Database reachable and migrated (critical); Redis, provider breakers and the worker (reported)."""
+async def readyz(state: StateDep, admin: OptionalAdmin) -> Response:
+    """Database reachable and migrated (critical); Redis, provider breakers and the worker (reported).
+
+    Without an admin key each component says only ok or not: its `detail` (hosts, ports, error text)
+    is null. Probes need no key; an unknown key is answered like no key, never with a 401."""
     checks = await readiness(state)
     critical_failed = any(c.critical and not c.ok for c in checks)
     status = "not_ready" if critical_failed else ("degraded" if any(not c.ok for c in checks) else "ready")
     body = ReadyOut(
         status=status,
-        checks=[CheckOut(name=c.name, ok=c.ok, critical=c.critical, detail=c.detail) for c in checks],
+        checks=[
+            CheckOut(name=c.name, ok=c.ok, critical=c.critical, detail=c.detail if admin else None)
+            for c in checks
+        ],
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if critical_failed else 200)
 

@@ -7,15 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from walletsync.api.deps import (
-    Cursor,
     Limit,
     ReadAccess,
     StateDep,
     Timestamp,
     as_utc,
+    cursor_query,
     decode_cursor,
     encode_cursor,
-    invalid_param,
     ordered,
 )
 from walletsync.api.errors import error_responses
@@ -42,11 +41,8 @@ def _tx_out(row: TxRow) -> TransactionOut:
 
 
 def _before(cursor: str) -> tuple[int, str]:
-    position = decode_cursor(cursor, "transactions")
-    match position:
-        case [int() as height, str() as tx_id] if not isinstance(height, bool):
-            return height, tx_id
-    raise invalid_param("query", "cursor", "not a cursor of this listing")
+    height, tx_id = decode_cursor(cursor, "transactions", int, str)
+    return int(height), str(tx_id)
 
 
 @router.get(
@@ -60,7 +56,7 @@ async def list_wallet_transactions(
     state: StateDep,
     _: ReadAccess,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("transactions", int, str)] = None,
     asset: Annotated[
         str | None,
         Query(

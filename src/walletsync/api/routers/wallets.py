@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from walletsync.api.deps import (
-    Cursor,
     Limit,
     ReadAccess,
     StateDep,
     WriteAccess,
+    cursor_query,
     decode_cursor,
     encode_cursor,
     invalid_param,
@@ -66,7 +66,7 @@ async def list_all(
     state: StateDep,
     _: ReadAccess,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("wallets", int)] = None,
     chain: Annotated[Chain | None, Query(description="Only wallets of this chain.")] = None,
     group: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Only wallets of this group.")
@@ -75,7 +75,7 @@ async def list_all(
     """Wallets in the order they were added, a page at a time."""
     after_id: int | None = None
     if cursor is not None:
-        (after_id,) = _int_position(decode_cursor(cursor, "wallets"))
+        (after_id,) = decode_cursor(cursor, "wallets", int)
     async with state.db.read() as conn:
         rows = await list_wallets(conn, after_id=after_id, limit=limit + 1, chain=chain, group=group)
     page, more = rows[:limit], len(rows) > limit
@@ -83,12 +83,6 @@ async def list_all(
         items=[wallet_out(r) for r in page],
         next_cursor=encode_cursor("wallets", [page[-1].id]) if more else None,
     )
-
-
-def _int_position(position: list[object]) -> tuple[int]:
-    if len(position) != 1 or not isinstance(position[0], int) or isinstance(position[0], bool):
-        raise invalid_param("query", "cursor", "not a cursor of this listing")
-    return (position[0],)
 
 
 @router.get(

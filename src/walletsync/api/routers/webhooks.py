@@ -14,12 +14,11 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from walletsync.api.deps import (
     AdminAccess,
-    Cursor,
     Limit,
     StateDep,
+    cursor_query,
     decode_cursor,
     encode_cursor,
-    invalid_param,
 )
 from walletsync.api.errors import error_responses
 from walletsync.api.events_schemas import (
@@ -196,15 +195,11 @@ async def deliveries(
         Literal["pending", "delivered", "dead"] | None, Query(description="Only this status.")
     ] = None,
     limit: Limit = 50,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, cursor_query("deliveries", int)] = None,
 ) -> Page[DeliveryOut]:
     before: int | None = None
     if cursor is not None:
-        match decode_cursor(cursor, "deliveries"):
-            case [int() as delivery_id] if not isinstance(delivery_id, bool):
-                before = delivery_id
-            case _:
-                raise invalid_param("query", "cursor", "not a cursor of this listing")
+        (before,) = decode_cursor(cursor, "deliveries", int)
     async with state.db.primary.connect() as conn:
         rows = await registry.list_deliveries(
             conn, webhook_id, status=status, before_id=before, limit=limit + 1
