@@ -11,10 +11,12 @@ commit once that page's facts are stored, so a crash resumes at the last committ
   discoveries survive (the transactions that revealed them are linked, never fetched again). The
   cursor per address keeps the newest signature reached and, while a run pages backwards, a
   `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
-  short. Only finalized signatures are listed, so there is nothing to roll back.
+  short. At `finalized` commitment (the default) nothing listed is ever rolled back; at `confirmed`
+  the cursor also records the finalized slot, above which the next run re-checks (`rollback.py`).
 - Cardano lists an address's transactions oldest first (Blockfrost `from=height:index`) and stops
-  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
-  so a rolled-back transaction never reaches the balances.
+  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that
+  deep, so most rollbacks never reach the balances; deeper ones are detected and retracted by the
+  rollback check (`rollback.py`) before each listing.
 """
 
 from __future__ import annotations
