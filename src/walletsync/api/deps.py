@@ -137,7 +137,10 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
                 await check_request(request)
                 return None
             raise ApiError(
-                401, "an API key is required: send `Authorization: Bearer <key>`", headers=_CHALLENGE
+                401,
+                "an API key is required: send `Authorization: Bearer <key>` "
+                "(create one with `walletsync apikeys create NAME --scope read`)",
+                headers=_CHALLENGE,
             )
         principal = await authenticate(state, credentials.credentials)
         if principal is None:
