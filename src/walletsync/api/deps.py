@@ -188,7 +188,10 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
                 return None
             await _rate_limit_unverified(state, client)
             raise ApiError(
-                401, "an API key is required: send `Authorization: Bearer <key>`", headers=_CHALLENGE
+                401,
+                "an API key is required: send `Authorization: Bearer <key>` "
+                "(create one with `walletsync apikeys create NAME --scope read`)",
+                headers=_CHALLENGE,
             )
         # Only a key this process already verified skips the per-address budget: every other attempt
         # (malformed, unknown, or new to this process) spends it before any database query.

@@ -116,6 +116,9 @@ class SolanaChain:
         self.wallets: list[str] = []
         self.max_slot = ANCHOR_SLOT
         self.passes = 0
+        # Slots between the confirmed tip and the finalized one (0: everything is finalized). With
+        # a lag, `finalized` requests do not see the newest transactions, `confirmed` ones do.
+        self.finality_lag = 0
         self.mints: list[Mint] = []
         self.mint_index: dict[str, int] = {}
         for i, (symbol, name, decimals) in enumerate(_MINT_SPECS):
@@ -165,6 +168,14 @@ class SolanaChain:
     def latest_slot(self) -> int:
         """The chain tip: a little past the newest transaction, so all history is finalized."""
         return self.max_slot + 150
+
+    @property
+    def finalized_slot(self) -> int:
+        return self.latest_slot - self.finality_lag
+
+    def visible(self, tx: SolTx, commitment: str | None) -> bool:
+        """Whether a request at `commitment` (finalized when None, as the RPC defaults) sees `tx`."""
+        return commitment == "confirmed" or tx.slot <= self.finalized_slot
 
     def signatures_for(self, address: str) -> list[int]:
         """Tx indices touching `address` (in the tx's account keys), oldest first."""
