@@ -290,6 +290,10 @@ class Settings(BaseSettings):
 
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
+    # The Cardano network this instance indexes: wallet addresses of another network are refused.
+    cardano_network: Literal["mainnet", "preprod", "preview"] = Field(
+        default="mainnet", validation_alias=_alias("WALLETSYNC_CARDANO_NETWORK", "CARDANO_NETWORK")
+    )
     # Off by default, safe on a public bind: /metrics then needs a key (read scope or better).
     metrics_public: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_METRICS_PUBLIC"))
     docs_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DOCS_ENABLED"))

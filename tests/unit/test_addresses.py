@@ -64,3 +64,21 @@ def test_network_mismatch_is_rejected() -> None:
     mainnet_payload = bytes([0x01]) + bytes(range(56))
     with pytest.raises(InvalidAddressError, match="network id 1 does not fit prefix 'addr_test'"):
         validate_address(Chain.CARDANO, bech32_encode("addr_test", mainnet_payload))
+
+
+def test_cardano_addresses_are_stored_lowercase_and_checked_against_the_network() -> None:
+    """An all-uppercase spelling is the same address (one stored form); the network must match."""
+    from walletsync.simulator.encoding import bech32_encode
+
+    assert validate_address(Chain.CARDANO, CARDANO_BASE.upper()) == CARDANO_BASE
+    assert validate_address(Chain.CARDANO, f" {CARDANO_BASE} ", cardano_network="mainnet") == CARDANO_BASE
+    testnet = bech32_encode("addr_test", bytes([0x00]) + bytes(range(56)))
+    assert validate_address(Chain.CARDANO, testnet, cardano_network="preprod") == testnet
+    with pytest.raises(
+        InvalidAddressError, match="is a testnet address; this instance indexes Cardano mainnet"
+    ):
+        validate_address(Chain.CARDANO, testnet, cardano_network="mainnet")
+    with pytest.raises(
+        InvalidAddressError, match="is a mainnet address; this instance indexes Cardano preview"
+    ):
+        validate_address(Chain.CARDANO, CARDANO_BASE, cardano_network="preview")

@@ -49,7 +49,14 @@ def wallets_add(
 
     async def body(db: Database) -> tuple[WalletRow, int | None]:
         async with db.write() as conn:
-            wallet = await add_wallet(conn, chain=chain, address=address, label=label, group=group)
+            wallet = await add_wallet(
+                conn,
+                chain=chain,
+                address=address,
+                label=label,
+                group=group,
+                cardano_network=settings.cardano_network,
+            )
             job_id = await defer_sync(conn, wallet.id) if sync_now else None
         return wallet, job_id
 

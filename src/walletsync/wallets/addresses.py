@@ -27,17 +27,31 @@ class InvalidAddressError(InvalidInputError):
     title = "Invalid address"
 
 
-def validate_address(chain: Chain | str, address: str) -> str:
-    """Return the address (whitespace trimmed) if valid for `chain`, else raise `InvalidAddressError`."""
+CARDANO_NETWORK_IDS = {"mainnet": 1, "preprod": 0, "preview": 0}
+
+
+def validate_address(chain: Chain | str, address: str, *, cardano_network: str | None = None) -> str:
+    """Return the address in its one stored form if valid for `chain`, else raise `InvalidAddressError`.
+
+    Whitespace is trimmed; a Cardano address is lowercased (bech32 allows an all-uppercase spelling of
+    the same address, which must not become a second wallet) and, with `cardano_network`, must belong
+    to it (`addr1…` on mainnet, `addr_test1…` on preprod and preview). Solana addresses carry no
+    cluster, so none is checked."""
     chain = Chain(chain)
     candidate = address.strip()
     if not candidate:
         raise InvalidAddressError(f"{chain.value} address is empty")
     if chain is Chain.SOLANA:
         _check_solana(candidate)
-    else:
-        _check_cardano(candidate)
-    return candidate
+        return candidate
+    network_id = _check_cardano(candidate)
+    if cardano_network is not None and network_id != CARDANO_NETWORK_IDS[cardano_network]:
+        kind = "a mainnet" if network_id == 1 else "a testnet"
+        raise InvalidAddressError(
+            f"{candidate!r} is {kind} address; this instance indexes Cardano {cardano_network} "
+            "(WALLETSYNC_CARDANO_NETWORK)"
+        )
+    return candidate.lower()
 
 
 def _check_solana(address: str) -> None:
@@ -51,7 +65,9 @@ def _check_solana(address: str) -> None:
         )
 
 
-def _check_cardano(address: str) -> None:
+def _check_cardano(address: str) -> int:
+    """Check a Cardano address; return its network id (1 mainnet, 0 testnets)."""
+
     def bad(reason: str) -> InvalidAddressError:
         return InvalidAddressError(f"{address!r} is not a Cardano address: {reason}")
 
@@ -76,3 +92,4 @@ def _check_cardano(address: str) -> None:
         raise bad(f"header type {header_type} does not fit prefix {hrp!r}")
     if network != expected_network:
         raise bad(f"network id {network} does not fit prefix {hrp!r}")
+    return network

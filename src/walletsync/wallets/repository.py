@@ -83,10 +83,12 @@ async def add_wallet(
     address: str,
     label: str | None = None,
     group: str | None = None,
+    cardano_network: str | None = None,
 ) -> WalletRow:
-    """Track a wallet (validated address) and create its sync state. Raises `WalletExistsError`."""
+    """Track a wallet (validated, normalised address) and create its sync state. Raises
+    `WalletExistsError` (also for the same address spelt in other case)."""
     chain = Chain(chain)
-    address = validate_address(chain, address)
+    address = validate_address(chain, address, cardano_network=cardano_network)
     row = (
         await conn.execute(
             pg_insert(wallets)

@@ -133,6 +133,7 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
         WALLETSYNC_REDIS_URL=redis_url,
         WALLETSYNC_CACHE_NAMESPACE=f"wsfuzz-{uuid.uuid4().hex[:8]}",
         WALLETSYNC_API_RATE_LIMIT="1000000/minute",
+        WALLETSYNC_API_AUTH_RATE_LIMIT="1000000/minute",  # every run comes from 127.0.0.1
         WALLETSYNC_AUTO_MIGRATE="false",
         WALLETSYNC_DATA_DIR=str(tmp_path / "data"),
         WALLETSYNC_LOG_LEVEL="WARNING",

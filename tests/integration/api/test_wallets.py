@@ -188,3 +188,26 @@ async def test_bad_list_parameters_are_422(
     response = await api.client.get("/v1/wallets", params=params, headers=keys.read)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_cardano_address_in_other_case_or_network_is_not_a_new_wallet(api: Api, keys: Keys) -> None:
+    """The uppercase spelling of a tracked address is a 409; a testnet address on mainnet is a 422."""
+    from walletsync.simulator.encoding import bech32_encode
+
+    first = await api.client.post(
+        "/v1/wallets", json={"chain": "cardano", "address": CARDANO_ADDRESS}, headers=keys.write
+    )
+    assert first.status_code == 201, first.text
+    again = await api.client.post(
+        "/v1/wallets", json={"chain": "cardano", "address": CARDANO_ADDRESS.upper()}, headers=keys.write
+    )
+    assert again.status_code == 409, again.text
+    testnet = bech32_encode("addr_test", bytes([0x00]) + bytes(range(56)))
+    refused = await api.client.post(
+        "/v1/wallets", json={"chain": "cardano", "address": testnet}, headers=keys.write
+    )
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.address"]
+    assert "WALLETSYNC_CARDANO_NETWORK" in refused.json()["detail"]
+    async with api.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(wallets))).scalar_one() == 1

@@ -51,7 +51,7 @@ def wallet_out(row: WalletRow) -> WalletOut:
 async def create_wallet(body: WalletIn, state: StateDep, _: WriteAccess, response: Response) -> WalletCreated:
     """Track a wallet (the address is validated for its chain) and queue its first sync."""
     try:
-        address = validate_address(body.chain, body.address)
+        address = validate_address(body.chain, body.address, cardano_network=state.settings.cardano_network)
     except InvalidAddressError as exc:
         raise invalid_param("body", "address", exc.detail) from None
     async with state.db.write() as conn:
