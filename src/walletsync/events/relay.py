@@ -41,6 +41,7 @@ from walletsync.events import delivery, metrics
 from walletsync.events.envelope import StoredEvent, events_by_id
 from walletsync.events.listen import OUTBOX_CHANNEL, Listener
 from walletsync.events.publish import PUBLISH_BATCH, publish
+from walletsync.events.wake import RedisAnnouncer, channel_of
 from walletsync.providers.http import ResilientClient
 
 log = structlog.get_logger(__name__)
@@ -94,6 +95,7 @@ class Relay:
         # The breakers of webhook clients follow the injected clock too (tests run days in a second).
         self._monotonic: Callable[[], float] = time.monotonic if now is utcnow else lambda: now().timestamp()
         self._clients: dict[tuple[int, str], ResilientClient] = {}
+        self._announcer: RedisAnnouncer | None = None
         self._outbox_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
 
@@ -101,7 +103,14 @@ class Relay:
 
     async def publish_once(self, limit: int = PUBLISH_BATCH) -> int:
         async with self.db.write() as conn:
-            return await publish(conn, now=self.now(), limit=limit)
+            published = await publish(conn, now=self.now(), limit=limit)
+        if published and self.settings.redis_url:
+            if self._announcer is None:
+                self._announcer = RedisAnnouncer(
+                    self.settings.redis_url, channel_of(self.settings.cache_namespace)
+                )
+            await self._announcer.announce(published)  # after the commit: readers will see the rows
+        return published
 
     async def deliver_once(self) -> int:
         """Claim what is due, send it, record the outcomes; return how many rows were claimed."""
@@ -200,6 +209,9 @@ class Relay:
                     await asyncio.wait_for(wake.wait(), POLL_S)
 
     async def aclose(self) -> None:
+        if self._announcer is not None:
+            await self._announcer.close()
+            self._announcer = None
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
