@@ -29,6 +29,8 @@ router = APIRouter(prefix="/web", include_in_schema=False)
 ScopeParam = Annotated[str, Query(alias="scope", max_length=120, pattern=r"^(all|group:.+|wallet:\d+)$")]
 IntervalParam = Annotated[str | None, Query(max_length=8, pattern=r"^[0-9a-z]+$")]
 RangeParam = Annotated[str, Query(alias="range", pattern=r"^(7d|30d|90d|1y|all)$")]
+ModeParam = Annotated[str, Query(pattern=r"^(lines|stacked|total)$")]
+MODES = [("lines", "Total and each wallet"), ("stacked", "Wallets stacked"), ("total", "Total only")]
 
 
 def base_context(session: WebSession, active: str, **extra: Any) -> dict[str, Any]:
@@ -55,6 +57,7 @@ async def portfolio_page(
     scope: ScopeParam = "all",
     interval: IntervalParam = None,
     range_key: RangeParam = views.DEFAULT_RANGE,
+    mode: ModeParam = "lines",
 ) -> Response:
     quote = state.settings.quote_currency.upper()
     intervals = intervals_of(state.settings.price_intervals)
@@ -74,6 +77,8 @@ async def portfolio_page(
             ranges=list(views.RANGES),
             range_key=range_key,
             latest=latest,
+            mode=mode,
+            modes=MODES,
         ),
     )
 
