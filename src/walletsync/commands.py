@@ -90,7 +90,10 @@ async def serve_all(
     settings: Settings, url: str, *, host: str, port: int, concurrency: int, console: Console | None = None
 ) -> None:
     """The API and a worker (with the periodic scheduler) in one process until SIGINT/SIGTERM."""
+    from walletsync.market.first_run import queue_first_prices_at_start
+
     async with open_services(settings, url, application_name="walletsync-serve") as services:
+        await queue_first_prices_at_start(services)
         await serve_services(services, host=host, port=port, concurrency=concurrency, console=console)
 
 

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
 from walletsync.commands import serve_services, sync_progress, sync_with_progress
 from walletsync.config import Chain, Settings
+from walletsync.db.models import wallets as wallets_table
+from walletsync.errors import InvalidInputError
 from walletsync.events.demo import stream_hints
 from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.runtime import prepare_database
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from walletsync.simulator.server import SimulatorServer
 
 DEMO_GROUP = "demo"
+DEMO_KEY_NAME = "demo"
 WALLETS_PER_CHAIN = 3
 # The simulator is local and enforces no limit unless told to: let the demo go fast.
 SIMULATOR_LIMITS = {
@@ -142,6 +146,7 @@ async def _demo(
     reorg: Callable[[], str] | None = None,
 ) -> int:
     async with open_services(settings, url, application_name="walletsync-demo") as services:
+        await _refuse_another_seed(services, addresses)
         wallets = await _track(services, addresses)
         if not wallets:
             console.print(
@@ -171,10 +176,69 @@ async def _demo(
             console.print(
                 f"[bold]serving[/] the API on http://{host}:{port} (docs at /docs) with a worker; Ctrl-C stops"
             )
+            await _print_api_access(
+                services, host=host, port=port, wallet=wallets[0] if wallets else None, console=console
+            )
             await serve_services(
                 services, host=host, port=port, concurrency=settings.worker_concurrency, console=console
             )
         return 1 if mismatched else 0
+
+
+class DemoSeedError(InvalidInputError):
+    """The database holds the demo of another seed: running this one would add a second set of wallets
+    and overwrite the first run's candles with other prices."""
+
+
+async def _refuse_another_seed(services: Services, addresses: list[tuple[Chain, str]]) -> None:
+    if not addresses:
+        return
+    async with services.db.read() as conn:
+        tracked = {
+            (Chain(chain), address)
+            for chain, address in (
+                await conn.execute(
+                    select(wallets_table.c.chain, wallets_table.c.address).where(
+                        wallets_table.c.group_name == DEMO_GROUP
+                    )
+                )
+            ).all()
+        }
+    if tracked and not tracked & set(addresses):
+        raise DemoSeedError(
+            "this database already holds the demo of another --seed (its wallets and prices would be mixed "
+            "with this one's): run `walletsync demo` with the seed you used first (default 7), or point "
+            "WALLETSYNC_DATA_DIR at a new directory"
+        )
+
+
+async def _print_api_access(
+    services: Services, *, host: str, port: int, wallet: WalletRow | None, console: Console
+) -> None:
+    """How to call the API being served: a read key made for this run (earlier demo keys revoked)."""
+    from walletsync.api.keys import create_key, list_keys, revoke_key
+
+    if services.settings.public_reads:
+        console.print(
+            f"reads need no key (WALLETSYNC_PUBLIC_READS=true): curl http://{host}:{port}/v1/wallets"
+        )
+        return
+    async with services.db.write() as conn:
+        for key in await list_keys(conn, include_revoked=False):
+            if key.name == DEMO_KEY_NAME:
+                await revoke_key(conn, key.id)
+        created = await create_key(conn, name=DEMO_KEY_NAME, scope="read")
+    path = f"/v1/wallets/{wallet.id}/balances" if wallet is not None else "/v1/wallets"
+    console.print(
+        f"[bold]read API key[/] for this demo (revoked when the demo runs again): {created.key}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  curl -H 'Authorization: Bearer {created.key}' http://{host}:{port}{path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("  more keys: walletsync apikeys create NAME --scope read|write|admin", highlight=False)
 
 
 async def _track(services: Services, addresses: list[tuple[Chain, str]]) -> list[WalletRow]:

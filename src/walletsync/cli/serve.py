@@ -25,6 +25,7 @@ def worker_command(
 ) -> None:
     """Run a job worker (several may run at once, in any number of processes)."""
     from walletsync.jobs.worker import run_worker
+    from walletsync.market.first_run import queue_first_prices_at_start
     from walletsync.preflight import check_port_free
     from walletsync.runtime import tune_gc_for_throughput
     from walletsync.services import open_services
@@ -43,6 +44,7 @@ def worker_command(
 
     async def body() -> None:
         async with open_services(settings, url, application_name="walletsync-worker") as services:
+            await queue_first_prices_at_start(services)
             await run_worker(services, concurrency=concurrency or settings.worker_concurrency, queues=queue)
 
     run_async(body())

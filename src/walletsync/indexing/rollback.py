@@ -2,8 +2,9 @@
 
 Before listing new transactions, a sync asks its source which recently indexed transactions to check
 (`recheck_floor`: Cardano, `WALLETSYNC_CARDANO_ROLLBACK_WINDOW` blocks below the tip; Solana at
-`finalized` commitment, none) and which of them are gone (`vanished`: Blockfrost no longer returns
-the transaction, or in another block than the one stored). Those are retracted (`retract.py`) in one
+`finalized` commitment, none; at `confirmed`, those above the previous run's finalized slot, which
+were provisional) and which of them are gone (`vanished`: Blockfrost no longer returns the
+transaction, or in another block than the one stored; the Solana node answers null for it). Those are retracted (`retract.py`) in one
 database transaction with the cursor rewound to list again from below the lowest of them, so a
 transaction re-included in the winning fork is indexed anew and one that was dropped stays out.
 `WALLETSYNC_CARDANO_SAFETY_DEPTH` still keeps most rollbacks from ever reaching the facts; this is
@@ -32,8 +33,10 @@ async def reconcile(
 ) -> tuple[dict[str, Any] | None, int]:
     """Retract the wallet's rolled-back transactions; return the cursor to continue from and how
     many transactions were retracted."""
-    floor = await source.recheck_floor()
-    if floor is None or not cursor:
+    if not cursor:
+        return cursor, 0
+    floor = await source.recheck_floor(cursor)
+    if floor is None:
         return cursor, 0
     wt = wallet_transactions
     async with db.read() as conn:
@@ -47,7 +50,7 @@ async def reconcile(
     if not gone:
         return cursor, 0
     lowest = min(tx.height for tx in recent if tx.tx_id in gone)
-    rewound = source.rewind(cursor, lowest)
+    rewound = source.rewind(cursor, lowest, gone)
     async with db.write() as conn:
         removed = await retract(
             conn, wallet_id=wallet.id, chain=wallet.chain.value, address=wallet.address, tx_ids=sorted(gone)

@@ -11,10 +11,12 @@ commit once that page's facts are stored, so a crash resumes at the last committ
   discoveries survive (the transactions that revealed them are linked, never fetched again). The
   cursor per address keeps the newest signature reached and, while a run pages backwards, a
   `pending` window `{head, before, until}`; the window closes (newest := head) when a page comes back
-  short. Only finalized signatures are listed, so there is nothing to roll back.
+  short. At `finalized` commitment (the default) nothing listed is ever rolled back; at `confirmed`
+  the cursor also records the finalized slot, above which the next run re-checks (`rollback.py`).
 - Cardano lists an address's transactions oldest first (Blockfrost `from=height:index`) and stops
-  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that deep,
-  so a rolled-back transaction never reaches the balances.
+  `WALLETSYNC_CARDANO_SAFETY_DEPTH` blocks below the tip: a transaction is indexed only once it is that
+  deep, so most rollbacks never reach the balances; deeper ones are detected and retracted by the
+  rollback check (`rollback.py`) before each listing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -32,7 +34,7 @@ from walletsync.errors import WalletsyncError
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.errors import UpstreamNotFoundError
 from walletsync.providers.solana import SolanaAdapter
-from walletsync.providers.solana_parse import owned_token_accounts
+from walletsync.providers.solana_parse import owned_token_accounts, token_decimals
 from walletsync.providers.types import AssetInfo, ChainTx, TxRef
 
 log = structlog.get_logger(__name__)
@@ -82,7 +84,7 @@ class TransactionSource(Protocol):
         """The cursor to commit with `page`, once its new transactions `txs` are fetched."""
         ...
 
-    async def recheck_floor(self) -> int | None:
+    async def recheck_floor(self, cursor: dict[str, Any]) -> int | None:
         """Indexed transactions above this height may still be rolled back (None: none can)."""
         ...
 
@@ -90,8 +92,9 @@ class TransactionSource(Protocol):
         """Which of `recent` the chain no longer holds in the block they were indexed from."""
         ...
 
-    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
-        """`cursor` moved back so that listing resumes at `height` (already linked ones are skipped)."""
+    def rewind(self, cursor: dict[str, Any], height: int, gone: set[str]) -> dict[str, Any]:
+        """`cursor` moved back past the retracted `gone` (lowest at `height`): listing resumes
+        below them (already linked ones are skipped)."""
         ...
 
 
@@ -128,6 +131,7 @@ class SolanaSource:
         self._concurrency = concurrency
         self._batch_size = batch_size
         self._current: dict[str, Any] = {}  # the cursor as `pages` advances it
+        self._decimals: dict[str, int] = {}  # mint -> decimals stated by fetched transactions
 
     async def owners(self) -> frozenset[str]:
         return frozenset({self._address})
@@ -135,6 +139,10 @@ class SolanaSource:
     async def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]:
         current = self._current = copy.deepcopy(cursor) if cursor else {}
         per_address: dict[str, Any] = current.setdefault("addresses", {})
+        if self._adapter.commitment == "confirmed":
+            # What this run indexes above the finalized slot is provisional: the next run re-checks
+            # everything above it (`recheck_floor`).
+            current["final_slot"] = await self._adapter.slot("finalized")
         token_accounts = await self._adapter.token_accounts(self._address)
         # Every address in the cursor stays scanned: accounts closed since no longer list by owner,
         # and accounts discovered by an earlier (perhaps interrupted) run were saved there.
@@ -206,6 +214,9 @@ class SolanaSource:
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
 
         def each(batch: list[ChainTx]) -> None:
+            for tx in batch:
+                if tx.raw is not None:
+                    self._decimals.update(token_decimals(tx.raw))
             if on_tx is not None:
                 for tx in batch:
                     on_tx(tx)
@@ -215,22 +226,42 @@ class SolanaSource:
         )
         return [tx for batch in results for tx in batch]
 
-    async def recheck_floor(self) -> int | None:
-        return None  # only finalized signatures are listed: nothing indexed is rolled back
+    async def recheck_floor(self, cursor: dict[str, Any]) -> int | None:
+        """At `finalized` nothing indexed is ever rolled back. At `confirmed`, what was indexed above
+        the finalized slot of the previous run was provisional: re-verified now."""
+        if self._adapter.commitment == "finalized":
+            return None
+        final = cursor.get("final_slot")
+        return int(final) if isinstance(final, int) else None
 
     async def vanished(self, recent: Sequence[StoredTx]) -> set[str]:
-        return set()
+        signatures = [tx.tx_id for tx in recent]
+        size = self._batch_size
+        gone: set[str] = set()
+        for i in range(0, len(signatures), size):
+            gone |= await self._adapter.vanished(signatures[i : i + size])
+        return gone
 
-    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
-        return cursor
+    def rewind(self, cursor: dict[str, Any], height: int, gone: set[str]) -> dict[str, Any]:
+        """An address whose newest listed signature vanished is listed again from its newest (the
+        RPC cannot page `until` a signature it no longer has); the others are unaffected."""
+        rewound = copy.deepcopy(cursor)
+        for address, position in rewound.get("addresses", {}).items():
+            pending = position.get("pending") or {}
+            if position.get("newest") in gone or pending.get("head") in gone or pending.get("until") in gone:
+                rewound["addresses"][address] = {"newest": None, "pending": None}
+        return rewound
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:
+            # Decimals as the transactions themselves state them win: they hold even when the mint
+            # account is gone (closed); the mint account adds what it has (Token-2022 name, symbol).
+            stated = self._decimals.get(key)
             try:
-                return await self._adapter.mint_info(key)
+                found = await self._adapter.mint_info(key)
             except UpstreamNotFoundError:
-                # A mint whose account is gone (closed) still has balances to show; decimals unknown.
-                return _unknown_asset(self.chain, key)
+                found = _unknown_asset(self.chain, key)
+            return found if stated is None else replace(found, decimals=stated)
 
         return await bounded_map(info, sorted(keys), concurrency=self._concurrency)
 
@@ -291,7 +322,7 @@ class CardanoSource:
     def settle(self, page: Page, txs: Sequence[ChainTx]) -> dict[str, Any]:
         return page.cursor
 
-    async def recheck_floor(self) -> int | None:
+    async def recheck_floor(self, cursor: dict[str, Any]) -> int | None:
         return await self._adapter.tip_height() - self._rollback_window
 
     async def vanished(self, recent: Sequence[StoredTx]) -> set[str]:
@@ -306,7 +337,7 @@ class CardanoSource:
         found = await bounded_map(gone, list(recent), concurrency=self._concurrency)
         return {tx_id for tx_id in found if tx_id is not None}
 
-    def rewind(self, cursor: dict[str, Any], height: int) -> dict[str, Any]:
+    def rewind(self, cursor: dict[str, Any], height: int, gone: set[str]) -> dict[str, Any]:
         """Each address listed at or past `height` resumes just below it (Blockfrost `from` is
         inclusive, and transactions still linked are skipped before fetching)."""
         rewound = copy.deepcopy(cursor)

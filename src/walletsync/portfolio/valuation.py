@@ -26,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     and_,
     cast,
+    exists,
     func,
     literal,
     null,
@@ -150,12 +151,15 @@ class _Prices:
 
     links: dict[int, _Link]
     closes: dict[int, PricePoint]
+    synced: bool = True  # False: no price sync has stored anything yet (links are made by it)
 
 
 async def _prices(conn: AsyncConnection, balances: Iterable[Balance], *, at: datetime | None) -> _Prices:
     links = await _links(conn, [b.asset_id for b in balances])
     closes = await latest_closes(conn, [link.instrument_id for link in links.values()], at=at)
-    return _Prices(links, closes)
+    # No link at all may just mean a fresh install: say that, not "no price source linked".
+    synced = bool(links) or bool(await conn.scalar(select(exists().select_from(candles))))
+    return _Prices(links, closes, synced)
 
 
 def _price_balances(
@@ -167,7 +171,9 @@ def _price_balances(
         link = prices.links.get(b.asset_id)
         point = prices.closes.get(link.instrument_id) if link else None
         reason = None
-        if link is None:
+        if link is None and not prices.synced:
+            reason = "no prices synced yet (`walletsync prices sync`, or a running worker, fetches them)"
+        elif link is None:
             reason = "no price source linked to this asset"
         elif (link.quote or "").upper() != quote:
             reason = f"{link.symbol} is quoted in {link.quote or 'an unknown currency'}, not {quote}"

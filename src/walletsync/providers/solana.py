@@ -167,6 +167,21 @@ class SolanaAdapter:
             delay *= 2
         return [found[signature] for signature in signatures]
 
+    async def vanished(self, signatures: Sequence[str]) -> set[str]:
+        """Which of `signatures` the node no longer has at the adapter's commitment (asked twice,
+        so one lagging node does not retract a transaction); item errors raise as in `transactions`."""
+        missing = list(signatures)
+        for _ in range(2):
+            found: dict[str, ChainTx] = {}
+            failures = await self._batch(missing, found)
+            errors = {s: r for s, r in failures.items() if not r.startswith("null")}
+            if errors:
+                raise TransactionUnavailableError(errors, attempts=1, provider=PROVIDER)
+            missing = [s for s in missing if s in failures]
+            if not missing:
+                break
+        return set(missing)
+
     async def _batch(self, signatures: Sequence[str], found: dict[str, ChainTx]) -> dict[str, str]:
         """One batch of `getTransaction`: fill `found`; return the retryable failures by signature."""
         if not signatures:
@@ -246,9 +261,13 @@ class SolanaAdapter:
         result = await self._call("getAccountInfo", [mint, options], cache_ttl_s=self._metadata_cache_ttl_s)
         return parse_mint_info(mint, result)
 
-    async def slot(self) -> int:
-        """The current slot at the adapter's commitment."""
-        result = await self._call("getSlot", [{"commitment": self._commitment}])
+    @property
+    def commitment(self) -> Commitment:
+        return self._commitment
+
+    async def slot(self, commitment: Commitment | None = None) -> int:
+        """The current slot at `commitment` (the adapter's own by default)."""
+        result = await self._call("getSlot", [{"commitment": commitment or self._commitment}])
         if not isinstance(result, int):
             raise MalformedResponseError(f"getSlot result is not an integer: {result!r}", provider=PROVIDER)
         return result

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from walletsync.simulator.cardano_chain import CardanoChain, apply_tx
+from walletsync.simulator.solana_chain import SOL_TRANSFER, SolanaChain
 
 
 class ReorgRequest(BaseModel):
@@ -82,3 +83,28 @@ def _rebuild(chain: CardanoChain) -> None:
     for i, tx in enumerate(chain.txs):
         if i not in chain.dropped:
             apply_tx(chain, tx)
+
+
+def drop_solana_newest(chain: SolanaChain, count: int) -> list[str]:
+    """Drop the `count` newest transactions of the Solana chain (by slot), as a fork abandoned before
+    they were finalized: unlisted, `getTransaction` null, their balance changes undone (newest first;
+    nothing later depends on them). A token account they had closed is open again. Their signatures."""
+    live = sorted(chain.sig_index.values(), key=lambda i: (chain.txs[i].slot, i))
+    dropped = live[-count:] if count > 0 else []
+    for i in reversed(dropped):
+        tx = chain.txs[i]
+        chain.lamports[tx.payer] += tx.fee
+        if not tx.failed:
+            if tx.kind == SOL_TRANSFER:
+                chain.lamports[tx.payer] += tx.amount
+                chain.lamports[tx.dest] -= tx.amount
+            else:
+                chain.token_amount[tx.source] += tx.amount
+                chain.token_amount[tx.dest] -= tx.amount
+        del chain.sig_index[tx.signature]
+    gone = set(dropped)
+    for account, ids in chain.address_txs.items():
+        if gone.intersection(ids):
+            chain.address_txs[account] = [i for i in ids if i not in gone]
+    chain.closed_token_accounts = {ta for ta in chain.closed_token_accounts if chain.token_amount[ta] == 0}
+    return [chain.txs[i].signature for i in dropped]

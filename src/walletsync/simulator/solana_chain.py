@@ -110,12 +110,16 @@ class SolanaChain:
         self.token_amount: dict[int, int] = {}  # token account index -> final amount
         self.owner_token_accounts: dict[int, dict[int, int]] = {}  # owner -> mint -> token account
         self.closed_token_accounts: set[int] = set()  # emptied and closed: no longer listed by owner
+        self.closed_mints: set[str] = set()  # mint accounts closed since (getAccountInfo null); tests set it
         self.txs: list[SolTx] = []
         self.sig_index: dict[str, int] = {}
         self.address_txs: dict[int, list[int]] = {}  # account index -> tx indices, oldest first
         self.wallets: list[str] = []
         self.max_slot = ANCHOR_SLOT
         self.passes = 0
+        # Slots between the confirmed tip and the finalized one (0: everything is finalized). With
+        # a lag, `finalized` requests do not see the newest transactions, `confirmed` ones do.
+        self.finality_lag = 0
         self.mints: list[Mint] = []
         self.mint_index: dict[str, int] = {}
         for i, (symbol, name, decimals) in enumerate(_MINT_SPECS):
@@ -165,6 +169,14 @@ class SolanaChain:
     def latest_slot(self) -> int:
         """The chain tip: a little past the newest transaction, so all history is finalized."""
         return self.max_slot + 150
+
+    @property
+    def finalized_slot(self) -> int:
+        return self.latest_slot - self.finality_lag
+
+    def visible(self, tx: SolTx, commitment: str | None) -> bool:
+        """Whether a request at `commitment` (finalized when None, as the RPC defaults) sees `tx`."""
+        return commitment == "confirmed" or tx.slot <= self.finalized_slot
 
     def signatures_for(self, address: str) -> list[int]:
         """Tx indices touching `address` (in the tx's account keys), oldest first."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+from bisect import bisect_right
 from typing import Any
 
 from walletsync.simulator.encoding import b58decode, b58encode, is_solana_pubkey
@@ -159,8 +160,10 @@ class SolanaRpc:
     # --- methods ----------------------------------------------------------------------------
 
     def get_slot(self, params: list[Any]) -> int:
-        _config(params, 0)
-        return self.chain.latest_slot
+        config = _config(params, 0)
+        return (
+            self.chain.latest_slot if config.get("commitment") == "confirmed" else self.chain.finalized_slot
+        )
 
     def get_health(self, params: list[Any]) -> str:
         return "ok"
@@ -199,13 +202,15 @@ class SolanaRpc:
             if pos is not None:
                 start = pos + 1
         txs = chain.txs
+        if config.get("commitment") != "confirmed":  # the newest, not yet finalized, are not seen
+            end = min(end, bisect_right(tx_ids, chain.finalized_slot, key=lambda t: txs[t].slot))
         out = []
         for i in range(end - 1, max(start, end - limit) - 1, -1):
             tx = txs[tx_ids[i]]
             out.append(
                 {
                     "blockTime": tx.block_time,
-                    "confirmationStatus": "finalized",
+                    "confirmationStatus": "finalized" if tx.slot <= chain.finalized_slot else "confirmed",
                     "err": _tx_error(tx),
                     "memo": None,
                     "signature": tx.signature,
@@ -231,6 +236,8 @@ class SolanaRpc:
         if idx is None:
             return None
         tx = self.chain.txs[idx]
+        if not self.chain.visible(tx, config.get("commitment")):
+            return None
         if tx.version == 0 and max_version is None:
             raise RpcError(VERSION_NOT_SUPPORTED, _V0_NOT_SUPPORTED)
         return transaction_json(
@@ -247,7 +254,7 @@ class SolanaRpc:
         accounts = {
             mint: ta
             for mint, ta in chain.owner_token_accounts.get(chain.account_index.get(owner, -1), {}).items()
-            if ta not in chain.closed_token_accounts
+            if not self._closed(ta, config.get("commitment"))
         }
         if "mint" in selector:
             mint = chain.mint_index.get(selector["mint"])
@@ -263,6 +270,13 @@ class SolanaRpc:
         ]
         return {"context": self._context(), "value": value}
 
+    def _closed(self, ta: int, commitment: str | None) -> bool:
+        """Closed, as seen at `commitment`: its closing transaction (its last) is visible there."""
+        chain = self.chain
+        if ta not in chain.closed_token_accounts:
+            return False
+        return chain.visible(chain.txs[chain.address_txs[ta][-1]], commitment)
+
     def get_account_info(self, params: list[Any]) -> dict[str, Any]:
         address = _pubkey_param(params)
         encoding = _config(params, 1).get("encoding", "base58")
@@ -270,7 +284,9 @@ class SolanaRpc:
         value: dict[str, Any] | None = None
         mint = chain.mint_index.get(address)
         idx = chain.account_index.get(address)
-        if mint is not None:
+        if address in chain.closed_mints:
+            value = None
+        elif mint is not None:
             value = self._mint_account(mint, encoding)
         elif idx is not None and idx in chain.closed_token_accounts:
             value = None  # closed: the account no longer exists

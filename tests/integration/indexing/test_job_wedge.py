@@ -13,15 +13,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
 from walletsync.jobs.api import defer_sync, get_job, list_jobs
+from walletsync.jobs.app import open_app
 from walletsync.jobs.control import JobNotCancellableError, cancel_job
 from walletsync.jobs.sweep import due_wallets, sweep
-from walletsync.jobs.tables import procrastinate_jobs
-from walletsync.jobs.worker import run_worker
+from walletsync.jobs.tables import procrastinate_jobs, procrastinate_workers
+from walletsync.jobs.worker import requeue_stalled, run_worker
 from walletsync.services import open_services
 from walletsync.simulator.faults import FaultConfig, FaultRule
 from walletsync.simulator.ledger import Ledger
@@ -176,3 +177,36 @@ async def test_cancel_waiting_running_and_finished_jobs(db: Database, ledger: Le
 
     with pytest.raises(JobNotCancellableError, match=f"job {waiting} is cancelled"):
         await cancel_job(db, waiting)
+
+
+async def test_a_lost_workers_job_with_a_waiting_twin_is_superseded_not_failed(
+    db: Database, ledger: Ledger, database_url: str
+) -> None:
+    """The reaper closes a dead worker's sync as superseded (cancelled) when its twin waits: the failed
+    list only holds jobs that truly failed."""
+    wallet_id = await _add(db, Chain.SOLANA, ledger.solana_wallets[0])
+    async with db.write() as conn:
+        lost = await defer_sync(conn, wallet_id)
+        dead = await conn.scalar(
+            insert(procrastinate_workers)
+            .values(last_heartbeat=func.now() - timedelta(minutes=5))
+            .returning(procrastinate_workers.c.id)
+        )
+        await conn.execute(
+            procrastinate_jobs.update()
+            .where(procrastinate_jobs.c.id == lost)
+            .values(status="doing", worker_id=dead)
+        )
+        twin = await defer_sync(conn, wallet_id)
+    async with open_app(database_url) as app:
+        assert await requeue_stalled(app, db, stalled_after_s=60) == 1
+    async with db.read() as conn:
+        job = await get_job(conn, lost)
+        failed = await list_jobs(conn, status="failed")
+        twin_status = (await get_job(conn, twin)).status
+    assert job.status == "cancelled"
+    assert job.last_error == (
+        f"Superseded: WorkerLost: its worker stopped; job {twin}, identical and already waiting, takes over"
+    )
+    assert failed == []
+    assert twin_status == "todo"
