@@ -16,6 +16,7 @@ Unprefixed names that walletsync read before the prefix (`LEGACY_NAMES`) are no 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -289,11 +290,22 @@ class Settings(BaseSettings):
 
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
+    # Off by default, safe on a public bind: /metrics then needs a key (read scope or better).
+    metrics_public: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_METRICS_PUBLIC"))
+    docs_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DOCS_ENABLED"))
     cors_origins: CommaList = Field(default_factory=list, validation_alias=_alias("WALLETSYNC_CORS_ORIGINS"))
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, validation_alias=_alias("WALLETSYNC_MAX_BODY_BYTES")
     )
     api_rate_limit: str = Field(default="600/minute", validation_alias=_alias("WALLETSYNC_API_RATE_LIMIT"))
+    # Requests that need a key looked up (or carry none) spend this per client address first.
+    api_auth_rate_limit: str = Field(
+        default="120/minute", validation_alias=_alias("WALLETSYNC_API_AUTH_RATE_LIMIT")
+    )
+    # Peers (addresses or CIDR blocks) whose X-Forwarded-For names the client; no one by default.
+    trusted_proxies: CommaList = Field(
+        default_factory=list, validation_alias=_alias("WALLETSYNC_TRUSTED_PROXIES")
+    )
 
     # --- web dashboard --------------------------------------------------------------------
     dashboard_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DASHBOARD_ENABLED"))
@@ -351,6 +363,7 @@ class Settings(BaseSettings):
         "price_crypto_quotes",
         "price_stock_exchanges",
         "cors_origins",
+        "trusted_proxies",
         mode="before",
     )
     @classmethod
@@ -432,6 +445,16 @@ class Settings(BaseSettings):
                 parse_price_rule(entry)
             except ConfigError as exc:  # its message starts with the variable's name: keep the rest
                 raise ValueError(exc.detail.partition(": ")[2]) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or CIDR block") from None
         return value
 
     @field_validator("cors_origins")

@@ -96,7 +96,8 @@ class Demo:
             engine = create_async_engine(async_url(self.database_url))
             try:
                 async with engine.begin() as conn:
-                    return list(await conn.execute(text(statement), params))
+                    result = await conn.execute(text(statement), params)
+                    return list(result) if result.returns_rows else []
             finally:
                 await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -69,7 +70,7 @@ def test_sign_in_and_the_portfolio_chart_draws_one_point_per_bar(
     sign_in(page, demo, "read")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Portfolio")
     page.get_by_label("Range").select_option("30d")
-    expect(page).to_have_url(f"{demo.base_url}/web/?scope=all&interval=1day&range=30d")
+    expect(page).to_have_url(f"{demo.base_url}/web/?scope=all&interval=1day&range=30d&mode=lines")
     chart = wait_chart(page, "#value-chart")
     start = datetime.fromisoformat(chart.get_attribute("data-from") or "")
     end = datetime.fromisoformat(chart.get_attribute("data-to") or "")
@@ -198,7 +199,8 @@ def test_sync_now_is_refused_with_a_read_key(page: Page, demo: Demo, watch: Page
 
 def test_sync_now_shows_progress_then_the_new_transactions(page: Page, demo: Demo, watch: PageWatch) -> None:
     """With a write key, "Sync now" on a wallet never synced shows the job's progress, then its
-    transactions (as many as the simulator's ledger lists for it) without a page reload."""
+    transactions (those the sync stored, at most as many as the simulator's ledger lists for the
+    address) without a page reload."""
     from tests.browser.conftest import DEMO_SEED, DEMO_WALLETS_PER_CHAIN, run_async
     from walletsync.config import Chain
     from walletsync.simulator.ledger import Ledger
@@ -206,8 +208,8 @@ def test_sync_now_shows_progress_then_the_new_transactions(page: Page, demo: Dem
     ledger = Ledger(DEMO_SEED, solana_wallets=DEMO_WALLETS_PER_CHAIN, cardano_wallets=DEMO_WALLETS_PER_CHAIN)
     tracked = set(ledger.cardano_wallets)
     address = next(a for a in ledger.cardano.address_index if a not in tracked and a.startswith("addr1q"))
-    expected = len(ledger.wallet_tx_ids(Chain.CARDANO, address))
-    assert 0 < expected <= 25
+    on_chain = len(ledger.wallet_tx_ids(Chain.CARDANO, address))
+    assert 0 < on_chain <= 25
     wallet_id = run_async(demo.add_wallet(Chain.CARDANO, address, "browser-new"))
 
     sign_in(page, demo, "write")
@@ -224,8 +226,11 @@ def test_sync_now_shows_progress_then_the_new_transactions(page: Page, demo: Dem
         }"""
     )
     page.get_by_role("button", name="Sync now").click()
-    expect(page.locator("#tx-table tbody tr")).to_have_count(expected, timeout=30_000)
-    expect(page.locator("#sync-status")).to_contain_text(f"{expected} transactions", timeout=30_000)
+    expect(page.locator("#sync-status")).to_contain_text("Synced:", timeout=30_000)
+    [(stored,)] = demo.sql("SELECT count(*) FROM wallet_transactions WHERE wallet_id = :id", id=wallet_id)
+    assert 0 < stored <= on_chain
+    expect(page.locator("#sync-status")).to_contain_text(f"Synced: {stored} transactions.")
+    expect(page.locator("#tx-table tbody tr")).to_have_count(stored, timeout=10_000)
     assert page.evaluate("window.__notReloaded") is True
     statuses: list[str] = page.evaluate("window.__statuses")
     assert any(s.startswith(("Sync queued", "Syncing")) for s in statuses), statuses
@@ -264,4 +269,28 @@ def test_every_page_is_clean_at_phone_and_desktop_width(
     # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    watch.assert_clean()
+
+
+def test_the_portfolio_updates_itself_after_a_sync(page: Page, demo: Demo, watch: PageWatch) -> None:
+    """A wallet's sync stores transactions while the portfolio is open: the page notices (it polls
+    the sync states) and redraws its wallets and chart without a reload."""
+    [(count_before,)] = demo.sql("SELECT count(*) FROM wallets")
+    sign_in(page, demo, "write")
+    wait_chart(page, "#value-chart")
+    expect(page.locator("#portfolio-poll")).to_have_attribute(
+        "hx-get", re.compile(r"seen=\d"), timeout=10_000
+    )
+    page.evaluate("window.__notReloaded = true")
+    rows = page.locator("#wallets tbody tr")
+    expect(rows).to_have_count(count_before)
+    page.locator("#value-chart").evaluate("(el) => { el.dataset.old = 'yes'; }")
+    # Another client changes the facts: a sync state moves (as a worker's sync would).
+    demo.sql(
+        "UPDATE sync_state SET updated_at = now() WHERE wallet_id = (SELECT min(wallet_id) FROM sync_state)"
+    )
+    # The body is swapped for a fresh one (without the mark), whose chart draws again.
+    expect(page.locator("#value-chart")).not_to_have_attribute("data-old", "yes", timeout=20_000)
+    wait_chart(page, "#value-chart")
+    assert page.evaluate("window.__notReloaded") is True
     watch.assert_clean()

@@ -24,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from walletsync import __version__
 from walletsync.api.deps import AppState
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
-from walletsync.api.keys import key_memo
+from walletsync.api.keys import RevocationListener, key_memo
 from walletsync.api.middleware import ApiMiddleware
 from walletsync.api.outage import install_outage_handler
 from walletsync.api.params import check_anonymous_route
@@ -115,8 +115,17 @@ def create_app(
         cache: CacheLayer = shared or setup_cache(settings)
         if shared is None and db.replica_count:
             cache.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
+        # Key revocations from any process (API or CLI) reach this one's memo at once (api/keys.py).
+        revocations = RevocationListener(db.direct_url, key_memo())
+        revocations.start()
         app.state.walletsync = AppState(
-            settings=settings, db=db, cache=cache, limiter=limiter, key_memo=key_memo(), head_revision=head
+            settings=settings,
+            db=db,
+            cache=cache,
+            limiter=limiter,
+            key_memo=key_memo(),
+            head_revision=head,
+            revocations=revocations,
         )
         log.info(
             "api.started",
@@ -127,6 +136,7 @@ def create_app(
         try:
             yield
         finally:
+            await revocations.stop()
             if (hub := getattr(app.state, "events_hub", None)) is not None:
                 await hub.close()  # live event streams (api/routers/events.py)
             if shared is None:
@@ -141,7 +151,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         dependencies=[Depends(check_anonymous_route)],
         # No redirect to add or drop a trailing slash: Starlette builds its Location from the client's

@@ -16,6 +16,7 @@ block ends, before the response is sent).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,7 +26,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from walletsync.api.errors import ApiError
-from walletsync.api.keys import KeyMemo, Principal, Scope, hash_key, verify_key
+from walletsync.api.keys import (
+    KeyMemo,
+    Principal,
+    RevocationListener,
+    Scope,
+    hash_key,
+    verify_key,
+    well_formed,
+)
 from walletsync.api.params import (
     AUTHENTICATES,
     Limit,
@@ -48,6 +57,7 @@ __all__ = [
     "AppState",
     "KeyedReadAccess",
     "Limit",
+    "MetricsAccess",
     "OptionalAdmin",
     "ReadAccess",
     "StateDep",
@@ -71,6 +81,7 @@ class AppState:
     limiter: KeyRateLimiter
     key_memo: KeyMemo
     head_revision: str
+    revocations: RevocationListener | None = None
 
 
 def app_state(request: Request) -> AppState:
@@ -96,15 +107,42 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="walletsync"'}
 
 
 async def authenticate(state: AppState, presented: str) -> Principal | None:
+    """The key's principal, or None. Malformed keys cost nothing; unknown ones one query per minute."""
+    if not well_formed(presented):
+        return None
     digest = hash_key(presented)
-    principal = state.key_memo.get(digest)
+    known, principal = state.key_memo.lookup(digest)
+    if known:
+        return principal
+    # The primary, not a replica: a revocation must count at once, not after replication lag.
+    async with state.db.primary.connect() as conn:
+        principal = await verify_key(conn, presented)
     if principal is None:
-        # The primary, not a replica: a revocation must count at once, not after replication lag.
-        async with state.db.primary.connect() as conn:
-            principal = await verify_key(conn, presented)
-        if principal is not None:
-            state.key_memo.put(digest, principal)
+        state.key_memo.put_unknown(digest)
+    else:
+        state.key_memo.put(digest, principal)
     return principal
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the rightmost address
+    in `X-Forwarded-For` that is not one (what a client prepends there itself is never believed)."""
+    peer = request.client.host if request.client else "unknown"
+    if not settings.trusted_proxies or not _trusted(peer, settings.trusted_proxies):
+        return peer
+    hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop, settings.trusted_proxies):
+            return hop
+    return peer
+
+
+def _trusted(address: str, proxies: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
 async def _rate_limit(state: AppState, identity: str) -> None:
@@ -113,6 +151,19 @@ async def _rate_limit(state: AppState, identity: str) -> None:
         raise ApiError(
             429,
             f"rate limit of {state.settings.api_rate_limit} exceeded; retry in {retry_after} s",
+            title="Too many requests",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+async def _rate_limit_unverified(state: AppState, client: str) -> None:
+    """Spend the client address's budget for a request whose key is not already known valid."""
+    retry_after = await state.limiter.hit(f"auth:{client}", state.limiter.auth_item)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            f"more than {state.settings.api_auth_rate_limit} requests without a valid API key from this "
+            f"address; retry in {retry_after} s",
             title="Too many requests",
             headers={"Retry-After": str(retry_after)},
         )
@@ -130,18 +181,23 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | None:
         state = app_state(request)
+        client = client_address(request, state.settings)
         if credentials is None:
             if scope is Scope.READ and public_when_allowed and state.settings.public_reads:
-                client = request.client.host if request.client else "unknown"
                 await _rate_limit(state, f"ip:{client}")
                 await check_request(request)
                 return None
+            await _rate_limit_unverified(state, client)
             raise ApiError(
                 401,
                 "an API key is required: send `Authorization: Bearer <key>` "
                 "(create one with `walletsync apikeys create NAME --scope read`)",
                 headers=_CHALLENGE,
             )
+        # Only a key this process already verified skips the per-address budget: every other attempt
+        # (malformed, unknown, or new to this process) spends it before any database query.
+        if state.key_memo.get(hash_key(credentials.credentials)) is None:
+            await _rate_limit_unverified(state, client)
         principal = await authenticate(state, credentials.credentials)
         if principal is None:
             raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)
@@ -171,6 +227,20 @@ async def _optional_admin(
         return False  # the database is what /readyz is about to report on: answer, without details
     return principal is not None and principal.scope.allows(Scope.ADMIN)
 
+
+_keyed_read = require(Scope.READ, public_when_allowed=False).dependency
+
+
+async def _metrics_access(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """`/metrics` is open with `WALLETSYNC_METRICS_PUBLIC=true`; otherwise it needs a key (read or more)."""
+    if not app_state(request).settings.metrics_public:
+        assert _keyed_read is not None
+        await _keyed_read(request, credentials)
+
+
+MetricsAccess = Annotated[None, Depends(_metrics_access)]
 
 # For public routes that show more to an admin (`/readyz` details): never refuses a request.
 OptionalAdmin = Annotated[bool, Depends(_optional_admin)]

@@ -7,13 +7,23 @@ the key's first 12 characters (`key_prefix`, not secret), then compares the hash
 
 Scopes are ordered: `admin` can do what `write` can, `write` what `read` can. A verified key is kept
 in a small per-process memo for `MEMO_TTL_S` seconds so hot reads do not pay a database round trip
-each; revoking a key in this process forgets it at once, in other processes within `MEMO_TTL_S`.
+each, and a key found unknown for `UNKNOWN_TTL_S` (keys are random: an unknown one never becomes
+valid), so a client repeating a bad key costs no query either. A string that is not shaped like a key
+is refused without any query.
+
+Revocation (API or CLI) sends `NOTIFY walletsync_api_key_revoked, '<key id>'` in its transaction;
+every API process LISTENs on a session connection of its own (`RevocationListener`) and drops the key
+from its memo when the revocation commits. While that connection is down the memo is emptied, and
+emptied again on reconnecting, so a revocation is never missed for longer than `MEMO_TTL_S`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -22,16 +32,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import asyncpg
+import structlog
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from walletsync.db.engine import libpq_url
 from walletsync.db.models import api_keys
 from walletsync.errors import InvalidInputError, NotFoundError
 
 KEY_PREFIX = "wsk_"
 LOOKUP_CHARS = 12
 MEMO_TTL_S = 5.0
+UNKNOWN_TTL_S = 60.0
 MEMO_MAX = 10_000
+REVOKED_CHANNEL = "walletsync_api_key_revoked"
+# What `create_key` makes: the prefix and 43 base64url characters (32 bytes).
+KEY_SHAPE = re.compile(r"^wsk_[A-Za-z0-9_-]{43}$")
+
+log = structlog.get_logger(__name__)
 
 
 class Scope(StrEnum):
@@ -139,7 +158,14 @@ async def revoke_key(conn: AsyncConnection, key_id: int) -> ApiKeyInfo:
     if row is None:
         raise ApiKeyNotFoundError(f"no API key with id {key_id}")
     _MEMO.forget(row.key_hash)
+    # Delivered to every listening API process when this transaction commits (not before, not if not).
+    await conn.execute(select(func.pg_notify(REVOKED_CHANNEL, str(row.id))))
     return _info(row)
+
+
+def well_formed(presented: str) -> bool:
+    """Shaped like a key this API issues (checked before any lookup)."""
+    return KEY_SHAPE.fullmatch(presented) is not None
 
 
 async def verify_key(conn: AsyncConnection, presented: str) -> Principal | None:
@@ -161,33 +187,110 @@ async def verify_key(conn: AsyncConnection, presented: str) -> Principal | None:
 
 
 class KeyMemo:
-    """Verified keys by hash, each kept for `ttl` seconds (positive results only)."""
+    """Looked-up keys by hash: verified ones for `ttl` seconds, unknown ones for `unknown_ttl`."""
 
-    def __init__(self, *, ttl: float = MEMO_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        ttl: float = MEMO_TTL_S,
+        unknown_ttl: float = UNKNOWN_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
+        self.unknown_ttl = unknown_ttl
         self.clock = clock
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
 
-    def get(self, digest: str) -> Principal | None:
+    def lookup(self, digest: str) -> tuple[bool, Principal | None]:
+        """(known, principal): known=False means ask the database; principal None means unknown key."""
         entry = self._entries.get(digest)
         if entry is None:
-            return None
+            return False, None
         expires, principal = entry
         if self.clock() >= expires:
             self._entries.pop(digest, None)
-            return None
-        return principal
+            return False, None
+        return True, principal
+
+    def get(self, digest: str) -> Principal | None:
+        return self.lookup(digest)[1]
 
     def put(self, digest: str, principal: Principal) -> None:
+        self._store(digest, principal, self.ttl)
+
+    def put_unknown(self, digest: str) -> None:
+        self._store(digest, None, self.unknown_ttl)
+
+    def _store(self, digest: str, principal: Principal | None, ttl: float) -> None:
         if len(self._entries) >= MEMO_MAX:
             self._entries.clear()
-        self._entries[digest] = (self.clock() + self.ttl, principal)
+        self._entries[digest] = (self.clock() + ttl, principal)
 
     def forget(self, digest: str) -> None:
         self._entries.pop(digest, None)
 
+    def forget_key(self, key_id: int) -> None:
+        """Drop a revoked key, whatever its hash (a revocation names the key by id)."""
+        for digest, (_, principal) in list(self._entries.items()):
+            if principal is not None and principal.key_id == key_id:
+                self._entries.pop(digest, None)
+
     def clear(self) -> None:
         self._entries.clear()
+
+
+class RevocationListener:
+    """LISTENs for key revocations on a session connection (never through PgBouncer: `direct_url`)
+    and applies them to the memo; reconnects with backoff, emptying the memo while deaf.
+
+    Hand-written because it is only wiring: asyncpg's `add_listener` does the protocol work."""
+
+    def __init__(self, url: str, memo: KeyMemo, *, retry_s: float = 1.0) -> None:
+        self.url = libpq_url(url)
+        self.memo = memo
+        self.retry_s = retry_s
+        self.listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="api-key-revocations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self.memo.forget_key(int(payload))
+        except ValueError:
+            self.memo.clear()  # not ours to parse: forget everything rather than keep a revoked key
+
+    async def _run(self) -> None:
+        while True:
+            closed = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(
+                    self.url, server_settings={"application_name": "walletsync-keys"}
+                )
+            except (OSError, asyncpg.PostgresError) as exc:
+                self.memo.clear()
+                log.warning("api.keys.listen_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(self.retry_s)
+                continue
+            try:
+                conn.add_termination_listener(lambda _conn, ended=closed: ended.set())
+                await conn.add_listener(REVOKED_CHANNEL, self._notified)
+                self.memo.clear()  # revocations while nobody listened
+                self.listening.set()
+                await closed.wait()
+                log.warning("api.keys.listen_lost")
+            finally:
+                self.listening.clear()
+                self.memo.clear()
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
 
 
 _MEMO = KeyMemo()

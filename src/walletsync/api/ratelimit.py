@@ -52,6 +52,13 @@ class KeyRateLimiter:
             raise ConfigError(
                 f"WALLETSYNC_API_RATE_LIMIT: {settings.api_rate_limit!r} is not a rate like '600/minute'"
             ) from None
+        try:
+            self.auth_item: RateLimitItem = parse(settings.api_auth_rate_limit)
+        except ValueError:
+            raise ConfigError(
+                f"WALLETSYNC_API_AUTH_RATE_LIMIT: {settings.api_auth_rate_limit!r} is not a rate like "
+                "'120/minute'"
+            ) from None
         self._clock = clock
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._pool: BlockingConnectionPool | None = None
@@ -79,18 +86,20 @@ class KeyRateLimiter:
     def backend(self) -> str:
         return "redis" if self._redis is not None else "memory"
 
-    async def hit(self, identity: str) -> int | None:
+    async def hit(self, identity: str, item: RateLimitItem | None = None) -> int | None:
+        """Spend one of `identity`'s budget (`item`, default the per-key rate)."""
+        item = item or self.item
         limiter = self._limiter()
         try:
-            allowed = await limiter.hit(self.item, identity)
+            allowed = await limiter.hit(item, identity)
             if not allowed:
-                stats = await limiter.get_window_stats(self.item, identity)
+                stats = await limiter.get_window_stats(item, identity)
         except Exception as exc:  # noqa: BLE001 - storage failure: enforce from memory instead
             self._failed(exc)
             limiter = self._memory
-            allowed = await limiter.hit(self.item, identity)
+            allowed = await limiter.hit(item, identity)
             if not allowed:
-                stats = await limiter.get_window_stats(self.item, identity)
+                stats = await limiter.get_window_stats(item, identity)
         else:
             if limiter is self._redis and self._down:
                 self._down = False

@@ -1,6 +1,7 @@
 """Live event streams: one hub per API process fanning published events out to SSE and WebSocket clients.
 
-The hub LISTENs on `walletsync_events` (NOTIFYed by every publication, from any process), reads the
+The hub LISTENs on `walletsync_events` (NOTIFYed by every publication, from any process; or, with
+Redis configured, SUBSCRIBEs to the relay's announcements: `wake.py`), reads the
 outbox from its position by `seq`, and offers each event to the matching subscribers' bounded queues.
 A subscriber that lets its queue fill is dropped with a reason (it reconnects with its last id and
 misses nothing) instead of making the hub buffer without bound. A subscriber resuming from an id
@@ -29,6 +30,7 @@ from walletsync.db.models import outbox, wallets
 from walletsync.events import metrics
 from walletsync.events.envelope import StoredEvent, build, event_query
 from walletsync.events.listen import PUBLISHED_CHANNEL, Listener
+from walletsync.events.wake import RedisWake, channel_of
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +111,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._start_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._listener: Listener | None = None
+        self._listener: Listener | RedisWake | None = None
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -117,7 +119,12 @@ class Hub:
                 return
             async with self.db.primary.connect() as conn:
                 self.position = int(await conn.scalar(select(func.coalesce(func.max(outbox.c.seq), 0))) or 0)
-            self._listener = Listener(self.db.direct_url, [PUBLISHED_CHANNEL], self._wake.set)
+            if self.settings.redis_url:
+                self._listener = RedisWake(
+                    self.settings.redis_url, channel_of(self.settings.cache_namespace), self._wake.set
+                )
+            else:
+                self._listener = Listener(self.db.direct_url, [PUBLISHED_CHANNEL], self._wake.set)
             self._listener.start()
             self._task = asyncio.create_task(self._run(), name="events-hub")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -34,7 +34,7 @@ from walletsync.errors import WalletsyncError
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.errors import UpstreamNotFoundError
 from walletsync.providers.solana import SolanaAdapter
-from walletsync.providers.solana_parse import owned_token_accounts
+from walletsync.providers.solana_parse import owned_token_accounts, token_decimals
 from walletsync.providers.types import AssetInfo, ChainTx, TxRef
 
 log = structlog.get_logger(__name__)
@@ -131,6 +131,7 @@ class SolanaSource:
         self._concurrency = concurrency
         self._batch_size = batch_size
         self._current: dict[str, Any] = {}  # the cursor as `pages` advances it
+        self._decimals: dict[str, int] = {}  # mint -> decimals stated by fetched transactions
 
     async def owners(self) -> frozenset[str]:
         return frozenset({self._address})
@@ -213,6 +214,9 @@ class SolanaSource:
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
 
         def each(batch: list[ChainTx]) -> None:
+            for tx in batch:
+                if tx.raw is not None:
+                    self._decimals.update(token_decimals(tx.raw))
             if on_tx is not None:
                 for tx in batch:
                     on_tx(tx)
@@ -250,11 +254,14 @@ class SolanaSource:
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:
+            # Decimals as the transactions themselves state them win: they hold even when the mint
+            # account is gone (closed); the mint account adds what it has (Token-2022 name, symbol).
+            stated = self._decimals.get(key)
             try:
-                return await self._adapter.mint_info(key)
+                found = await self._adapter.mint_info(key)
             except UpstreamNotFoundError:
-                # A mint whose account is gone (closed) still has balances to show; decimals unknown.
-                return _unknown_asset(self.chain, key)
+                found = _unknown_asset(self.chain, key)
+            return found if stated is None else replace(found, decimals=stated)
 
         return await bounded_map(info, sorted(keys), concurrency=self._concurrency)
 

@@ -134,3 +134,19 @@ async def due_wallets(conn: AsyncConnection, *, limit: int = 1000) -> list[int]:
         .limit(limit)
     )
     return [row.wallet_id for row in rows]
+
+
+async def sync_version(conn: AsyncConnection, wallet_ids: list[int]) -> str:
+    """A short fingerprint of the wallets' sync states (transactions stored, last change): it moves
+    whenever a sync of any of them stores something or changes status. For pollers (the dashboard)."""
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(sync_state.c.tx_count), 0),
+                func.max(sync_state.c.updated_at),
+            ).where(sync_state.c.wallet_id.in_(wallet_ids))
+        )
+    ).one()
+    latest = row[2].isoformat() if row[2] is not None else "-"
+    return f"{row[0]}.{row[1]}.{latest}"

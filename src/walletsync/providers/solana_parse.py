@@ -201,6 +201,17 @@ def _normalize(result: Mapping[str, Any]) -> ChainTx:
     )
 
 
+def token_decimals(result: Mapping[str, Any]) -> dict[str, int]:
+    """mint -> decimals, as the transaction's own token balances state them (`uiTokenAmount.decimals`)."""
+    meta = result.get("meta") or {}
+    found: dict[str, int] = {}
+    for entry in [*(meta.get("preTokenBalances") or ()), *(meta.get("postTokenBalances") or ())]:
+        decimals = (entry.get("uiTokenAmount") or {}).get("decimals")
+        if isinstance(entry.get("mint"), str) and type(decimals) is int and 0 <= decimals <= 255:
+            found[entry["mint"]] = decimals
+    return found
+
+
 def _signature_of(result: Mapping[str, Any]) -> str:
     """The transaction's first signature for an error message, or "?" when it cannot be read."""
     try:

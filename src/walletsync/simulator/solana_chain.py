@@ -110,6 +110,7 @@ class SolanaChain:
         self.token_amount: dict[int, int] = {}  # token account index -> final amount
         self.owner_token_accounts: dict[int, dict[int, int]] = {}  # owner -> mint -> token account
         self.closed_token_accounts: set[int] = set()  # emptied and closed: no longer listed by owner
+        self.closed_mints: set[str] = set()  # mint accounts closed since (getAccountInfo null); tests set it
         self.txs: list[SolTx] = []
         self.sig_index: dict[str, int] = {}
         self.address_txs: dict[int, list[int]] = {}  # account index -> tx indices, oldest first

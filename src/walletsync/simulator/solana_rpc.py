@@ -284,7 +284,9 @@ class SolanaRpc:
         value: dict[str, Any] | None = None
         mint = chain.mint_index.get(address)
         idx = chain.account_index.get(address)
-        if mint is not None:
+        if address in chain.closed_mints:
+            value = None
+        elif mint is not None:
             value = self._mint_account(mint, encoding)
         elif idx is not None and idx in chain.closed_token_accounts:
             value = None  # closed: the account no longer exists

@@ -17,7 +17,7 @@ from walletsync.market.candles import bars, find_instrument, latest_priced_bar_t
 from walletsync.portfolio.valuation import ValueSeries, wallets_value_series
 from walletsync.web import views
 from walletsync.web.auth import SessionDep, WebStateDep
-from walletsync.web.pages import IntervalParam, RangeParam, ScopeParam
+from walletsync.web.pages import IntervalParam, ModeParam, RangeParam, ScopeParam
 from walletsync.web.render import PAGE_HEADERS
 
 router = APIRouter(prefix="/web/data", include_in_schema=False)
@@ -27,6 +27,26 @@ MAX_BARS = 2000
 
 def _points(series: ValueSeries) -> list[dict[str, Any]]:
     return [{"time": int(p.ts.timestamp()), "value": float(p.value)} for p in series.points]
+
+
+def stack(
+    series: list[tuple[str, list[dict[str, Any]]]], times: list[int]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Running sums over the wallets at every time of the total: wallet k's points are the sum of
+    wallets 1..k, so areas drawn top-down stack. A wallet without a point at a time keeps its last
+    value (0 before its first priced bar)."""
+    running = dict.fromkeys(times, 0.0)
+    stacked = []
+    for label, points in series:
+        at = {p["time"]: p["value"] for p in points}
+        last = 0.0
+        out = []
+        for t in times:
+            last = at.get(t, last)
+            running[t] += last
+            out.append({"time": t, "value": running[t]})
+        stacked.append((label, out))
+    return stacked
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -40,10 +60,10 @@ async def value_series(
     scope: ScopeParam = "all",
     interval: IntervalParam = None,
     range_key: RangeParam = views.DEFAULT_RANGE,
-    split: Annotated[bool, Query(description="One line per wallet as well as the total.")] = False,
+    mode: ModeParam = "lines",
 ) -> Response:
-    """The total value of the scope's wallets at each bar close in the range, and with `split`, one
-    series per wallet."""
+    """The total value of the scope's wallets at each bar close in the range, and per wallet unless
+    `mode=total`: each wallet's own line (`lines`), or running sums to draw as stacked areas (`stacked`)."""
     quote = state.settings.quote_currency.upper()
     name = interval or "1day"
     async with state.db.read() as conn:
@@ -53,17 +73,25 @@ async def value_series(
         total = await wallets_value_series(
             conn, [w.id for w in chosen], interval=name, quote=quote, start=start, end=end
         )
-        lines = []
-        if split and len(chosen) > 1:
+        per_wallet = []
+        if mode != "total" and len(chosen) > 1:
             for w in chosen:
-                s = await wallets_value_series(conn, [w.id], interval=name, quote=quote, start=start, end=end)
-                lines.append({"label": w.label or w.address[:10], "points": _points(s)})
+                one = await wallets_value_series(
+                    conn, [w.id], interval=name, quote=quote, start=start, end=end
+                )
+                per_wallet.append((w.label or w.address[:10], _points(one)))
+    times = [p["time"] for p in _points(total)]
+    lines = [
+        {"label": label, "points": points}
+        for label, points in (stack(per_wallet, times) if mode == "stacked" else per_wallet)
+    ]
     body = {
         "quote": quote,
         "interval": name,
         "from": _iso(start),
         "to": _iso(end),
         "total": _points(total),
+        "mode": mode,
         "wallets": lines,
     }
     return JSONResponse(body, headers=PAGE_HEADERS)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from walletsync.api.keys import Scope
 from walletsync.config import Chain
 from walletsync.db.provider_endpoints import load_endpoint_states
+from walletsync.events.registry import list_deliveries, list_webhooks
 from walletsync.indexing.state import get_sync_state
 from walletsync.jobs.api import list_jobs, queue_depth
 from walletsync.market.candles import latest_priced_bar_ts
@@ -26,9 +27,13 @@ from walletsync.web.transactions import transactions_context
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 
+MAX_WEBHOOKS = 20  # the operations page shows the first 20 webhooks, each with its last 5 deliveries
+
 ScopeParam = Annotated[str, Query(alias="scope", max_length=120, pattern=r"^(all|group:.+|wallet:\d+)$")]
 IntervalParam = Annotated[str | None, Query(max_length=8, pattern=r"^[0-9a-z]+$")]
 RangeParam = Annotated[str, Query(alias="range", pattern=r"^(7d|30d|90d|1y|all)$")]
+ModeParam = Annotated[str, Query(pattern=r"^(lines|stacked|total)$")]
+MODES = [("lines", "Total and each wallet"), ("stacked", "Wallets stacked"), ("total", "Total only")]
 
 
 def base_context(session: WebSession, active: str, **extra: Any) -> dict[str, Any]:
@@ -55,6 +60,7 @@ async def portfolio_page(
     scope: ScopeParam = "all",
     interval: IntervalParam = None,
     range_key: RangeParam = views.DEFAULT_RANGE,
+    mode: ModeParam = "lines",
 ) -> Response:
     quote = state.settings.quote_currency.upper()
     intervals = intervals_of(state.settings.price_intervals)
@@ -74,6 +80,8 @@ async def portfolio_page(
             ranges=list(views.RANGES),
             range_key=range_key,
             latest=latest,
+            mode=mode,
+            modes=MODES,
         ),
     )
 
@@ -133,9 +141,20 @@ async def operations_page(request: Request, state: WebStateDep, session: Session
         depth = await queue_depth(conn)
         failed = await list_jobs(conn, status="failed", limit=50)
         recent = await list_jobs(conn, limit=20)
+        hooks = await list_webhooks(conn)
+        deliveries = {h.id: await list_deliveries(conn, h.id, limit=5) for h in hooks[:MAX_WEBHOOKS]}
     endpoints = await load_endpoint_states(state.db)
     return page(
         request,
         "operations.html",
-        base_context(session, "operations", depth=depth, failed=failed, recent=recent, endpoints=endpoints),
+        base_context(
+            session,
+            "operations",
+            depth=depth,
+            failed=failed,
+            recent=recent,
+            endpoints=endpoints,
+            hooks=hooks[:MAX_WEBHOOKS],
+            deliveries=deliveries,
+        ),
     )

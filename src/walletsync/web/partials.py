@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
 
 from walletsync.api.keys import Scope
-from walletsync.indexing.state import get_sync_state
+from walletsync.indexing.state import get_sync_state, sync_version
 from walletsync.jobs.api import (
     JobInfo,
     JobNotFoundError,
@@ -27,6 +27,7 @@ from walletsync.jobs.api import (
 )
 from walletsync.portfolio.balances import wallet_balances
 from walletsync.wallets.repository import get_wallet
+from walletsync.web import views
 from walletsync.web.auth import SessionDep, WebStateDep, check_csrf, require_scope
 from walletsync.web.render import page
 from walletsync.web.transactions import transactions_context
@@ -127,6 +128,32 @@ async def transactions_fragment(
         wallet = await get_wallet(conn, wallet_id)
         context = await transactions_context(conn, state.settings, wallet, cursor=cursor)
     return page(request, "partials/transactions.html", context)
+
+
+@router.get("/portfolio/version")
+async def portfolio_version(
+    request: Request,
+    state: WebStateDep,
+    _: SessionDep,
+    scope: Annotated[str, Query(max_length=120)] = "all",
+    n: Annotated[int, Query(ge=0, le=64)] = 0,
+    seen: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """The portfolio's poller: when any of the scope's wallets synced something since `seen`, the
+    response triggers `portfolio-updated` and the page's body reloads itself (without a page reload)."""
+    async with state.db.primary.connect() as conn:
+        wallets, _truncated = await views.all_wallets(conn)
+        version = await sync_version(conn, [w.id for w in views.select_wallets(wallets, scope)])
+    changed = bool(seen) and version != seen
+    n = 0 if changed else n + 1
+    response = page(
+        request,
+        "partials/portfolio_poll.html",
+        {"scope": scope, "n": n, "version": version, "delay": poll_delay(n)},
+    )
+    if changed:
+        response.headers["HX-Trigger"] = "portfolio-updated"
+    return response
 
 
 @router.post("/jobs/{job_id}/retry")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from tests.integration.api.conftest import Api
+from walletsync.api.keys import create_key
 from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.models import provider_endpoints
@@ -22,7 +23,9 @@ A, B = "https://a.rpc.example", "https://b.rpc.example"
 
 async def _providers_check(make_api: Callable[[Settings], Any], api_settings: Settings) -> dict[str, Any]:
     api: Api = await make_api(api_settings.model_copy(update={"solana_rpc_urls": [A, B]}))
-    body = (await api.client.get("/readyz")).json()
+    async with api.db.write() as conn:  # details (the breaker counts) are shown to an admin key only
+        admin = await create_key(conn, name="readyz", scope="admin")
+    body = (await api.client.get("/readyz", headers={"Authorization": f"Bearer {admin.key}"})).json()
     return next(c for c in body["checks"] if c["name"] == "providers")
 
 

@@ -167,13 +167,13 @@ async def test_readyz_reports_old_undelivered_events(open_api: Api, keys: Keys, 
                 created_at=datetime.now(UTC) - timedelta(hours=1),
             )
         )
-    ready = (await api.client.get("/readyz")).json()
+    ready = (await api.client.get("/readyz", headers=keys.admin)).json()  # details need an admin key
     (events,) = [c for c in ready["checks"] if c["name"] == "events"]
     assert ready["status"] == "degraded"
     assert events["ok"] is False
     assert events["critical"] is False
     assert events["detail"].startswith("oldest undelivered event is 3600 s old")
-    metrics = (await api.client.get("/metrics")).text
+    metrics = (await api.client.get("/metrics", headers=keys.read)).text
     assert "walletsync_events_oldest_undelivered_seconds 36" in metrics
     relay = Relay(api.db, api.settings)
     try:

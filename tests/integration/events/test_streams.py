@@ -216,3 +216,29 @@ async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Database, settings
     finally:
         await hub.close()
         await relay.aclose()
+
+
+@pytest.mark.redis
+async def test_with_redis_the_hub_is_woken_over_pub_sub(
+    db: Database, settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No LISTEN connection: the relay's PUBLISH wakes the hub (its timer is pushed out of the way)."""
+    import walletsync.events.streams as streams
+
+    monkeypatch.setattr(streams, "POLL_S", 120.0)
+    with_redis = settings.model_copy(update={"redis_url": redis_url, "cache_namespace": "wstest-events-wake"})
+    hub = Hub(db, with_redis)
+    relay = Relay(db, with_redis)
+    try:
+        async with hub.subscribe(Filters(), after=None, kind="test") as feed:
+            assert isinstance(hub._listener, streams.RedisWake)
+            await asyncio.sleep(0.5)  # subscribed (the first wake-up of a subscription is spent)
+            async with db.write() as conn:
+                wallet = await add_test_wallet(conn, "A" * 44)
+                await add_tx_events(conn, wallet, "A" * 44, ["r1", "r2"])
+            await relay.publish_once()
+            got = [json.loads((await asyncio.wait_for(anext(feed), 20)).body) for _ in range(2)]
+        assert [e["data"]["tx_id"] for e in got] == ["r1", "r2"]
+    finally:
+        await hub.close()
+        await relay.aclose()

@@ -135,7 +135,9 @@ def test_get_balance_and_token_accounts_match_real_envelopes(
     handler: SolanaRpc, ledger: Ledger, real_responses: Path
 ) -> None:
     """getBalance and getTokenAccountsByOwner carry the real envelope shapes."""
-    wallet = next(w for w in ledger.solana_wallets if ledger.solana_token_accounts(w))  # one with open accounts
+    wallet = next(
+        w for w in ledger.solana_wallets if ledger.solana_token_accounts(w)
+    )  # one with open accounts
     balance = rpc(handler, "getBalance", wallet)
     assert_same_shape(balance, load(real_responses, "solana/getBalance_full_3.json"))
     assert isinstance(balance["result"]["value"], int)

@@ -73,20 +73,32 @@
     return load(el).then(function (data) {
       var chart = makeChart(el);
       var accent = cssVar("--accent");
-      var total = chart.addSeries(LWC.AreaSeries, {
-        lineColor: accent, topColor: accent + "55", bottomColor: accent + "05", lineWidth: 2,
-        priceFormat: { type: "price", precision: 2, minMove: 0.01 }, title: "Total",
+      var price = { type: "price", precision: 2, minMove: 0.01 };
+      var stacked = data.mode === "stacked" && data.wallets.length > 0;
+      var total = chart.addSeries(stacked ? LWC.LineSeries : LWC.AreaSeries, {
+        color: accent, lineColor: accent, topColor: accent + "55", bottomColor: accent + "05", lineWidth: 2,
+        priceFormat: price, title: "Total",
       });
       total.setData(data.total);
       var items = [{ label: "Total", color: accent }];
-      data.wallets.forEach(function (wallet, i) {
+      /* Stacked: each wallet's series is a running sum, drawn from the top down so lower ones paint over. */
+      var order = data.wallets.map(function (_, i) { return i; });
+      if (stacked) { order.reverse(); }
+      order.forEach(function (i) {
+        var wallet = data.wallets[i];
         var color = PALETTE[i % PALETTE.length];
-        var line = chart.addSeries(LWC.LineSeries, {
-          color: color, lineWidth: 1, priceLineVisible: false, lastValueVisible: false,
-          priceFormat: { type: "price", precision: 2, minMove: 0.01 },
-        });
-        line.setData(wallet.points);
-        items.push({ label: wallet.label, color: color });
+        var series = stacked
+          ? chart.addSeries(LWC.AreaSeries, {
+              lineColor: color, topColor: color + "cc", bottomColor: color + "cc", lineWidth: 1,
+              priceLineVisible: false, lastValueVisible: false, priceFormat: price,
+            })
+          : chart.addSeries(LWC.LineSeries, {
+              color: color, lineWidth: 1, priceLineVisible: false, lastValueVisible: false, priceFormat: price,
+            });
+        series.setData(wallet.points);
+      });
+      data.wallets.forEach(function (wallet, i) {
+        items.push({ label: wallet.label, color: PALETTE[i % PALETTE.length] });
       });
       chart.timeScale().fitContent();
       legend(el, items);
