@@ -290,6 +290,9 @@ class Settings(BaseSettings):
 
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
+    # Off by default, safe on a public bind: /metrics then needs a key (read scope or better).
+    metrics_public: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_METRICS_PUBLIC"))
+    docs_enabled: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_DOCS_ENABLED"))
     cors_origins: CommaList = Field(default_factory=list, validation_alias=_alias("WALLETSYNC_CORS_ORIGINS"))
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, validation_alias=_alias("WALLETSYNC_MAX_BODY_BYTES")

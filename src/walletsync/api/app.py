@@ -151,7 +151,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         dependencies=[Depends(check_anonymous_route)],
         # No redirect to add or drop a trailing slash: Starlette builds its Location from the client's

@@ -57,6 +57,7 @@ __all__ = [
     "AppState",
     "KeyedReadAccess",
     "Limit",
+    "MetricsAccess",
     "OptionalAdmin",
     "ReadAccess",
     "StateDep",
@@ -226,6 +227,20 @@ async def _optional_admin(
         return False  # the database is what /readyz is about to report on: answer, without details
     return principal is not None and principal.scope.allows(Scope.ADMIN)
 
+
+_keyed_read = require(Scope.READ, public_when_allowed=False).dependency
+
+
+async def _metrics_access(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """`/metrics` is open with `WALLETSYNC_METRICS_PUBLIC=true`; otherwise it needs a key (read or more)."""
+    if not app_state(request).settings.metrics_public:
+        assert _keyed_read is not None
+        await _keyed_read(request, credentials)
+
+
+MetricsAccess = Annotated[None, Depends(_metrics_access)]
 
 # For public routes that show more to an admin (`/readyz` details): never refuses a request.
 OptionalAdmin = Annotated[bool, Depends(_optional_admin)]

@@ -106,6 +106,7 @@ def wallets_remove(
     yes: YesOption = False,
 ) -> None:
     """Stop tracking a wallet (its indexed balance changes are removed with it)."""
+    from walletsync.cache import setup_cache, teardown_cache
     from walletsync.commands import resolve_wallet
     from walletsync.wallets.repository import remove_wallet
 
@@ -118,6 +119,13 @@ def wallets_remove(
     async def remove(db: Database) -> None:
         async with db.write() as conn:
             await remove_wallet(conn, wallet.id)
+        # Running APIs must not keep serving it from their cache until the TTL: the same invalidation
+        # the API's DELETE uses (through Redis, which also reaches their in-process copies).
+        layer = setup_cache(settings)
+        try:
+            await layer.invalidate_wallet(wallet.id)
+        finally:
+            await teardown_cache(layer)
 
     wallet = run_async(with_db(settings, url, find))
     confirm(

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import BigInteger, Integer, and_, any_, func, literal, select, tuple_, update
+from sqlalchemy import BigInteger, any_, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,6 +40,7 @@ from walletsync.db.models import webhook_deliveries, webhooks
 from walletsync.events import delivery, metrics
 from walletsync.events.envelope import StoredEvent, events_by_id
 from walletsync.events.listen import OUTBOX_CHANNEL, Listener
+from walletsync.events.outcomes import record
 from walletsync.events.publish import PUBLISH_BATCH, publish
 from walletsync.events.wake import RedisAnnouncer, channel_of
 from walletsync.providers.http import ResilientClient
@@ -336,103 +337,16 @@ class Relay:
                 continue
             failed = (row, result)
             break
-        await self._record(batch, delivered, failed)
-
-    async def _record(
-        self,
-        batch: Batch,
-        delivered: list[tuple[int, int]],
-        failed: tuple[Claimed, delivery.Attempt] | None,
-    ) -> None:
-        target = batch.target
-        now = self.now()
         async with self.db.write() as conn:
-            if delivered:
-                data = (
-                    func.unnest(
-                        literal([d[0] for d in delivered], ARRAY(BigInteger)),
-                        literal([d[1] for d in delivered], ARRAY(Integer)),
-                    )
-                    .table_valued("id", "code")
-                    .render_derived(name="done")
-                )
-                await conn.execute(
-                    update(D)
-                    .where(D.c.id == data.c.id)
-                    .values(
-                        status="delivered",
-                        attempts=D.c.attempts + 1,
-                        last_status=data.c.code,
-                        last_error=None,
-                        last_attempt_at=now,
-                        delivered_at=now,
-                    )
-                )
-                metrics.DELIVERIES.labels("delivered").inc(len(delivered))
-            resume_at = now
-            if failed is not None:
-                row, result = failed
-                if result.gone:
-                    await self._disable(conn, target, now)
-                    metrics.DELIVERIES.labels("gone").inc()
-                    return
-                attempts = row.attempts + 1
-                wait = delivery.next_attempt_delay(attempts)
-                await conn.execute(
-                    update(D)
-                    .where(D.c.id == row.id)
-                    .values(
-                        status="pending" if wait is not None else "dead",
-                        attempts=attempts,
-                        last_status=result.status,
-                        last_error=result.error,
-                        last_attempt_at=now,
-                        next_attempt_at=now + wait if wait is not None else now,
-                    )
-                )
-                metrics.DELIVERIES.labels("retry" if wait is not None else "dead").inc()
-                if wait is not None:
-                    resume_at = now + wait
-                log.info(
-                    "events.webhook.failed",
-                    webhook_id=target.id,
-                    delivery_id=row.id,
-                    attempt=attempts,
-                    status=result.status,
-                    error=result.error,
-                    retry_in_s=wait.total_seconds() if wait is not None else None,
-                )
-            # The rest of the queue (unsent rows of this batch, and rows deferred behind its lease)
-            # waits for a failed head's next attempt, or goes on now.
-            queue = and_(
-                D.c.webhook_id == target.id, D.c.wallet_id == batch.wallet_id, D.c.status == "pending"
+            await record(
+                conn,
+                webhook_id=batch.target.id,
+                wallet_id=batch.wallet_id,
+                first=batch.rows[0],
+                delivered=delivered,
+                failed=failed,
+                now=self.now(),
             )
-            after = failed[0].outbox_id if failed is not None else batch.rows[0].outbox_id
-            await conn.execute(
-                update(D)
-                .where(queue, D.c.outbox_id > after, D.c.next_attempt_at != resume_at)
-                .values(next_attempt_at=resume_at)
-            )
-
-    async def _disable(self, conn: AsyncConnection, target: Target, now: datetime) -> None:
-        reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
-        await conn.execute(
-            update(webhooks)
-            .where(webhooks.c.id == target.id)
-            .values(active=False, disabled_reason=reason, updated_at=func.now())
-        )
-        await conn.execute(
-            update(D)
-            .where(and_(D.c.webhook_id == target.id, D.c.status == "pending"))
-            .values(
-                status="dead",
-                attempts=D.c.attempts + 1,
-                last_status=410,
-                last_error=f"webhook disabled: {reason}",
-                last_attempt_at=now,
-            )
-        )
-        log.warning("events.webhook.disabled", webhook_id=target.id, reason=reason)
 
 
 def _forget(

@@ -148,7 +148,7 @@ async def test_metrics_latency_by_route_template_and_cache_counts(api: Api, keys
     )
     assert _sample("walletsync_cache_requests_total", {"name": "balances", "result": "hit"}) == before_hit + 2
 
-    text = (await api.client.get("/metrics")).text
+    text = (await api.client.get("/metrics", headers=keys.read)).text
     assert 'route="/v1/wallets/{wallet_id}/balances"' in text
     assert f"/v1/wallets/{seeded.wallet_id}/balances" not in text
 
@@ -163,7 +163,7 @@ async def test_metrics_queue_depth_pool_and_sync_lag(api: Api, keys: Keys) -> No
     assert (
         await api.client.post(f"/v1/wallets/{seeded.wallet_id}/sync", headers=keys.write)
     ).status_code == 202
-    response = await api.client.get("/metrics")
+    response = await api.client.get("/metrics", headers=keys.read)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     lines = response.text.splitlines()
@@ -173,3 +173,18 @@ async def test_metrics_queue_depth_pool_and_sync_lag(api: Api, keys: Keys) -> No
     lag = next(line for line in lines if line.startswith('walletsync_sync_lag_seconds{chain="solana"}'))
     assert float(lag.split()[-1]) > 3600  # T0 is long ago
     assert 'walletsync_sync_never_synced_wallets{chain="solana"} 0.0' in lines
+
+
+async def test_metrics_need_a_key_unless_public_and_docs_can_be_turned_off(
+    make_api: Callable[..., Any], api_settings: Settings, keys: Keys
+) -> None:
+    """Defaults are safe on a public bind: /metrics asks for a key; both switches do what they say."""
+    default: Api = await make_api(api_settings)
+    assert (await default.client.get("/metrics")).status_code == 401
+    assert (await default.client.get("/metrics", headers=keys.read)).status_code == 200
+    assert (await default.client.get("/docs")).status_code == 200
+    switched: Api = await make_api(
+        api_settings.model_copy(update={"metrics_public": True, "docs_enabled": False})
+    )
+    assert (await switched.client.get("/metrics")).status_code == 200
+    assert (await switched.client.get("/docs")).status_code == 404

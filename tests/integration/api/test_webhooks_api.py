@@ -173,7 +173,7 @@ async def test_readyz_reports_old_undelivered_events(open_api: Api, keys: Keys, 
     assert events["ok"] is False
     assert events["critical"] is False
     assert events["detail"].startswith("oldest undelivered event is 3600 s old")
-    metrics = (await api.client.get("/metrics")).text
+    metrics = (await api.client.get("/metrics", headers=keys.read)).text
     assert "walletsync_events_oldest_undelivered_seconds 36" in metrics
     relay = Relay(api.db, api.settings)
     try:

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from walletsync.api.deps import OptionalAdmin, StateDep
+from walletsync.api.deps import MetricsAccess, OptionalAdmin, StateDep
 from walletsync.api.errors import error_responses
 from walletsync.api.health import readiness, refresh_gauges
 from walletsync.api.schemas import CheckOut, HealthOut, ReadyOut
@@ -60,7 +60,8 @@ async def readyz(state: StateDep, admin: OptionalAdmin) -> Response:
     },
     summary="Prometheus metrics",
 )
-async def metrics(state: StateDep) -> Response:
-    """Process, HTTP, cache, database pool, queue depth and sync lag metrics."""
+async def metrics(state: StateDep, _: MetricsAccess) -> Response:
+    """Process, HTTP, cache, database pool, queue depth and sync lag metrics. Needs a key (read scope
+    or better) unless `WALLETSYNC_METRICS_PUBLIC=true`."""
     await refresh_gauges(state)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
