@@ -11,6 +11,7 @@ import walletsync.events.tasks  # registers the events tasks
 import walletsync.jobs.tasks  # noqa: F401 - registers the tasks
 from walletsync.indexing.sync import WalletBusyError
 from walletsync.jobs.app import app
+from walletsync.jobs.supervise import restart_delay
 from walletsync.jobs.tasks import RETRY_POLICY, is_retryable
 from walletsync.market.errors import PriceSyncError
 from walletsync.market.sync import PriceSyncReport
@@ -61,3 +62,8 @@ def test_max_attempts_counts_every_attempt() -> None:
     finally:
         RETRY_POLICY.max_attempts = 5
     assert [d is not None for d in decisions] == [True, True, False]
+
+
+def test_a_worker_that_keeps_ending_is_restarted_more_and_more_slowly() -> None:
+    """The first restart after an outage is immediate; a tight crash loop backs off to 10 s."""
+    assert [restart_delay(n) for n in range(8)] == [0.0, 0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0]

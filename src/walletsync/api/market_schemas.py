@@ -79,7 +79,9 @@ class WalletValueOut(BaseModel):
     label: str | None
     quote: str
     at: datetime | None = Field(description="The point in time asked for (`at=`), or null for now.")
-    total: DecimalStr = Field(description="Value of the priced holdings only.")
+    total: DecimalStr | None = Field(
+        description="Value of the priced holdings only; null when there are holdings and none of them is priced (a sum of nothing is not a value of 0)."
+    )
     complete: bool = Field(
         description="False when some holdings are unpriced (then `total` leaves them out)."
     )
@@ -93,7 +95,9 @@ class GroupWalletOut(BaseModel):
     chain: Chain
     address: str
     label: str | None
-    total: DecimalStr
+    total: DecimalStr | None = Field(
+        description="Value of the priced holdings only; null when there are holdings and none of them is priced (a sum of nothing is not a value of 0)."
+    )
     complete: bool
     unpriced: list[UnpricedOut]
 
@@ -102,7 +106,9 @@ class GroupValueOut(BaseModel):
     group: str
     quote: str
     at: datetime | None
-    total: DecimalStr
+    total: DecimalStr | None = Field(
+        description="Value of the priced holdings only; null when there are holdings and none of them is priced (a sum of nothing is not a value of 0)."
+    )
     complete: bool
     wallets: list[GroupWalletOut]
     series: ValueSeriesOut | None

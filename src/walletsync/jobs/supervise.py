@@ -137,3 +137,18 @@ async def wait_for_database(
             continue
         log.info("worker.reconnected", after_s=round(clock() - started, 1))
         return True
+
+
+def restart_delay(quick_restarts: int) -> float:
+    """Seconds before restarting a worker that ended `quick_restarts` times in a row within a minute."""
+    if quick_restarts <= 1:
+        return 0.0
+    return float(min(RECONNECT_MAX_S, RECONNECT_INITIAL_S * 2.0 ** (quick_restarts - 2)))
+
+
+async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds`; True if a stop was requested meanwhile."""
+    if seconds > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 
 import procrastinate
@@ -19,7 +20,15 @@ from walletsync.db.engine import Database
 from walletsync.events.relay import start_relay, stop_relay
 from walletsync.jobs.app import QUEUES, JobManager, open_app
 from walletsync.jobs.control import supersede
-from walletsync.jobs.supervise import Ended, database_answers, run_once, stop_on_signals, wait_for_database
+from walletsync.jobs.supervise import (
+    Ended,
+    database_answers,
+    restart_delay,
+    run_once,
+    stop_on_signals,
+    stopped_within,
+    wait_for_database,
+)
 from walletsync.jobs.tasks import RETRY_POLICY, RUNNING, record_failures, track_running
 from walletsync.services import Services
 
@@ -103,13 +112,20 @@ async def run_worker(
         log.info("worker.started", concurrency=concurrency, queues=chosen)
         try:
             with signals:
-                while await run_once(run, stop, wait=wait) is Ended.LOST:
+                quick_restarts = 0
+                while True:
+                    started = time.monotonic()
+                    if await run_once(run, stop, wait=wait) is not Ended.LOST:
+                        break
                     reconnected = await wait_for_database(
                         lambda: database_answers(services.db.direct_url),
                         stop,
                         timeout_s=settings.worker_reconnect_timeout_s,
                     )
-                    if not reconnected:
+                    # A worker that keeps ending while the database answers (a bug, not an outage) is
+                    # restarted more and more slowly rather than in a tight loop.
+                    quick_restarts = quick_restarts + 1 if time.monotonic() - started < 60 else 0
+                    if not reconnected or await stopped_within(stop, restart_delay(quick_restarts)):
                         break
         finally:
             manager.on_retry_conflict = None

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from walletsync.api.keys import Scope
 from walletsync.config import Chain
 from walletsync.db.provider_endpoints import load_endpoint_states
+from walletsync.events.registry import list_deliveries, list_webhooks
 from walletsync.indexing.state import get_sync_state
 from walletsync.jobs.api import list_jobs, queue_depth
 from walletsync.market.candles import latest_priced_bar_ts
@@ -25,6 +26,8 @@ from walletsync.web.sessions import WebSession
 from walletsync.web.transactions import transactions_context
 
 router = APIRouter(prefix="/web", include_in_schema=False)
+
+MAX_WEBHOOKS = 20  # the operations page shows the first 20 webhooks, each with its last 5 deliveries
 
 ScopeParam = Annotated[str, Query(alias="scope", max_length=120, pattern=r"^(all|group:.+|wallet:\d+)$")]
 IntervalParam = Annotated[str | None, Query(max_length=8, pattern=r"^[0-9a-z]+$")]
@@ -138,9 +141,20 @@ async def operations_page(request: Request, state: WebStateDep, session: Session
         depth = await queue_depth(conn)
         failed = await list_jobs(conn, status="failed", limit=50)
         recent = await list_jobs(conn, limit=20)
+        hooks = await list_webhooks(conn)
+        deliveries = {h.id: await list_deliveries(conn, h.id, limit=5) for h in hooks[:MAX_WEBHOOKS]}
     endpoints = await load_endpoint_states(state.db)
     return page(
         request,
         "operations.html",
-        base_context(session, "operations", depth=depth, failed=failed, recent=recent, endpoints=endpoints),
+        base_context(
+            session,
+            "operations",
+            depth=depth,
+            failed=failed,
+            recent=recent,
+            endpoints=endpoints,
+            hooks=hooks[:MAX_WEBHOOKS],
+            deliveries=deliveries,
+        ),
     )

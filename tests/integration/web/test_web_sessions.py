@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import column, func, insert, literal, select, table
+from sqlalchemy.dialects.postgresql import JSONB
 
 from walletsync.api.app import create_app
 from walletsync.api.keys import Principal, Scope, create_key, key_memo, revoke_key
 from walletsync.config import Settings
 from walletsync.db.engine import Database
-from walletsync.db.models import web_sessions, web_signin_tokens
+from walletsync.db.models import outbox, web_sessions, web_signin_tokens, webhook_deliveries, webhooks
 from walletsync.web import create_signin_link
 from walletsync.web.sessions import load_session, prune, start_session
 
@@ -230,3 +231,63 @@ async def test_expired_sessions_and_tokens_are_pruned_at_each_sign_in(db: Databa
         assert await prune(conn, now=datetime.now(UTC) + timedelta(minutes=2)) == 10
         await conn.commit()
     assert all(t for t in tokens)
+
+
+async def test_operations_shows_dead_letters_webhooks_and_retries_a_job(db: Database, client: Client) -> None:
+    """Admin: a failed job is listed with Retry, which requeues it (CSRF header as htmx sends it); a
+    webhook's dead delivery is listed with its error."""
+    jobs = table(
+        "procrastinate_jobs",
+        column("id"),
+        column("queue_name"),
+        column("task_name"),
+        column("args"),
+        column("status"),
+    )
+    async with db.write() as conn:
+        job_id = await conn.scalar(
+            insert(jobs)
+            .values(
+                queue_name="sync",
+                task_name="sync_wallet",
+                args=literal({"wallet_id": 1}, JSONB),
+                status="failed",
+            )
+            .returning(jobs.c.id)
+        )
+        event_id = await conn.scalar(
+            insert(outbox).values(topic="tx.indexed", payload={}).returning(outbox.c.id)
+        )
+        hook_id = await conn.scalar(
+            insert(webhooks)
+            .values(url="https://hooks.example.com/in", secret="s", topics=["tx.indexed"])
+            .returning(webhooks.c.id)
+        )
+        await conn.execute(
+            insert(webhook_deliveries).values(
+                webhook_id=hook_id,
+                outbox_id=event_id,
+                wallet_id=0,
+                status="dead",
+                attempts=8,
+                last_error="HTTP 500 from receiver",
+            )
+        )
+    http = await client()
+    _, admin = await _key(db, "admin")
+    await _sign_in(http, admin)
+    ops = await http.get("/web/operations")
+    assert ops.status_code == 200
+    assert f'id="retry-{job_id}"' in ops.text
+    assert "https://hooks.example.com/in" in ops.text
+    assert "HTTP 500 from receiver" in ops.text
+    csrf = _hidden(ops.text, "csrf_token")
+    retried = await http.post(
+        f"/web/jobs/{job_id}/retry", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    assert retried.status_code == 200
+    assert f"Job {job_id} requeued (todo)." in retried.text
+    async with db.read() as conn:
+        assert await conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id)) == "todo"
+    again = await http.post(f"/web/jobs/{job_id}/retry", headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert f"job {job_id} is todo; only failed jobs can be retried" in again.text

@@ -5,6 +5,7 @@ when a sync stores new facts for it, and expires after `WALLETSYNC_CACHE_TTL_PRI
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -166,7 +167,7 @@ async def wallet_value_route(
             label=value.label,
             quote=value.quote,
             at=value.at,
-            total=decimal_str(value.total),
+            total=_total(value.total, priced=bool(value.positions), unpriced=bool(value.unpriced)),
             complete=value.complete,
             positions=[_position(p) for p in value.positions],
             unpriced=[_unpriced(p) for p in value.unpriced],
@@ -184,6 +185,12 @@ async def wallet_value_route(
         load=load,
         wallet_id=wallet_id,
     )
+
+
+def _total(total: Decimal, *, priced: bool, unpriced: bool) -> str | None:
+    """Null when holdings exist and none is priced (a fresh install before its first price sync
+    must not read as worth 0); an empty wallet is worth 0."""
+    return None if unpriced and not priced else decimal_str(total)
 
 
 GroupName = Annotated[
@@ -223,7 +230,11 @@ async def group_value_route(
             group=group.group,
             quote=group.quote,
             at=group.at,
-            total=decimal_str(group.total),
+            total=_total(
+                group.total,
+                priced=any(w.positions for w in group.wallets),
+                unpriced=any(w.unpriced for w in group.wallets),
+            ),
             complete=group.complete,
             wallets=[
                 GroupWalletOut(
@@ -231,7 +242,7 @@ async def group_value_route(
                     chain=Chain(w.chain),
                     address=w.address,
                     label=w.label,
-                    total=decimal_str(w.total),
+                    total=_total(w.total, priced=bool(w.positions), unpriced=bool(w.unpriced)),
                     complete=w.complete,
                     unpriced=[_unpriced(p) for p in w.unpriced],
                 )
