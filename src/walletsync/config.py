@@ -292,7 +292,7 @@ class Settings(BaseSettings):
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
     # The Cardano network this instance indexes: wallet addresses of another network are refused.
     cardano_network: Literal["mainnet", "preprod", "preview"] = Field(
-        default="mainnet", validation_alias=_alias("WALLETSYNC_CARDANO_NETWORK", "CARDANO_NETWORK")
+        default="mainnet", validation_alias=_alias("WALLETSYNC_CARDANO_NETWORK")
     )
     # Off by default, safe on a public bind: /metrics then needs a key (read scope or better).
     metrics_public: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_METRICS_PUBLIC"))
