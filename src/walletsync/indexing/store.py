@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
-from walletsync.db.bulk import insert_ignore, insert_ignore_returning
+from walletsync.db.bulk import insert_ignore, insert_ignore_returning, unnest_insert
 from walletsync.db.models import assets, balance_deltas, outbox, transactions, wallet_transactions
 from walletsync.events.emit import emit_balance_changed
 from walletsync.indexing import state
@@ -113,8 +113,9 @@ async def store_batch(
 
     Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`).
     """
-    await insert_ignore(
-        conn,
+    # A transaction seen again in another block (re-included after a rollback) takes its new block
+    # and height, so the rollback check of every wallet linking it agrees with the chain again.
+    rows = unnest_insert(
         transactions,
         ("tx_id", "height", "block_time", "fee", "success", "block_hash", "raw"),
         [
@@ -131,6 +132,19 @@ async def store_batch(
         ],
         same={"chain": chain.value},
     )
+    if batch:
+        await conn.execute(
+            rows.on_conflict_do_update(
+                index_elements=[transactions.c.chain, transactions.c.tx_id],
+                set_={
+                    "block_hash": rows.excluded.block_hash,
+                    "height": rows.excluded.height,
+                    "block_time": rows.excluded.block_time,
+                },
+                where=rows.excluded.block_hash.is_not(None)
+                & transactions.c.block_hash.is_distinct_from(rows.excluded.block_hash),
+            )
+        )
     new_ids = set(
         await insert_ignore_returning(
             conn,

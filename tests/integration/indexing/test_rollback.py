@@ -165,3 +165,41 @@ async def test_rolled_back_transactions_are_retracted_and_the_wallet_matches_the
         async with services.db.read() as conn:
             topics = Counter((await conn.execute(select(outbox.c.topic))).scalars())
         assert topics["tx.rolled_back"] == len(rolled_back)  # nothing retracted twice
+
+
+async def test_a_shared_transaction_moved_to_another_block_is_retracted_once(
+    db: object, database_url: str, fork_simulator: SimulatorServer, fork_ledger: Ledger, tmp_path: Path
+) -> None:
+    """Two tracked wallets share a transaction; a fork re-includes it in a new block. The first wallet
+    retracts and re-indexes it once: the shared row takes the new block, so neither that wallet's
+    next sync nor the other wallet's retracts it again."""
+    ada = fork_ledger.cardano
+    first, second = fork_ledger.cardano_wallets[:2]
+    shared = fork_ledger.wallet_tx_ids(Chain.CARDANO, first) & fork_ledger.wallet_tx_ids(
+        Chain.CARDANO, second
+    )
+    newest = max(shared, key=lambda h: ada.txs[ada.hash_index[h]].height)
+    async for services in _services(
+        database_url, fork_simulator, tmp_path, cardano_safety_depth=0, cardano_rollback_window=10**7
+    ):
+        ids = {}
+        for address in (first, second):
+            async with services.db.write() as conn:
+                ids[address] = (await add_wallet(conn, chain=Chain.CARDANO, address=address)).id
+            await sync_wallet(
+                services.db, ids[address], adapters=services.adapters, settings=services.settings
+            )
+        fork_simulator.reorg(ada.tip_height - ada.txs[ada.hash_index[newest]].height + 1, drop=0.0)
+
+        for _ in range(2):
+            await sync_wallet(services.db, ids[first], adapters=services.adapters, settings=services.settings)
+        await sync_wallet(services.db, ids[second], adapters=services.adapters, settings=services.settings)
+        async with services.db.read() as conn:
+            rows = await conn.execute(select(outbox.c.payload).where(outbox.c.topic == "tx.rolled_back"))
+            counts = Counter((row.payload["wallet_id"], row.payload["tx_id"]) for row in rows)
+        assert counts[(ids[first], newest)] == 1
+        assert counts[(ids[second], newest)] == 0
+        for address in (first, second):
+            linked, balances = await _state(services, ids[address])
+            assert linked == Counter(fork_ledger.wallet_tx_ids(Chain.CARDANO, address))
+            assert balances == {k: v for k, v in _ledger_balances(fork_ledger, address).items() if v}
