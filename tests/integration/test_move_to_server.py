@@ -50,13 +50,16 @@ def _settings(url: str, data_dir: Path, server: SimulatorServer | None = None) -
 
 
 @pytest.fixture(scope="module")
-def embedded_backup(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, dict[str, int], dict[str, object]]]:
+def embedded_backup() -> Iterator[tuple[Path, dict[str, int], dict[str, object]]]:
     """A filled embedded PostgreSQL 18 database, backed up: (file, row counts, balances)."""
     import asyncio
+    import shutil
+    import tempfile
 
-    root = tmp_path_factory.mktemp("embedded18")
+    # Not tmp_path_factory: with many pytest sessions sharing /tmp/pytest-of-root, the embedded
+    # server failed to start under it (pg_ctl's log file vanished; cause not pinned down), while a
+    # temporary directory of its own works, as in tests/pgcluster.py.
+    root = Path(tempfile.mkdtemp(prefix="walletsync-embedded18-"))
     embedded = start_embedded(root / "data")
     try:
         url = embedded.url()
@@ -88,6 +91,7 @@ def embedded_backup(
         yield with_version.path, counts, balances
     finally:
         stop_embedded(root / "data")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _wheel_bin(major: int) -> Path:

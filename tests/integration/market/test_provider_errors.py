@@ -123,7 +123,8 @@ async def test_daily_credits_429_exhausts_budget(db: Database, settings: Setting
 
 
 async def test_minute_credits_429_retried_then_clear_error(db: Database, settings: Settings) -> None:
-    """A per-minute 429 that never clears is retried by the client, then fails the run with its message."""
+    """A per-minute 429 that never clears waits (without using up attempts) until the call deadline, then
+    fails the run with its message."""
     seen: list[str] = []
     async with _client(settings, {"SOL/USD": OUT_FOR_THE_MINUTE}, seen) as client:
         with pytest.raises(PriceSyncError, match="current minute") as caught:
@@ -134,5 +135,10 @@ async def test_minute_credits_429_retried_then_clear_error(db: Database, setting
                 clock=MovingClock(anchor()),
                 catalogs=False,
             )
-    assert seen.count("SOL/USD") == settings.provider_max_attempts
+    # By hand: the client's SleepClock starts at 1,000 s, 40 s into a minute, so the first wait is 20 s (to the next minute),
+    # the second a whole minute (80 s spent); a third 60 s wait would end at 140 s, past the 120 s
+    # WALLETSYNC_PROVIDER_DEADLINE, so the client stops after three requests and says why.
+    assert settings.provider_deadline_s == 120
+    assert seen.count("SOL/USD") == 3
+    assert "deadline" in str(caught.value)
     assert "secret-key" not in str(caught.value)
