@@ -20,6 +20,7 @@ from walletsync.cli.common import (
     run_async,
     with_db,
 )
+from walletsync.cli.text import plain
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
@@ -96,12 +97,12 @@ def wallets_list(
             str(wallet.id),
             wallet.chain.value,
             wallet.address,
-            wallet.label or "",
-            wallet.group_name or "",
+            plain(wallet.label or ""),  # chosen by users: printed literally, never as markup
+            plain(wallet.group_name or ""),
             status.status,
             str(status.tx_count),
             status.last_synced_at.isoformat(timespec="seconds") if status.last_synced_at else "never",
-            status.error or "",
+            plain(status.error or ""),
         )
     console.print(table)
 
@@ -186,7 +187,10 @@ def balances_table(wallet: WalletRow, balances: Sequence[Balance], *, at: dateti
     table.add_column("amount", justify="right")
     table.add_column("base units", justify="right")
     for balance in balances:
-        table.add_row(balance.asset_key, balance.symbol or "?", balance.formatted(), str(balance.amount))
+        # Token keys and symbols come from the chain: anyone can name a token `[red]` or `\x1b[2J`.
+        table.add_row(
+            plain(balance.asset_key), plain(balance.symbol or "?"), balance.formatted(), str(balance.amount)
+        )
     if not balances:
         table.add_row("(no balances)", "", "", "")
     return table
