@@ -269,26 +269,27 @@ class RevocationListener:
 
     async def _run(self) -> None:
         while True:
-            closed = asyncio.Event()
-            try:
-                conn = await asyncpg.connect(
-                    self.url, server_settings={"application_name": "walletsync-keys"}
-                )
-            except (OSError, asyncpg.PostgresError) as exc:
-                self.memo.clear()
-                log.warning("api.keys.listen_failed", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(self.retry_s)
-                continue
-            try:
-                conn.add_termination_listener(lambda _conn, ended=closed: ended.set())
-                await conn.add_listener(REVOKED_CHANNEL, self._notified)
-                self.memo.clear()  # revocations while nobody listened
-                self.listening.set()
-                await closed.wait()
-                log.warning("api.keys.listen_lost")
-            finally:
-                self.listening.clear()
-                self.memo.clear()
+            await self._listen_once()
+            # Lost or never made: retry after a pause, so a restarting server is not hammered.
+            await asyncio.sleep(self.retry_s)
+
+    async def _listen_once(self) -> None:
+        closed = asyncio.Event()
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(self.url, server_settings={"application_name": "walletsync-keys"})
+            conn.add_termination_listener(lambda _conn: closed.set())
+            await conn.add_listener(REVOKED_CHANNEL, self._notified)
+            self.memo.clear()  # revocations while nobody listened
+            self.listening.set()
+            await closed.wait()
+            log.warning("api.keys.listen_lost")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("api.keys.listen_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.listening.clear()
+            self.memo.clear()  # deaf: no remembered key may outlive a revocation we cannot hear
+            if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=1)
 
