@@ -38,6 +38,19 @@ def run_walletsync(
     )
 
 
+def run_against(
+    database_url: str, data_dir: Path, *args: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`walletsync ARGS` on an already migrated test database, no Redis unless `settings` names one."""
+    defaults = {
+        "WALLETSYNC_DATABASE_URL": database_url,
+        "WALLETSYNC_AUTO_MIGRATE": "false",
+        "WALLETSYNC_DATA_DIR": str(data_dir),
+        "WALLETSYNC_REDIS_URL": "",
+    }
+    return run_walletsync(*args, cwd=data_dir, timeout=120, **{**defaults, **settings})
+
+
 def start_walletsync(*args: str, cwd: Path | None = None, **popen: Any) -> subprocess.Popen[Any]:
     """`walletsync ARGS` in the background; `env` (from `clean_env`) and other Popen options pass through."""
     return subprocess.Popen([*WALLETSYNC, *args], cwd=cwd, **popen)

@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.api.conftest import Api, Keys, seed_wallet_history
+from tests.support import run_against
 
 pytestmark = pytest.mark.redis
 
 
 def _walletsync(api: Api, database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "WALLETSYNC_DATABASE_URL": database_url,
-        "WALLETSYNC_REDIS_URL": str(api.settings.redis_url),
-        "WALLETSYNC_CACHE_NAMESPACE": api.settings.cache_namespace,
-        "WALLETSYNC_AUTO_MIGRATE": "false",
-        "WALLETSYNC_DATA_DIR": str(tmp_path),
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "walletsync"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
+    """The CLI on the API's database and Redis namespace, so its invalidation reaches the API's cache."""
+    return run_against(
+        database_url,
+        tmp_path,
+        *args,
+        WALLETSYNC_REDIS_URL=str(api.settings.redis_url),
+        WALLETSYNC_CACHE_NAMESPACE=api.settings.cache_namespace,
     )
 
 

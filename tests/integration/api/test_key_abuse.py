@@ -5,9 +5,6 @@ proxy), and a revocation from another process reaches a running API at once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.integration.api.conftest import Api, Keys
+from tests.support import run_against
 from walletsync.api.keys import key_memo
 from walletsync.config import Settings
 from walletsync.db.engine import Database
@@ -101,25 +99,6 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     assert [await status("203.0.113.2") for _ in range(2)] == [401, 401]
 
 
-def _walletsync(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "WALLETSYNC_DATABASE_URL": database_url,
-        "WALLETSYNC_AUTO_MIGRATE": "false",
-        "WALLETSYNC_DATA_DIR": str(tmp_path),
-        "WALLETSYNC_REDIS_URL": "",
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "walletsync"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
-
-
 async def test_a_revocation_from_the_cli_reaches_a_running_api_at_once(
     api: Api, keys: Keys, database_url: str, tmp_path: Path
 ) -> None:
@@ -132,7 +111,7 @@ async def test_a_revocation_from_the_cli_reaches_a_running_api_at_once(
             await asyncio.wait_for(listener.listening.wait(), timeout=10)
         assert (await api.client.get("/v1/wallets", headers=keys.read)).status_code == 200
         revoked = await asyncio.to_thread(
-            _walletsync, database_url, tmp_path, "apikeys", "revoke", str(keys.read_id)
+            run_against, database_url, tmp_path, "apikeys", "revoke", str(keys.read_id)
         )
         assert revoked.returncode == 0, revoked.stderr
         statuses = []
