@@ -68,9 +68,7 @@ class ChainTx:
             "fee_payer": self.fee_payer,
             "success": self.success,
             "block_time": self.block_time.isoformat() if self.block_time else None,
-            "deltas": [
-                {"owner": d.owner, "asset": d.asset, "amount": str(d.amount)} for d in self.deltas
-            ],
+            "deltas": [{"owner": d.owner, "asset": d.asset, "amount": str(d.amount)} for d in self.deltas],
         }
 
 
@@ -164,6 +162,4 @@ class ErrorClassifier(Protocol):
     follow the returned error's `retryable`.
     """
 
-    def __call__(
-        self, status: int, body: Any, headers: Mapping[str, str]
-    ) -> ProviderError | None: ...
+    def __call__(self, status: int, body: Any, headers: Mapping[str, str]) -> ProviderError | None: ...
