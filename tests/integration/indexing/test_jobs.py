@@ -19,6 +19,7 @@ from walletsync.db.engine import Database
 from walletsync.db.models import job_failures, sync_state, wallet_transactions, wallets
 from walletsync.jobs.api import defer_sync, get_job, list_jobs, queue_depth, retry_failed, retry_job
 from walletsync.jobs.app import MAINTENANCE_QUEUE, open_app
+from walletsync.jobs.sweep import sweep
 from walletsync.jobs.tables import procrastinate_jobs
 from walletsync.jobs.worker import run_worker
 from walletsync.services import open_services
@@ -341,6 +342,25 @@ async def test_sweep_defers_ten_due_wallets_on_one_connection(
         queued = [job for job in await list_jobs(conn, status="todo") if job.task_name == "sync_wallet"]
     assert (sweep.status, sweep.last_error) == ("succeeded", None)
     assert sorted(job.args["wallet_id"] for job in queued) == wallet_ids
+
+
+async def test_ten_sweeps_on_one_pooled_connection_queue_every_wallet_once(
+    db: Database, database_url: str, settings: Settings
+) -> None:
+    """Ten sweeps of 1,000 on one pooled connection (past the 5th execution, where PostgreSQL may switch
+    to a generic plan) queue each of 10,000 due wallets exactly once, then find none left.
+
+    How fast the sweep stays is bench/scale.py's `sweep_10k_s` (the generic plan made it 20-40 s)."""
+    wallet_ids = await _due_wallets(db, 10_000)
+    single = await _one_connection_db(database_url, settings)
+    try:
+        counts = [await sweep(single, now=datetime.now(UTC), limit=1_000) for _ in range(11)]
+    finally:
+        await single.dispose()
+    assert counts == [1_000] * 10 + [0]
+    async with db.read() as conn:
+        queued = [job.args["wallet_id"] for job in await list_jobs(conn, status="todo", limit=20_000)]
+    assert sorted(queued) == wallet_ids
 
 
 async def test_sync_of_a_wallet_removed_meanwhile_finishes_as_a_no_op(
