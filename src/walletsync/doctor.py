@@ -19,6 +19,7 @@ from walletsync.config import Settings, env_name
 from walletsync.db import migrate
 from walletsync.db.engine import make_engine
 from walletsync.jobs.tables import procrastinate_events, procrastinate_jobs, procrastinate_workers
+from walletsync.providers.endpoints import display_name, url_secrets
 from walletsync.runtime import prepare_database
 
 CHECK_TIMEOUT_S = 5.0
@@ -93,16 +94,17 @@ async def _async_checks(settings: Settings, database_url: str | None) -> list[Ch
 
 
 def _endpoints(provider: str, urls: list[str]) -> list[tuple[str, str]]:
-    """Row names that tell endpoints apart: `solana #2 rpc.example:8899` (never a path or query, which
-    may carry a key)."""
+    """Row names that tell endpoints apart: `solana rpc.example:8899#3fa9c1`, the endpoint's display name
+    (never a path or query, which may carry a key; the hash differs per URL)."""
+    return [(f"{provider} {display_name(url)}", url) for url in urls]
 
-    def where(url: str) -> str:
-        parsed = httpx.URL(url)
-        return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
 
-    if len(urls) == 1:
-        return [(f"{provider} {where(urls[0])}", urls[0])]
-    return [(f"{provider} #{i} {where(url)}", url) for i, url in enumerate(urls, start=1)]
+def _provider_failure(name: str, url: str, exc: Exception) -> CheckResult:
+    """A failed probe's row; the exception text (which may quote the URL) without the URL's secrets."""
+    text = _one_line(exc)
+    for secret in sorted((s for s in url_secrets(url) if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return CheckResult(name, False, text)
 
 
 def _bind(
@@ -227,7 +229,7 @@ async def _check_solana(client: httpx.AsyncClient, name: str, url: str) -> Check
         body = response.json()
         slot = body["result"]
     except Exception as exc:  # noqa: BLE001
-        return CheckResult(name, False, _one_line(exc))
+        return _provider_failure(name, url, exc)
     return CheckResult(name, True, f"slot {slot}")
 
 
@@ -238,7 +240,7 @@ async def _check_blockfrost(
     try:
         response = await client.get(f"{url}/blocks/latest", headers=headers)
     except Exception as exc:  # noqa: BLE001
-        return CheckResult(name, False, _one_line(exc))
+        return _provider_failure(name, url, exc)
     if response.status_code != 200:
         return CheckResult(name, False, f"HTTP {response.status_code}: {response.text[:120]}")
     return CheckResult(name, True, f"tip height {response.json().get('height')}")
@@ -252,7 +254,7 @@ async def _check_twelvedata(
         response = await client.get(f"{url}/cryptocurrency_exchanges", params=params)
         body = response.json()
     except Exception as exc:  # noqa: BLE001
-        return CheckResult(name, False, _one_line(exc))
+        return _provider_failure(name, url, exc)
     if isinstance(body, dict) and body.get("status") == "error":
         return CheckResult(name, False, f"code {body.get('code')}: {body.get('message')}")
     return CheckResult(name, response.status_code == 200, f"HTTP {response.status_code}")

@@ -16,6 +16,7 @@ from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.doctor import CheckResult, run_checks
 from walletsync.jobs.tables import procrastinate_jobs, procrastinate_workers
+from walletsync.providers.endpoints import display_name
 
 
 class Stub:
@@ -89,8 +90,8 @@ def test_endpoints_on_one_host_are_told_apart_and_retried_once(
     stubs += [flaky, dead]
     cfg = settings.model_copy(update={"solana_rpc_urls": [flaky.url, dead.url]})
     rows = _rows(run_checks(cfg))
-    first = rows[f"solana #1 {flaky.url.removeprefix('http://')}"]
-    second = rows[f"solana #2 {dead.url.removeprefix('http://')}"]
+    first = rows[f"solana {display_name(flaky.url)}"]
+    second = rows[f"solana {display_name(dead.url)}"]
     assert first.ok
     assert first.warning
     assert first.detail == "slot 4242 (failed once, then answered)"
@@ -107,7 +108,7 @@ def test_provider_url_without_its_key_warns(db: Database, settings: Settings, st
     stubs.append(blockfrost)
     cfg = settings.model_copy(update={"blockfrost_urls": [blockfrost.url], "blockfrost_project_id": None})
     rows = _rows(run_checks(cfg))
-    assert rows[f"blockfrost {blockfrost.url.removeprefix('http://')}"].detail == "tip height 77"
+    assert rows[f"blockfrost {display_name(blockfrost.url)}"].detail == "tip height 77"
     key = rows["blockfrost key"]
     assert key.warning
     assert "WALLETSYNC_BLOCKFROST_PROJECT_ID is not" in key.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from walletsync.db import migrate, models, timescale
 from walletsync.db.engine import psycopg_url
+from walletsync.providers.endpoints import display_name
 
 # Which tables each revision creates (and so drops on downgrade).
 OWNED = {
@@ -208,3 +210,25 @@ def test_candles_is_plain_table_without_timescale(database_url: str) -> None:
         assert pk["constrained_columns"] == ["instrument_id", "interval", "ts"]
     finally:
         eng.dispose()
+
+
+def test_0009_turns_stored_endpoint_urls_into_display_names(empty_database_url: str, engine: Engine) -> None:
+    """A key in a stored endpoint URL's path is gone after 0009; the row keeps its weight under the name
+    the client now uses (host + first 6 hex of the URL's SHA-256, computed here with hashlib)."""
+    keyed = "https://host.example/v2/SECRETKEY123"
+    local = "http://127.0.0.1:9000/e1"
+    migrate.upgrade(empty_database_url, "0008")
+    with engine.begin() as conn:
+        conn.execute(insert(models.provider_endpoints).values(provider="solana", url=keyed, weight=5))
+        conn.execute(insert(models.provider_endpoints).values(provider="solana", url=local, weight=0))
+    migrate.upgrade(empty_database_url)
+    with engine.connect() as conn:
+        rows = dict(
+            conn.execute(select(models.provider_endpoints.c.url, models.provider_endpoints.c.weight)).all()
+        )
+    assert rows == {
+        "host.example#" + hashlib.sha256(keyed.encode()).hexdigest()[:6]: 5,
+        "127.0.0.1:9000#" + hashlib.sha256(local.encode()).hexdigest()[:6]: 0,
+    }
+    assert set(rows) == {display_name(keyed), display_name(local)}
+    assert "SECRETKEY123" not in repr(rows)

@@ -18,7 +18,7 @@ from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.models import provider_endpoints
 from walletsync.providers.breaker import BreakerState
-from walletsync.providers.endpoints import EndpointState, public_url
+from walletsync.providers.endpoints import EndpointState, display_name
 
 
 async def load_endpoint_states(db: Database, provider: str | None = None) -> list[EndpointState]:
@@ -81,7 +81,7 @@ def _effective(state: str, since: datetime | None, *, cooldown_s: float, now: da
 async def breaker_states_now(
     conn: AsyncConnection, settings: Settings, *, now: datetime
 ) -> dict[str, dict[str, str]]:
-    """Each endpoint's breaker state as of `now`: {provider: {public url: state}}.
+    """Each endpoint's breaker state as of `now`: {provider: {endpoint display name: state}}.
 
     The endpoints this process is configured with count, each `closed` until a row says otherwise (a
     healthy endpoint may never have been written); rows of other endpoints are left out. A provider
@@ -99,7 +99,7 @@ async def breaker_states_now(
     for provider in sorted(set(PROVIDERS) | set(stored)):
         urls: list[str] = []
         if provider in PROVIDERS:
-            urls = [public_url(u) for u in settings.provider_config(provider).urls]  # type: ignore[arg-type]
+            urls = [display_name(u) for u in settings.provider_config(provider).urls]  # type: ignore[arg-type]
         known = stored.get(provider, {})
         if not urls:
             urls = sorted(known)

@@ -7,13 +7,16 @@ probes to fresh calls while a closed endpoint is usable. A weight of 0 makes an
 endpoint a standby: chosen only when no weighted endpoint is usable.
 
 `EndpointState` is the persisted and reported form of an endpoint (the health endpoint, the
-`provider_endpoints` table). Its `url` is the public form of the URL: no credentials, no query string
-(keys such as `?api-key=` live there), so it can be stored and shown; it is also the endpoint's identity.
+`provider_endpoints` table). Its `url` is the endpoint's display name, never the URL: keys live in
+paths (`/v2/<key>`), queries (`?api-key=`) and user info, so only the host and a short hash of the whole
+URL are shown (`rpc.example.com#3fa9c1`); the hash tells two endpoints on one host apart and is the
+endpoint's identity in storage, logs and metric labels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -38,18 +41,23 @@ class EndpointState:
     last_error: str | None = None
 
 
-def public_url(url: str) -> str:
-    """`url` without user info, query or fragment: safe to log, store and show."""
+def display_name(url: str) -> str:
+    """`host[:port]#<6 hex of SHA-256 of the whole URL>`: safe to log, store and show, unique per URL."""
     parsed = httpx.URL(url)
-    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
+    host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+    digest = hashlib.sha256(url.strip().rstrip("/").encode()).hexdigest()[:6]
+    return f"{host}#{digest}"
 
 
 def url_secrets(url: str) -> list[str]:
-    """Values in `url` that may be credentials (query values, password): to scrub from error text."""
+    """Parts of `url` that may be credentials (path, query values, password): to scrub from error text."""
     parsed = httpx.URL(url)
     values = [value for _, value in parsed.params.multi_items()]
     if parsed.password:
         values.append(parsed.password)
+    path = parsed.path.rstrip("/")
+    if path:
+        values.append(path)  # `/v2/<key>`: every request URL to this endpoint starts with it
     return values
 
 
@@ -59,11 +67,9 @@ class Endpoint:
     def __init__(self, provider: str, url: str, weight: int, breaker: CircuitBreaker) -> None:
         self.provider = provider
         self.url = url
-        self.public_url = public_url(url)
-        parsed = httpx.URL(url)
-        self.host = parsed.host
-        # Metric and log label: the host (with a port when one is given); made unique by the pool.
-        self.label = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+        # The only form of the URL that leaves this object (logs, metric labels, storage, errors).
+        self.name = display_name(url)
+        self.host = httpx.URL(url).host
         self.weight = max(0, weight)
         self.breaker = breaker
 
@@ -71,7 +77,7 @@ class Endpoint:
         b = self.breaker
         return EndpointState(
             provider=self.provider,
-            url=self.public_url,
+            url=self.name,
             weight=self.weight,
             breaker_state=b.state,
             consecutive_failures=b.consecutive_failures,
@@ -118,7 +124,7 @@ class EndpointPool:
                 now=now,
             )
             endpoint = Endpoint(provider, url, 1, breaker)
-            state = saved.get(endpoint.public_url)
+            state = saved.get(endpoint.name)
             if state is not None:
                 endpoint.weight = max(0, state.weight)
                 breaker.restore(
@@ -129,10 +135,6 @@ class EndpointPool:
                 )
             breaker.listener = self._listener_for(endpoint)
             self.endpoints.append(endpoint)
-        labels = [e.label for e in self.endpoints]
-        for endpoint in self.endpoints:
-            if labels.count(endpoint.label) > 1:  # same host twice: tell them apart by path
-                endpoint.label = endpoint.public_url.split("://", 1)[-1]
 
     def _listener_for(self, endpoint: Endpoint) -> Callable[[CircuitBreaker, BreakerState], None]:
         def listener(_: CircuitBreaker, state: BreakerState) -> None:

@@ -214,7 +214,7 @@ class ResilientClient:
             follow_redirects=False,
         )
         for endpoint in self._pool.endpoints:
-            metrics.BREAKER_STATE.labels(self.provider, endpoint.label).set(
+            metrics.BREAKER_STATE.labels(self.provider, endpoint.name).set(
                 GAUGE_VALUE[endpoint.breaker.state]
             )
 
@@ -314,7 +314,7 @@ class ResilientClient:
                 log.warning(
                     "provider.request.not_retried",
                     provider=self.provider,
-                    endpoint=endpoint.label,
+                    endpoint=endpoint.name,
                     kind=kind,
                     reason="non-idempotent call may have reached the server",
                 )
@@ -331,7 +331,7 @@ class ResilientClient:
                     raise ProviderUnavailableError(
                         f"gave up after {failed} attempts: {self._scrub(error.detail)}",
                         provider=self.provider,
-                        endpoint=endpoint.public_url,
+                        endpoint=endpoint.name,
                     ) from error
                 delay = self._backoff.delay(failed, error)
             if self._clock() + delay > deadline:
@@ -339,13 +339,13 @@ class ResilientClient:
                     f"gave up: waiting {delay:.1f} s more would pass the {self.config.deadline_s:g} s "
                     f"deadline (WALLETSYNC_PROVIDER_DEADLINE): {self._scrub(error.detail)}",
                     provider=self.provider,
-                    endpoint=endpoint.public_url,
+                    endpoint=endpoint.name,
                 ) from error
             metrics.RETRIES.labels(self.provider, kind).inc()
             log.info(
                 "provider.request.retry",
                 provider=self.provider,
-                endpoint=endpoint.label,
+                endpoint=endpoint.name,
                 attempt=attempt,
                 kind=kind,
                 delay_s=round(delay, 3),
@@ -372,8 +372,8 @@ class ResilientClient:
                     log.info(
                         "provider.endpoint.rotated",
                         provider=self.provider,
-                        from_endpoint=previous.label,
-                        to_endpoint=endpoint.label,
+                        from_endpoint=previous.name,
+                        to_endpoint=endpoint.name,
                         attempt=attempt,
                         reason=previous_kind,
                     )
@@ -456,7 +456,7 @@ class ResilientClient:
             if raw_error is None:
                 return _Outcome(body=status), status
             raw_error.provider = raw_error.provider or self.provider
-            raw_error.endpoint = raw_error.endpoint or endpoint.public_url
+            raw_error.endpoint = raw_error.endpoint or endpoint.name
             return _Outcome(error=raw_error, maybe_sent=not isinstance(raw_error, RateLimitedError)), status
         decoded = True
         try:
@@ -469,7 +469,7 @@ class ResilientClient:
         if error is None:
             return _Outcome(body=body), status
         error.provider = error.provider or self.provider
-        error.endpoint = error.endpoint or endpoint.public_url
+        error.endpoint = error.endpoint or endpoint.name
         # A 429 was refused before processing; any other answer may follow a processed request.
         return _Outcome(error=error, maybe_sent=not isinstance(error, RateLimitedError)), status
 
@@ -483,7 +483,7 @@ class ResilientClient:
         sent: bool,
     ) -> _Outcome:
         reason = self._scrub(str(exc)) or type(exc).__name__
-        error = kind(f"{what}: {reason}", provider=self.provider, endpoint=endpoint.public_url)
+        error = kind(f"{what}: {reason}", provider=self.provider, endpoint=endpoint.name)
         error.__cause__ = exc
         return _Outcome(error=error, maybe_sent=sent)
 
@@ -517,11 +517,11 @@ class ResilientClient:
         latency: float,
     ) -> None:
         outcome = outcome_of(error)
-        metrics.REQUESTS.labels(self.provider, endpoint.label, outcome).inc()
-        metrics.REQUEST_SECONDS.labels(self.provider, endpoint.label).observe(latency)
+        metrics.REQUESTS.labels(self.provider, endpoint.name, outcome).inc()
+        metrics.REQUEST_SECONDS.labels(self.provider, endpoint.name).observe(latency)
         fields: dict[str, Any] = {
             "provider": self.provider,
-            "endpoint": endpoint.label,
+            "endpoint": endpoint.name,
             "method": request.method,
             "path": path_template(request.path),
             "status": status,
@@ -544,7 +544,7 @@ class ResilientClient:
             log.warning("provider.request", **fields)
 
     def _on_transition(self, endpoint: Endpoint, state: BreakerState) -> None:
-        metrics.BREAKER_STATE.labels(self.provider, endpoint.label).set(GAUGE_VALUE[state])
+        metrics.BREAKER_STATE.labels(self.provider, endpoint.name).set(GAUGE_VALUE[state])
         event = {
             BreakerState.OPEN: "provider.breaker.opened",
             BreakerState.HALF_OPEN: "provider.breaker.half_open",
@@ -553,7 +553,7 @@ class ResilientClient:
         log.warning(
             event,
             provider=self.provider,
-            endpoint=endpoint.label,
+            endpoint=endpoint.name,
             consecutive_failures=endpoint.breaker.consecutive_failures,
             last_error=endpoint.breaker.last_error,
         )
@@ -576,7 +576,7 @@ class ResilientClient:
                 log.warning(
                     "provider.endpoint.persist_failed",
                     provider=self.provider,
-                    endpoint=endpoint.label,
+                    endpoint=endpoint.name,
                     error=type(exc).__name__,
                 )
 

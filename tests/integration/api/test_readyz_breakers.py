@@ -15,6 +15,7 @@ from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.models import provider_endpoints
 from walletsync.db.provider_endpoints import expire_stale_breakers
+from walletsync.providers.endpoints import display_name
 
 pytestmark = pytest.mark.redis
 
@@ -34,7 +35,7 @@ async def _row(db: Database, url: str, state: str, opened_ago: timedelta) -> Non
     async with db.write() as conn:
         await conn.execute(
             insert(provider_endpoints).values(
-                provider="solana", url=url, breaker_state=state, opened_at=at, updated_at=at
+                provider="solana", url=display_name(url), breaker_state=state, opened_at=at, updated_at=at
             )
         )
 
@@ -58,7 +59,7 @@ async def test_open_rows_past_their_cooldown_are_half_open_and_every_open_is_deg
     async with db.write() as conn:
         await conn.execute(
             provider_endpoints.update()
-            .where(provider_endpoints.c.url == A)
+            .where(provider_endpoints.c.url == display_name(A))
             .values(opened_at=datetime.now(UTC))
         )
     check = await _providers_check(make_api, api_settings)
@@ -75,4 +76,4 @@ async def test_stale_breaker_rows_are_closed_by_the_prune(db: Database) -> None:
         rows = dict(
             (await conn.execute(select(provider_endpoints.c.url, provider_endpoints.c.breaker_state))).all()
         )
-    assert rows == {A: "closed", B: "open"}
+    assert rows == {display_name(A): "closed", display_name(B): "open"}

@@ -14,7 +14,7 @@ from walletsync.db.engine import Database
 from walletsync.db.models import provider_endpoints
 from walletsync.db.provider_endpoints import endpoint_state_saver, load_endpoint_states, save_endpoint_state
 from walletsync.providers.breaker import BreakerState
-from walletsync.providers.endpoints import EndpointState
+from walletsync.providers.endpoints import EndpointState, display_name
 from walletsync.providers.errors import ProviderUnavailableError
 from walletsync.providers.http import ResilientClient
 
@@ -76,7 +76,9 @@ async def test_client_writes_breaker_changes_and_a_new_client_starts_from_them(d
     async with db.primary.connect() as conn:
         row = (await conn.execute(select(provider_endpoints))).mappings().one()
     assert row["provider"] == "solana"
-    assert row["url"] == "http://down.test"  # public form: the key in the query is not stored
+    # The display name: host and a hash of the whole URL; the key in the query is not stored.
+    assert row["url"] == display_name("http://down.test/?api-key=SECRET1234")
+    assert "SECRET1234" not in repr(dict(row))
     assert row["breaker_state"] == "open"
     assert row["consecutive_failures"] == 2
     assert row["opened_at"] is not None

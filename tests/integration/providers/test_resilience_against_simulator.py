@@ -14,6 +14,7 @@ import pytest
 
 from walletsync.config import ProviderConfig
 from walletsync.providers.breaker import BreakerState
+from walletsync.providers.endpoints import display_name
 from walletsync.providers.http import ResilientClient
 from walletsync.providers.solana import classify_error
 from walletsync.simulator import FaultConfig, FaultRule, Ledger, Outage, RateLimit, SimulatorServer
@@ -65,7 +66,8 @@ async def test_500_transactions_through_faults_arrive_exactly_once_without_viola
                 return reply["result"]
 
             results = await asyncio.gather(*(fetch(signature) for signature in signatures))
-            health = {state.url.rsplit("/", 2)[-2]: state for state in client.snapshot()}
+            by_name = {display_name(url): url.rsplit("/", 2)[-2] for url in config.urls}
+            health = {by_name[state.url]: state for state in client.snapshot()}
         stats = sim.stats()
 
     fetched = Counter(result["transaction"]["signatures"][0] for result in results)

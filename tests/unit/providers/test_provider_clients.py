@@ -10,6 +10,7 @@ import pytest
 from walletsync.config import load_settings
 from walletsync.errors import ConfigError
 from walletsync.providers.clients import build_provider_clients
+from walletsync.providers.endpoints import display_name
 from walletsync.providers.ratelimit import LocalTokenBucket
 
 
@@ -40,8 +41,8 @@ async def test_clients_for_configured_providers_with_their_auth(tmp_path: Path) 
         await clients.get("twelvedata").get_json("time_series", params={"symbol": "SOL/USD"})
         assert isinstance(clients.get("blockfrost")._limiter, LocalTokenBucket)  # no Redis URL given
         assert {name: [s.url for s in states] for name, states in clients.snapshot().items()} == {
-            "blockfrost": ["https://bf.test/api/v0"],
-            "twelvedata": ["https://td.test"],
+            "blockfrost": [display_name("https://bf.test/api/v0")],
+            "twelvedata": [display_name("https://td.test")],
         }
     assert seen["bf.test"]["project_id"] == "mainnetPROJECT"
     assert seen["td.test"]["authorization"] == "apikey TDKEY123"

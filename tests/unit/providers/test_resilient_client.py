@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from tests.unit.providers.client_fakes import FakeClock, make_config
 from walletsync.providers.breaker import BreakerState
-from walletsync.providers.endpoints import EndpointState
+from walletsync.providers.endpoints import EndpointState, display_name
 from walletsync.providers.errors import (
     MalformedResponseError,
     ProviderError,
@@ -291,14 +291,14 @@ async def test_rotation_away_from_a_down_endpoint() -> None:
             states = {s.url: s for s in client.snapshot()}
     assert hits["b.test"] == 30
     assert hits["a.test"] == 3  # then its breaker is open for the 30 s cool-down
-    assert states["http://a.test"].breaker_state is BreakerState.OPEN
-    assert states["http://a.test"].last_error is not None
-    assert "connection" in states["http://a.test"].last_error
-    assert states["http://b.test"].breaker_state is BreakerState.CLOSED
+    assert states[display_name("http://a.test")].breaker_state is BreakerState.OPEN
+    assert states[display_name("http://a.test")].last_error is not None
+    assert "connection" in states[display_name("http://a.test")].last_error
+    assert states[display_name("http://b.test")].breaker_state is BreakerState.CLOSED
     rotations = [e for e in logs if e["event"] == "provider.endpoint.rotated"]
     assert len(rotations) == 3
-    assert rotations[0]["from_endpoint"] == "a.test"
-    assert rotations[0]["to_endpoint"] == "b.test"
+    assert rotations[0]["from_endpoint"] == display_name("http://a.test")
+    assert rotations[0]["to_endpoint"] == display_name("http://b.test")
 
 
 async def test_breaker_cycle_through_the_client_and_on_change_hook() -> None:
@@ -333,18 +333,32 @@ async def test_breaker_cycle_through_the_client_and_on_change_hook() -> None:
         with pytest.raises(ProviderUnavailableError, match="circuit breaker is open"):
             await client.get_json("x")
         assert calls == 2  # the third call never reached the endpoint
-        assert sample("walletsync_provider_breaker_state", provider="solana", endpoint="only.test") == 2
+        assert (
+            sample(
+                "walletsync_provider_breaker_state",
+                provider="solana",
+                endpoint=display_name("http://only.test"),
+            )
+            == 2
+        )
         await client.flush_state()
         assert changes[-1].breaker_state is BreakerState.OPEN
         assert changes[-1].consecutive_failures == 2
         assert changes[-1].opened_at is not None
-        assert changes[-1].url == "http://only.test"
+        assert changes[-1].url == display_name("http://only.test")
         clock.advance(30.0)
         healthy = True
         assert await client.get_json("x") == {}
         await client.flush_state()
         assert client.snapshot()[0].breaker_state is BreakerState.CLOSED
-        assert sample("walletsync_provider_breaker_state", provider="solana", endpoint="only.test") == 0
+        assert (
+            sample(
+                "walletsync_provider_breaker_state",
+                provider="solana",
+                endpoint=display_name("http://only.test"),
+            )
+            == 0
+        )
     assert [c.breaker_state for c in changes] == [BreakerState.OPEN, BreakerState.CLOSED]
     assert changes[-1].opened_at is None
 
@@ -507,7 +521,7 @@ async def test_metrics_count_attempts_errors_and_waits() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(answers.pop(0), json={})
 
-    labels = {"provider": "solana", "endpoint": "metrics.test"}
+    labels = {"provider": "solana", "endpoint": display_name("http://metrics.test")}
     ok0 = sample("walletsync_provider_requests_total", **labels, outcome="ok")
     bad0 = sample("walletsync_provider_requests_total", **labels, outcome="server_error")
     kind0 = sample("walletsync_provider_errors_total", provider="solana", kind="upstream_server")
@@ -597,7 +611,8 @@ async def test_logs_carry_no_api_key() -> None:
     requests = [e for e in logs if e["event"] == "provider.request"]
     assert requests, "every attempt is logged"
     assert {e["path"] for e in requests} >= {"addresses/{id}/transactions"}
-    assert all(e["endpoint"] in ("a.test", "b.test") for e in requests)
+    names = {display_name(f"http://a.test/?api-key={key}"), display_name(f"http://b.test/v1?token={key}")}
+    assert all(e["endpoint"] in names for e in requests)
     assert key not in repr(logs)
     assert key not in snapshot
 
