@@ -23,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from walletsync import __version__
 from walletsync.api.deps import AppState
+from walletsync.api.docs import install_docs
 from walletsync.api.errors import install_error_handlers, use_problem_media_type
 from walletsync.api.keys import RevocationListener, key_memo
 from walletsync.api.middleware import ApiMiddleware
@@ -151,13 +152,15 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs" if settings.docs_enabled else None,
+        docs_url=None,  # served by install_docs below, with Swagger UI from the package (no CDN)
         redoc_url=None,
         dependencies=[Depends(check_anonymous_route)],
         # No redirect to add or drop a trailing slash: Starlette builds its Location from the client's
         # Host header. `/v1/wallets/` is a 404 like any other unknown path.
         redirect_slashes=False,
     )
+    if settings.docs_enabled:
+        install_docs(app, "/openapi.json")
     install_error_handlers(app)
     install_outage_handler(app)  # a database outage is a 503 with Retry-After
     for router in ROUTERS:
