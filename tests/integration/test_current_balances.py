@@ -253,7 +253,8 @@ async def test_group_value_runs_a_fixed_number_of_queries(db: Database) -> None:
 
 
 async def test_value_board_ranks_unpriced_only_and_negative_wallets(db: Database) -> None:
-    """Priced wallets by value, then wallets holding only unpriced assets (0), then negative ones."""
+    """Priced wallets by value, negative ones included, then wallets holding only unpriced assets
+    (score None, never 0); a wallet holding nothing is not on the board."""
     async with db.primary.begin() as conn:
         asset = await _assets(conn)  # native priced at 2.5 USD per whole unit (9 decimals), MINT unpriced
         instrument = await conn.scalar(
@@ -295,11 +296,13 @@ async def test_value_board_ranks_unpriced_only_and_negative_wallets(db: Database
             )
         board = await leaderboard(conn, kind="value", limit=10)
         top2 = await leaderboard(conn, kind="value", limit=2)
+        top3 = await leaderboard(conn, kind="value", limit=3)
     by_id = {v: k for k, v in ids.items()}
-    assert [(by_id[e.wallet_id], e.score, e.unpriced_assets) for e in board.entries] == [
-        ("rich", Decimal("10"), 0),
-        ("both", Decimal("2.5"), 1),
-        ("tokens", Decimal("0"), 1),
-        ("short", Decimal("-5"), 0),
+    assert [(e.rank, by_id[e.wallet_id], e.score, e.unpriced_assets) for e in board.entries] == [
+        (1, "rich", Decimal("10"), 0),
+        (2, "both", Decimal("2.5"), 1),
+        (3, "short", Decimal("-5"), 0),
+        (4, "tokens", None, 1),
     ]
     assert [by_id[e.wallet_id] for e in top2.entries] == ["rich", "both"]
+    assert [by_id[e.wallet_id] for e in top3.entries] == ["rich", "both", "short"]

@@ -93,7 +93,10 @@ def test_tables_render_values_and_boards() -> None:
         quote="USD",
         since=None,
         computed_at=datetime.now(UTC),
-        entries=[LeaderboardEntry(1, 1, "solana", "So1ana", "alice", Decimal("1234.5"))],
+        entries=[
+            LeaderboardEntry(1, 1, "solana", "So1ana", "alice", Decimal("1234.5")),
+            LeaderboardEntry(2, 2, "solana", "So1anb", "bob", None, unpriced_assets=2),
+        ],
     )
     console = Console(width=150, record=True)
     console.print(wallet_values_table([value]))
@@ -101,4 +104,6 @@ def test_tables_render_values_and_boards() -> None:
     text = console.export_text()
     assert "1,234.50" in text
     assert "BONK" in text
-    assert "top 1 by value (all chains, USD)" in text
+    assert "top 2 by value (all chains, USD)" in text
+    assert "unpriced (2)" in text  # bob holds nothing priced: unknown, not 0
+    assert "0.00" not in text

@@ -120,7 +120,11 @@ class LeaderboardEntryOut(BaseModel):
     chain: Chain
     address: str
     label: str | None
-    score: DecimalStr = Field(description="Value in the quote currency, or a transaction count.")
+    score: DecimalStr | None = Field(
+        description="Value in the quote currency, or a transaction count. Null on a value board when"
+        " the wallet holds nothing priced (its value is unknown, e.g. before the first price sync);"
+        " such wallets rank after every wallet with a value, negative values included."
+    )
     unpriced_assets: int = Field(description="Holdings left out of a value score (value boards).")
 
 

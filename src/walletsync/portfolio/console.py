@@ -39,6 +39,9 @@ def leaderboard_table(board: Leaderboard) -> Table:
     table.add_column("chain")
     table.add_column("score", justify="right")
     for e in board.entries:
-        score = _money(e.score) if board.kind is LeaderboardKind.VALUE else str(e.score)
+        if e.score is None:  # nothing held is priced: unknown, never shown as 0
+            score = f"unpriced ({e.unpriced_assets})"
+        else:
+            score = _money(e.score) if board.kind is LeaderboardKind.VALUE else str(e.score)
         table.add_row(str(e.rank), e.label or e.address[:12], e.chain, score)
     return table

@@ -5,8 +5,16 @@ Each board is one SQL query, per chain or over all chains. The value board reads
 neither grows with the number of transactions stored. The value board prices balances with each
 instrument's price now (`market.price_at`: the latest close of a bar that has ended, the same rule
 as `valuation`), exactly: `amount * close * 1e-decimals` is numeric multiplication, no division
-rounding; unpriced holdings are left out of the score and counted in `unpriced_assets`. The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a
-ranking, not a balance: a minute of staleness is fine and it spares the database a full aggregate).
+rounding; unpriced holdings are left out of the score and counted in `unpriced_assets`.
+
+Ranking of the value board: wallets with a known value (at least one priced holding) come first, by
+value descending, negative values included; then wallets whose holdings are all unpriced, by wallet
+id, with score `None` (unknown, never 0: on a fresh install with no prices synced yet, every wallet
+is unknown, not worthless). A known value, even a negative one, ranks above an unknown one: the
+board can only order what it can value. Wallets holding nothing are not on the board.
+
+The API caches boards for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (a board is a ranking, not a
+balance: a minute of staleness is fine and it spares the database a full aggregate).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, cast, func, literal, select, true
+from sqlalchemy import Numeric, cast, func, null, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
@@ -51,7 +59,7 @@ class LeaderboardEntry:
     chain: str
     address: str
     label: str | None
-    score: Decimal  # value in the quote currency, or a transaction count
+    score: Decimal | None  # value in the quote currency (None: nothing held is priced), or a count
     unpriced_assets: int = 0
 
 
@@ -98,7 +106,7 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
 
     Only balances of priced assets are aggregated (a join on the few priced asset ids), then the
     unpriced holdings are counted for the `limit` winners alone. Wallets holding nothing priced
-    score 0 and are not here: `unpriced_only_query` supplies them when they can rank.
+    have no known value and are not here: `unpriced_only_query` supplies them, ranked after these.
     """
     prices = _unit_prices(chain=chain, quote=quote)
     held = current_balances.c
@@ -127,7 +135,7 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
 
 
 def unpriced_only_query(*, chain: str | None, quote: str, limit: int) -> Any:
-    """The first `limit` wallets (by id) holding something, none of it priced: score 0."""
+    """The first `limit` wallets (by id) holding something, none of it priced: score NULL (unknown)."""
     prices = _unit_prices(chain=chain, quote=quote)
     held = current_balances.c
     any_priced = (
@@ -143,7 +151,7 @@ def unpriced_only_query(*, chain: str | None, quote: str, limit: int) -> Any:
             wallets.c.chain,
             wallets.c.address,
             wallets.c.label,
-            literal(0, Numeric).label("score"),
+            null().label("score"),
             _unpriced_count(prices, wallets.c.id).label("unpriced"),
         )
         .where(holds, ~any_priced)
@@ -190,11 +198,11 @@ async def leaderboard(
         since = computed_at - ACTIVITY_WINDOWS[kind]
         query = activity_query(chain=chain_value, since=since, limit=limit)
     rows: list[Any] = list((await conn.execute(query)).all())
-    if kind is LeaderboardKind.VALUE and (len(rows) < limit or rows[-1].score <= 0):
-        # Wallets holding only unpriced assets score 0: they rank when fewer than `limit` wallets
-        # score above 0. Rare (no prices yet), so it is a second query rather than part of the first.
-        extra = await conn.execute(unpriced_only_query(chain=chain_value, quote=quote.upper(), limit=limit))
-        rows = sorted([*rows, *extra], key=lambda r: (-r.score, r.id))[:limit]
+    if kind is LeaderboardKind.VALUE and len(rows) < limit:
+        # Wallets holding only unpriced assets have no known value: they rank after every priced
+        # wallet (negative ones included), so they fill only the places the priced ones leave.
+        query = unpriced_only_query(chain=chain_value, quote=quote.upper(), limit=limit - len(rows))
+        rows += list((await conn.execute(query)).all())
     entries = [
         LeaderboardEntry(
             rank=rank,
@@ -202,7 +210,7 @@ async def leaderboard(
             chain=r.chain,
             address=r.address,
             label=r.label,
-            score=Decimal(r.score),
+            score=None if r.score is None else Decimal(r.score),
             unpriced_assets=getattr(r, "unpriced", 0) or 0,
         )
         for rank, r in enumerate(rows, start=1)

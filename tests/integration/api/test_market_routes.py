@@ -11,11 +11,19 @@ from sqlalchemy import insert
 
 from tests.integration.api.conftest import Api, Keys
 from tests.integration.market.facts import WALLETS, T, build_portfolio
-from walletsync.db.models import balance_deltas, transactions, wallet_transactions
+from walletsync.config import Chain
+from walletsync.db.models import assets, balance_deltas, transactions, wallet_transactions
 from walletsync.market.catalog import upsert_exchanges
 from walletsync.providers.types import ExchangeInfo
+from walletsync.wallets.repository import add_wallet
 
 pytestmark = pytest.mark.redis
+
+SOLANA_ADDRESSES = (
+    "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM",
+    "So11111111111111111111111111111111111111112",
+    "Vote111111111111111111111111111111111111111",
+)
 
 
 def _cache_count(name: str, result: str) -> float:
@@ -118,6 +126,44 @@ async def test_leaderboard_route_is_cached(api: Api, keys: Keys) -> None:
     other_key = await api.client.get("/v1/leaderboards/value", params={"limit": 2}, headers=keys.read)
     assert [ids[e["wallet_id"]] for e in other_key.json()["entries"]] == ["w2", "w3"]
     assert _cache_count("leaderboard", "miss") == misses + 2
+
+
+async def test_value_leaderboard_before_any_price_sync(api: Api, keys: Keys) -> None:
+    """A fresh install (wallets hold assets, no price stored): every score is null, never "0", with
+    the holdings counted as unpriced; the wallets are listed by id."""
+    async with api.db.write() as conn:
+        native = await conn.scalar(
+            insert(assets)
+            .values(chain="solana", asset_key="native", symbol="SOL", decimals=9)
+            .returning(assets.c.id)
+        )
+        token = await conn.scalar(
+            insert(assets)
+            .values(chain="solana", asset_key="MINT", symbol="TOK", decimals=6)
+            .returning(assets.c.id)
+        )
+        await conn.execute(insert(transactions).values(chain="solana", tx_id="t", fee=0, success=True))
+        holdings = [(native, token), (native,), (token,)]
+        wallet_ids = []
+        for address, held in zip(SOLANA_ADDRESSES, holdings, strict=True):
+            wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
+            wallet_ids.append(wallet.id)
+            await conn.execute(
+                insert(balance_deltas).values(
+                    [
+                        {"wallet_id": wallet.id, "chain": "solana", "tx_id": "t", "asset_id": a, "amount": 7}
+                        for a in held
+                    ]
+                )
+            )
+    response = await api.client.get("/v1/leaderboards/value", headers=keys.read)
+    assert response.status_code == 200, response.text
+    entries = response.json()["entries"]
+    assert [(e["rank"], e["wallet_id"], e["score"], e["unpriced_assets"]) for e in entries] == [
+        (1, wallet_ids[0], None, 2),
+        (2, wallet_ids[1], None, 1),
+        (3, wallet_ids[2], None, 1),
+    ]
 
 
 async def test_activity_leaderboard_and_bad_kind(api: Api, keys: Keys) -> None:

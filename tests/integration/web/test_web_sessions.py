@@ -16,9 +16,19 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from walletsync.api.app import create_app
 from walletsync.api.keys import Principal, Scope, create_key, key_memo, revoke_key
-from walletsync.config import Settings
+from walletsync.config import Chain, Settings
 from walletsync.db.engine import Database
-from walletsync.db.models import outbox, web_sessions, web_signin_tokens, webhook_deliveries, webhooks
+from walletsync.db.models import (
+    assets,
+    balance_deltas,
+    outbox,
+    transactions,
+    web_sessions,
+    web_signin_tokens,
+    webhook_deliveries,
+    webhooks,
+)
+from walletsync.wallets.repository import add_wallet
 from walletsync.web import create_signin_link
 from walletsync.web.sessions import load_session, prune, start_session
 
@@ -291,3 +301,32 @@ async def test_operations_shows_dead_letters_webhooks_and_retries_a_job(db: Data
         assert await conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id)) == "todo"
     again = await http.post(f"/web/jobs/{job_id}/retry", headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
     assert f"job {job_id} is todo; only failed jobs can be retried" in again.text
+
+
+async def test_value_board_shows_unpriced_wallets_as_unpriced_never_zero(
+    db: Database, client: Client
+) -> None:
+    """Before any price sync a wallet's value score is unknown: the page says "unpriced", not 0."""
+    async with db.write() as conn:
+        wallet = await add_wallet(
+            conn, chain=Chain.SOLANA, address="9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+        )
+        asset = await conn.scalar(
+            insert(assets)
+            .values(chain="solana", asset_key="native", symbol="SOL", decimals=9)
+            .returning(assets.c.id)
+        )
+        await conn.execute(insert(transactions).values(chain="solana", tx_id="t", fee=0, success=True))
+        await conn.execute(
+            insert(balance_deltas).values(
+                wallet_id=wallet.id, chain="solana", tx_id="t", asset_id=asset, amount=5
+            )
+        )
+    http = await client()
+    _, key = await _key(db)
+    await _sign_in(http, key)
+    page = (await http.get("/web/leaderboards")).text
+    value_board = page.split('id="board-value"', 1)[1].split("</section>", 1)[0]
+    assert 'title="nothing this wallet holds is priced yet">unpriced</span>' in value_board
+    assert "1 unpriced" in value_board
+    assert "0.00" not in value_board

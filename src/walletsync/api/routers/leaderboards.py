@@ -32,7 +32,8 @@ async def show(
     limit: Annotated[int, Query(ge=1, le=100, description="How many wallets, 1 to 100.")] = 10,
 ) -> Response:
     """`value`: by the value of priced holdings in the quote currency (`unpriced_assets` counts the
-    holdings left out); `activity_24h` / `activity_7d`: by transactions in the last 24 hours / 7 days.
+    holdings left out); a wallet holding nothing priced has `score: null` and ranks after every wallet
+    with a value, negative values included; `activity_24h` / `activity_7d`: by transactions in the last 24 hours / 7 days.
     Boards are computed by one query and cached for `WALLETSYNC_CACHE_TTL_LEADERBOARD` seconds (`computed_at`)."""
     quote = state.settings.quote_currency.upper()
 
@@ -52,7 +53,7 @@ async def show(
                     chain=Chain(e.chain),
                     address=e.address,
                     label=e.label,
-                    score=decimal_str(e.score),
+                    score=None if e.score is None else decimal_str(e.score),
                     unpriced_assets=e.unpriced_assets,
                 )
                 for e in board.entries
