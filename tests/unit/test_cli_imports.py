@@ -37,6 +37,7 @@ VERSION_WALLETSYNC = [
     "walletsync.cli.prices",
     "walletsync.cli.serve",
     "walletsync.cli.signals",
+    "walletsync.cli.text",  # escapes user text for the terminal (re + rich.text, both loaded anyway)
     "walletsync.cli.usage",
     "walletsync.cli.wallets",
     "walletsync.cli.webhooks",
