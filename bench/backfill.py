@@ -23,23 +23,20 @@ import asyncio
 import json
 import resource
 import time
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import asyncpg
 from rich.console import Console
 from sqlalchemy import column, select
 from sqlalchemy import table as sa_table
 
-from _support import DEFAULT_ADMIN_URL, scratch_database
+from _support import DEFAULT_ADMIN_URL, scratch_database, unthrottled_solana
 from walletsync.commands import sync_progress
-from walletsync.config import Chain, load_settings
+from walletsync.config import Chain
 from walletsync.db.engine import libpq_url
 from walletsync.indexing.sync import sync_wallet
 from walletsync.logs import configure_logging
 from walletsync.runtime import tune_gc_for_throughput
 from walletsync.services import open_services
-from walletsync.simulator import SimulatorServer
 from walletsync.wallets.repository import add_wallet
 
 
@@ -53,26 +50,16 @@ async def run(
 ) -> dict[str, float | int]:
     configure_logging("WARNING", "console")
     tune_gc_for_throughput()  # as `walletsync worker` / `sync` do
-    ledger_kwargs = {"seed": 5, "solana_wallets": 0, "cardano_wallets": 0, "exact_solana_wallets": [n_txs]}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with (
-        SimulatorServer(ledger_kwargs=ledger_kwargs, process=True) as simulator,
-        scratch_database(admin_url, "bench_backfill") as database_url,
-        TemporaryDirectory() as tmp,
-    ):
-        settings = load_settings(
-            database_url=database_url,
-            data_dir=Path(tmp),
-            redis_url=None,
-            auto_migrate=False,
-            solana_rpc_urls=[simulator.url("solana")],
-            solana_rate=1_000_000.0,
-            solana_burst=1_000_000,
-            solana_max_concurrency=concurrency,
-            sync_fetch_concurrency=concurrency,
-            sync_batch_size=batch_size,
-            store_raw_transactions=store_raw,
-        )
+    with unthrottled_solana(
+        admin_url,
+        "bench_backfill",
+        [n_txs],
+        solana_max_concurrency=concurrency,
+        sync_fetch_concurrency=concurrency,
+        sync_batch_size=batch_size,
+        store_raw_transactions=store_raw,
+    ) as (simulator, database_url, settings):
         # The ledger lives in the simulator's process; ask it for the wallet's address.
         address = simulator.wallets()["solana"][0]["address"]
         async with open_services(settings, database_url) as services:

@@ -31,15 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
-from _support import DEFAULT_ADMIN_URL, scratch_database
+from _support import DEFAULT_ADMIN_URL, unthrottled_solana
 from walletsync.api.keys import create_key
-from walletsync.config import Chain, load_settings
+from walletsync.config import Chain
 from walletsync.db.models import outbox
 from walletsync.events import registry
 from walletsync.events.relay import start_relay, stop_relay
@@ -47,7 +46,6 @@ from walletsync.indexing.sync import sync_wallet
 from walletsync.logs import configure_logging
 from walletsync.runtime import tune_gc_for_throughput
 from walletsync.services import open_services
-from walletsync.simulator import SimulatorServer
 from walletsync.wallets.repository import add_wallet
 
 HERE = Path(__file__).resolve().parent
@@ -120,23 +118,13 @@ async def run(
     configure_logging("WARNING", "console")
     tune_gc_for_throughput()
     per_wallet = [n_txs // n_wallets] * n_wallets
-    ledger_kwargs = {"seed": 5, "solana_wallets": 0, "cardano_wallets": 0, "exact_solana_wallets": per_wallet}
-    with (
-        SimulatorServer(ledger_kwargs=ledger_kwargs, process=True) as simulator,
-        scratch_database(admin_url, "bench_events") as database_url,
-        TemporaryDirectory() as tmp,
-    ):
-        settings = load_settings(
-            database_url=database_url,
-            data_dir=Path(tmp),
-            redis_url=None,
-            auto_migrate=False,
-            solana_rpc_urls=[simulator.url("solana")],
-            solana_rate=1_000_000.0,
-            solana_burst=1_000_000,
-            webhook_allow_private=True,
-            events_stream_buffer=100_000,
-        )
+    with unthrottled_solana(
+        admin_url,
+        "bench_events",
+        per_wallet,
+        webhook_allow_private=True,
+        events_stream_buffer=100_000,
+    ) as (simulator, database_url, settings):
         addresses = [w["address"] for w in simulator.wallets()["solana"]][:n_wallets]
         receiver_port, api_port = free_port(), free_port()
         async with open_services(settings, database_url) as services:
@@ -151,7 +139,7 @@ async def run(
             api_env = {
                 **os.environ,
                 "DATABASE_URL": database_url,
-                "WALLETSYNC_DATA_DIR": tmp,
+                "WALLETSYNC_DATA_DIR": str(settings.data_dir),
                 "WALLETSYNC_AUTO_MIGRATE": "false",
                 "WALLETSYNC_LOG_LEVEL": "WARNING",
                 "WALLETSYNC_EVENTS_STREAM_BUFFER": "100000",
