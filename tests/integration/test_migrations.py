@@ -34,6 +34,9 @@ OWNED = {
     "0010": {"current_balances"},
     "0011": set(),
     "0012": {"web_sessions", "web_signin_tokens"},
+    "0013": set(),
+    "0014": set(),
+    "0015": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
 # Tables computed from others when their revision is applied (re-filled on re-upgrade, not empty).
