@@ -34,7 +34,7 @@ OWNED = {
     "0010": {"current_balances"},
     "0011": set(),
     "0012": {"web_sessions", "web_signin_tokens"},
-    "0013": set(),
+    "0013": {"staking_balances"},
     "0014": set(),
     "0015": set(),
 }
@@ -74,6 +74,16 @@ def _seed(engine: Engine) -> None:
         conn.execute(
             insert(models.wallet_transactions).values(
                 wallet_id=wallet_id, chain="solana", tx_id="t1", height=1
+            )
+        )
+        conn.execute(
+            insert(models.staking_balances).values(
+                wallet_id=wallet_id,
+                kind="staked",
+                source="B" * 44,
+                asset_id=asset_id,
+                amount=1_002_282_880,
+                observed_at=func.now(),
             )
         )
         conn.execute(insert(models.exchanges).values(kind="crypto", name="Binance"))

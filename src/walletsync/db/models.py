@@ -172,6 +172,27 @@ current_balances = Table(
     PrimaryKeyConstraint("wallet_id", "asset_id"),
 )
 
+staking_balances = Table(
+    "staking_balances",
+    metadata,
+    # Native staking as last observed (revision 0013): state, not facts. No transaction moves these
+    # amounts (Solana rewards compound into the stake account at epoch boundaries; Cardano rewards
+    # accrue to the stake address), so there are no deltas to store: each successful sync of the
+    # wallet replaces its rows in one database transaction. One row per live stake account or stake
+    # address: bounded by construction, deleted when the account disappears or the wallet goes.
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    # The Solana stake account, or the Cardano stake address, the amount was read from.
+    Column("source", Text, nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    # When this amount was first observed (kept while a re-sync finds it unchanged): value series
+    # count the line from then on.
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("wallet_id", "kind", "source"),
+    CheckConstraint("kind IN ('staked', 'rewards')", name="kind"),
+)
+
 exchanges = Table(
     "exchanges",
     metadata,
