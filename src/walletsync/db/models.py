@@ -365,6 +365,26 @@ provider_endpoints = Table(
     CheckConstraint("breaker_state IN ('closed', 'open', 'half_open')", name="breaker_state"),
 )
 
+provider_stats = Table(
+    "provider_stats",
+    metadata,
+    # Per endpoint and minute, summed over every process (`db.provider_stats`); the operations page
+    # reads the last 5 minutes and hour. `endpoint` is the display name `host#hash6`, never a URL.
+    Column("provider", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("requests", BigInteger, nullable=False, server_default="0"),
+    Column("errors", BigInteger, nullable=False, server_default="0"),
+    Column("rate_limited", BigInteger, nullable=False, server_default="0"),
+    Column("throttle_wait_ms", BigInteger, nullable=False, server_default="0"),
+    Column("throttle_wait_max_ms", BigInteger, nullable=False, server_default="0"),
+    # Attempts by rate-limit wait: <= 10 ms, <= 100 ms, <= 1 s, <= 10 s, longer (`providers.stats`).
+    Column("waits", ARRAY(BigInteger), nullable=False),
+    PrimaryKeyConstraint("provider", "endpoint", "minute"),
+    # Retention deletes by age, the page reads recent minutes.
+    Index("ix_provider_stats_minute", "minute"),
+)
+
 job_failures = Table(
     "job_failures",
     metadata,
