@@ -299,6 +299,17 @@ class Settings(BaseSettings):
         validation_alias=_alias("WALLETSYNC_JOB_FAILED_RETENTION"),
     )
 
+    # Provider statistics (the operations page): each process writes its counts this often (seconds)
+    # and at exit; minutes older than the retention are deleted by the hourly prune job.
+    provider_stats_flush_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_PROVIDER_STATS_FLUSH")
+    )
+    provider_stats_retention: timedelta = Field(
+        default=timedelta(hours=48),
+        ge=timedelta(hours=1),
+        validation_alias=_alias("WALLETSYNC_PROVIDER_STATS_RETENTION"),
+    )
+
     # --- API ------------------------------------------------------------------------------
     public_reads: bool = Field(default=False, validation_alias=_alias("WALLETSYNC_PUBLIC_READS"))
     # The Cardano network this instance indexes: wallet addresses of another network are refused.
@@ -492,7 +503,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("job_retention", "job_failed_retention", "asset_metadata_ttl", mode="before")
+    @field_validator(
+        "job_retention",
+        "job_failed_retention",
+        "provider_stats_retention",
+        "asset_metadata_ttl",
+        mode="before",
+    )
     @classmethod
     def _seconds_or_duration(cls, value: object) -> object:
         """A plain number is seconds (like every other duration setting); else ISO 8601 (`P7D`)."""

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from walletsync.db.models import job_failures, wallets
 from walletsync.db.provider_endpoints import expire_stale_breakers
+from walletsync.db.provider_stats import prune_provider_stats
 from walletsync.errors import WalletsyncError
 from walletsync.indexing.asset_refresh import AssetRefreshError, refresh_assets
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
@@ -186,7 +187,8 @@ async def sync_prices_task(context: JobContext, timestamp: int | None = None) ->
 )
 async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Delete jobs that ended longer ago than WALLETSYNC_JOB_RETENTION (failed: _FAILED_RETENTION),
-    and close breaker rows no process has written for an hour."""
+    close breaker rows no process has written for an hour, and delete provider statistics older than
+    WALLETSYNC_PROVIDER_STATS_RETENTION."""
     services = services_of(context)
     report = await prune_jobs(
         services.db,
@@ -195,8 +197,11 @@ async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> 
         failed_retention=services.settings.job_failed_retention,
     )
     expired = await expire_stale_breakers(services.db, now=datetime.now(UTC), older_than=STALE_BREAKER_ROW)
-    log.info("jobs.pruned", **report.as_dict(), stale_breakers_closed=expired)
-    return {**report.as_dict(), "stale_breakers_closed": expired}
+    stats = await prune_provider_stats(
+        services.db, now=datetime.now(UTC), retention=services.settings.provider_stats_retention
+    )
+    log.info("jobs.pruned", **report.as_dict(), stale_breakers_closed=expired, provider_stats_deleted=stats)
+    return {**report.as_dict(), "stale_breakers_closed": expired, "provider_stats_deleted": stats}
 
 
 @app.periodic(cron="41 * * * *", periodic_id="refresh_asset_metadata")

@@ -30,6 +30,7 @@ from walletsync.providers.errors import (
     UpstreamServerError,
 )
 from walletsync.providers.headers import retry_after_s
+from walletsync.providers.staking import StakePosition, parse_rewards, parse_stake_address
 from walletsync.providers.types import (
     NATIVE,
     AssetInfo,
@@ -283,3 +284,20 @@ class CardanoAdapter:
             if len(rows) < PAGE_SIZE:
                 break
         return addresses
+
+    async def stake_address(self, address: str) -> str | None:
+        """The stake address of a payment address (None: no stake key, or a never-used address)."""
+        try:
+            body = await self._transport.get_json(f"/addresses/{quote(address, safe='')}")
+        except UpstreamNotFoundError:
+            return None
+        return parse_stake_address(body, provider=PROVIDER)
+
+    async def rewards(self, stake_address: str) -> StakePosition | None:
+        """The stake address's unwithdrawn rewards (`withdrawable_amount`); None when Blockfrost does
+        not know the stake address (never registered on chain)."""
+        try:
+            body = await self._transport.get_json(f"/accounts/{quote(stake_address, safe='')}")
+        except UpstreamNotFoundError:
+            return None
+        return parse_rewards(stake_address, body, provider=PROVIDER)

@@ -47,6 +47,15 @@ from walletsync.providers.solana_parse import (
     rpc_error,
     unwrap_result,
 )
+from walletsync.providers.staking import (
+    STAKE_PROGRAM,
+    STAKER_OFFSET,
+    WITHDRAWER_OFFSET,
+    StakePosition,
+    merge_stake_accounts,
+    parse_stake_accounts,
+    stake_account_filters,
+)
 from walletsync.providers.types import NATIVE, AssetInfo, ChainTx, JsonTransport, TxRef
 
 __all__ = [
@@ -328,3 +337,16 @@ class SolanaAdapter:
         if not isinstance(result, int):
             raise MalformedResponseError(f"getSlot result is not an integer: {result!r}", provider=PROVIDER)
         return result
+
+    async def stake_accounts(self, authority: str) -> list[StakePosition]:
+        """Stake accounts whose staker or withdrawer authority is `authority`, each once, with its
+        lamports (`providers.staking`: two filtered `getProgramAccounts` calls, run concurrently)."""
+        options: dict[str, Any] = {"encoding": "jsonParsed", "commitment": self._commitment}
+
+        async def by(offset: int) -> list[StakePosition]:
+            filters = stake_account_filters(authority, offset)
+            result = await self._call("getProgramAccounts", [STAKE_PROGRAM, {**options, "filters": filters}])
+            return parse_stake_accounts(result, authority, provider=PROVIDER)
+
+        staker, withdrawer = await asyncio.gather(by(STAKER_OFFSET), by(WITHDRAWER_OFFSET))
+        return merge_stake_accounts(staker, withdrawer)

@@ -1,7 +1,8 @@
 """Solana JSON-RPC 2.0 over the synthetic chain: single and batch requests, real response shapes.
 
 Methods: getSignaturesForAddress, getTransaction (json / jsonParsed), getBalance,
-getTokenAccountsByOwner, getAccountInfo, getSlot, getHealth, getVersion. Shapes follow the real
+getTokenAccountsByOwner, getAccountInfo, getSlot, getHealth, getVersion, getProgramAccounts (stake
+accounts, `simulator.staking`). Shapes follow the real
 responses in shared/real-responses/solana (see its README "Format quirks"): lamports are integers,
 token amounts strings beside decimals/uiAmount/uiAmountString, `version` only when the caller sent
 maxSupportedTransactionVersion, and a v0 transaction without it is error -32015.
@@ -34,6 +35,7 @@ from walletsync.simulator.solana_chain import (
     SolanaChain,
     SolTx,
 )
+from walletsync.simulator.staking import SolanaStakes, StakeQueryError
 from walletsync.simulator.wire import SimRequest, SimResponse, dumps, json_response
 
 API_VERSION = "2.1.21"
@@ -80,6 +82,7 @@ class SolanaRpc:
             "getSlot": self.get_slot,
             "getHealth": self.get_health,
             "getVersion": self.get_version,
+            "getProgramAccounts": self.get_program_accounts,
         }
 
     # --- ProviderHandler --------------------------------------------------------------------
@@ -230,6 +233,13 @@ class SolanaRpc:
         return transaction_json(
             self.chain, tx, parsed=encoding == "jsonParsed", with_version=max_version is not None
         )
+
+    def get_program_accounts(self, params: list[Any]) -> Any:
+        """Stake-program accounts (`simulator.staking`); no other program owns accounts here."""
+        try:
+            return SolanaStakes.of(self.chain).program_accounts(params, self._context())
+        except StakeQueryError as exc:
+            raise RpcError(exc.code, exc.message) from None
 
     def get_token_accounts_by_owner(self, params: list[Any]) -> dict[str, Any]:
         owner = _pubkey_param(params)
