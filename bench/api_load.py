@@ -428,10 +428,13 @@ async def warm(base_url: str, key: str, wallet_ids: list[int]) -> None:
                 raise RuntimeError(f"warm-up got {bad[0].status_code}: {bad[0].text[:300]}")
 
 
-def cache_counts(base_url: str) -> dict[str, float]:
-    """walletsync_cache_requests_total summed by result, from the server's /metrics."""
+def cache_counts(base_url: str, key: str) -> dict[str, float]:
+    """walletsync_cache_requests_total summed by result, from the server's /metrics (which needs a
+    read key: without one the answer is a 401 and every ratio would read 0)."""
     totals: dict[str, float] = {}
-    for line in httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines():
+    response = httpx.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    response.raise_for_status()
+    for line in response.text.splitlines():
         if line.startswith("walletsync_cache_requests_total{"):
             labels, value = line.rsplit(" ", 1)
             result = labels.split('result="', 1)[1].split('"', 1)[0]
@@ -455,7 +458,7 @@ def measure(
     try:
         asyncio.run(warm(server.base_url, key, wallet_ids))
         asyncio.run(drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.warmup))
-        before = cache_counts(server.base_url)
+        before = cache_counts(server.base_url, key)
         if not cache:
             run = asyncio.run(
                 drive(server.base_url, key, wallet_ids, clients=args.clients, seconds=args.duration)
@@ -471,7 +474,7 @@ def measure(
                         drive(server.base_url, key, ids, clients=args.clients, seconds=args.duration / SLICES)
                     )
                     target.merge(part)
-        after = cache_counts(server.base_url)
+        after = cache_counts(server.base_url, key)
     finally:
         server.stop()
     delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}

@@ -180,6 +180,17 @@ class Settings(BaseSettings):
     metadata_cache_ttl_s: float = Field(
         default=3600.0, gt=0, validation_alias=_alias("WALLETSYNC_METADATA_CACHE_TTL")
     )
+    # Token names, symbols and decimals stored in `assets` are re-read from the providers once they
+    # are older than this (seconds, or ISO 8601 such as P1D), at most ..._REFRESH_LIMIT assets per
+    # hourly run of the `refresh_asset_metadata` job (indexing/asset_refresh.py).
+    asset_metadata_ttl: timedelta = Field(
+        default=timedelta(days=1),
+        gt=timedelta(0),
+        validation_alias=_alias("WALLETSYNC_ASSET_METADATA_TTL"),
+    )
+    asset_metadata_refresh_limit: int = Field(
+        default=200, ge=1, le=100_000, validation_alias=_alias("WALLETSYNC_ASSET_METADATA_REFRESH_LIMIT")
+    )
 
     # --- Solana JSON-RPC ------------------------------------------------------------------
     solana_rpc_urls: CommaList = Field(
@@ -286,6 +297,17 @@ class Settings(BaseSettings):
         default=timedelta(days=30),
         gt=timedelta(0),
         validation_alias=_alias("WALLETSYNC_JOB_FAILED_RETENTION"),
+    )
+
+    # Provider statistics (the operations page): each process writes its counts this often (seconds)
+    # and at exit; minutes older than the retention are deleted by the hourly prune job.
+    provider_stats_flush_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=_alias("WALLETSYNC_PROVIDER_STATS_FLUSH")
+    )
+    provider_stats_retention: timedelta = Field(
+        default=timedelta(hours=48),
+        ge=timedelta(hours=1),
+        validation_alias=_alias("WALLETSYNC_PROVIDER_STATS_RETENTION"),
     )
 
     # --- API ------------------------------------------------------------------------------
@@ -481,7 +503,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("job_retention", "job_failed_retention", mode="before")
+    @field_validator(
+        "job_retention",
+        "job_failed_retention",
+        "provider_stats_retention",
+        "asset_metadata_ttl",
+        mode="before",
+    )
     @classmethod
     def _seconds_or_duration(cls, value: object) -> object:
         """A plain number is seconds (like every other duration setting); else ISO 8601 (`P7D`)."""

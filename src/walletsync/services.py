@@ -2,7 +2,8 @@
 
 Commands (`sync`, `worker`, `serve`, `demo`) open them with `open_services`; job tasks receive them
 through the worker's context. Endpoint health is read from `provider_endpoints` at start and written
-back on every breaker change.
+back on every breaker change; request counts go to `provider_stats` every
+`WALLETSYNC_PROVIDER_STATS_FLUSH` seconds and at exit (`db.provider_stats`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from walletsync import cache
 from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.db.provider_endpoints import endpoint_state_saver, load_endpoint_states
+from walletsync.db.provider_stats import StatsFlusher
 from walletsync.indexing.sync import ChainAdapters
 from walletsync.jobs.share import WorkerShare
 from walletsync.providers import cardano, solana, twelvedata
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.clients import ProviderClients, build_provider_clients
 from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.stats import ProviderStats
 from walletsync.providers.twelvedata import TwelveDataAdapter
 
 log = structlog.get_logger(__name__)
@@ -86,6 +89,7 @@ async def open_services(
     if db.replica_count:
         layer.track_writes(db.write_position)  # read-your-writes over replicas (cache.py)
     try:
+        stats = ProviderStats()  # this process's provider counts, flushed to `provider_stats`
         share = WorkerShare()  # live workers: each one's share of a rate limit while Redis is down
         states = await load_endpoint_states(db)
         by_provider: dict[str, list[Any]] = {}
@@ -102,10 +106,15 @@ async def open_services(
             initial_states=by_provider,
             on_change=endpoint_state_saver(db),
             shares=share,
+            stats=stats,
         )
+        flusher = StatsFlusher(db, stats, interval_s=settings.provider_stats_flush_s)
         try:
             adapters, market = build_adapters(settings, clients)
-            async with share.kept_fresh(db, stale_after_s=settings.worker_stalled_after_s):
+            async with (
+                share.kept_fresh(db, stale_after_s=settings.worker_stalled_after_s),
+                flusher.running(),
+            ):
                 yield Services(
                     settings=settings, db=db, clients=clients, adapters=adapters, twelvedata=market
                 )

@@ -35,9 +35,9 @@ OWNED = {
     "0010": {"current_balances"},
     "0011": set(),
     "0012": {"web_sessions", "web_signin_tokens"},
-    "0013": set(),
+    "0013": {"staking_balances"},
     "0014": set(),
-    "0015": set(),
+    "0015": {"provider_stats"},
     "0016": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
@@ -78,6 +78,16 @@ def _seed(engine: Engine) -> None:
                 wallet_id=wallet_id, chain="solana", tx_id="t1", height=1
             )
         )
+        conn.execute(
+            insert(models.staking_balances).values(
+                wallet_id=wallet_id,
+                kind="staked",
+                source="B" * 44,
+                asset_id=asset_id,
+                amount=1_002_282_880,
+                observed_at=func.now(),
+            )
+        )
         conn.execute(insert(models.exchanges).values(kind="crypto", name="Binance"))
         instrument_id = conn.scalar(
             insert(models.instruments)
@@ -114,6 +124,11 @@ def _seed(engine: Engine) -> None:
                 insert(web_table).values(token_hash="t", api_key_id=key_id, expires_at=func.now(), **extra)
             )
         conn.execute(insert(models.provider_endpoints).values(provider="solana", url="http://x"))
+        conn.execute(
+            insert(models.provider_stats).values(
+                provider="solana", endpoint="x#abcdef", minute=func.now(), waits=[1, 0, 0, 0, 0]
+            )
+        )
         conn.execute(insert(models.job_failures).values(job_id=1, task_name="t", attempt=1, error="boom"))
         conn.execute(insert(jobs).values(queue_name="default", task_name="t", args={}))
         conn.execute(insert(models.provider_credits).values(provider="twelvedata", day=func.current_date()))

@@ -111,6 +111,8 @@ assets = Table(
     Column("refreshed_at", DateTime(timezone=True)),
     UniqueConstraint("chain", "asset_key"),
     CheckConstraint(_chain_check, name="chain"),
+    # The periodic metadata refresh reads the stalest (never refreshed first) up to a limit (0014).
+    Index("ix_assets_refreshed_at", text("refreshed_at ASC NULLS FIRST"), "id"),
 )
 
 balance_deltas = Table(
@@ -170,6 +172,27 @@ current_balances = Table(
     Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
     Column("amount", Numeric(40, 0), nullable=False),
     PrimaryKeyConstraint("wallet_id", "asset_id"),
+)
+
+staking_balances = Table(
+    "staking_balances",
+    metadata,
+    # Native staking as last observed (revision 0013): state, not facts. No transaction moves these
+    # amounts (Solana rewards compound into the stake account at epoch boundaries; Cardano rewards
+    # accrue to the stake address), so there are no deltas to store: each successful sync of the
+    # wallet replaces its rows in one database transaction. One row per live stake account or stake
+    # address: bounded by construction, deleted when the account disappears or the wallet goes.
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    # The Solana stake account, or the Cardano stake address, the amount was read from.
+    Column("source", Text, nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    # When this amount was first observed (kept while a re-sync finds it unchanged): value series
+    # count the line from then on.
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("wallet_id", "kind", "source"),
+    CheckConstraint("kind IN ('staked', 'rewards')", name="kind"),
 )
 
 exchanges = Table(
@@ -348,6 +371,26 @@ provider_endpoints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("provider", "url"),
     CheckConstraint("breaker_state IN ('closed', 'open', 'half_open')", name="breaker_state"),
+)
+
+provider_stats = Table(
+    "provider_stats",
+    metadata,
+    # Per endpoint and minute, summed over every process (`db.provider_stats`); the operations page
+    # reads the last 5 minutes and hour. `endpoint` is the display name `host#hash6`, never a URL.
+    Column("provider", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("requests", BigInteger, nullable=False, server_default="0"),
+    Column("errors", BigInteger, nullable=False, server_default="0"),
+    Column("rate_limited", BigInteger, nullable=False, server_default="0"),
+    Column("throttle_wait_ms", BigInteger, nullable=False, server_default="0"),
+    Column("throttle_wait_max_ms", BigInteger, nullable=False, server_default="0"),
+    # Attempts by rate-limit wait: <= 10 ms, <= 100 ms, <= 1 s, <= 10 s, longer (`providers.stats`).
+    Column("waits", ARRAY(BigInteger), nullable=False),
+    PrimaryKeyConstraint("provider", "endpoint", "minute"),
+    # Retention deletes by age, the page reads recent minutes.
+    Index("ix_provider_stats_minute", "minute"),
 )
 
 job_failures = Table(

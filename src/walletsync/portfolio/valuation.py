@@ -9,6 +9,11 @@ Series: one SQL query per series. The bars of the wallet's priced instruments in
 points; each point's balances come from one window sum over the deltas and the points merged on a
 timeline (deltas at a bar's close time count in it), so the cost is one sort of deltas + points,
 not one balance query per point.
+
+Staking lines (`kind` staked / rewards, `portfolio.balances`) are priced as the chain's native asset
+and count in every total. They are a snapshot of the last observed state, not history: a value at a
+time, and each point of a series, counts a staking line from its `observed_at` on (when that amount
+was first seen) and not before.
 """
 
 from __future__ import annotations
@@ -32,13 +37,22 @@ from sqlalchemy import (
     null,
     select,
     true,
+    union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
-from walletsync.db.models import asset_prices, assets, balance_deltas, candles, instruments, wallets
+from walletsync.db.models import (
+    asset_prices,
+    assets,
+    balance_deltas,
+    candles,
+    instruments,
+    staking_balances,
+    wallets,
+)
 from walletsync.errors import NotFoundError
 from walletsync.market.candles import PricePoint, latest_closes
 from walletsync.market.intervals import parse_interval
@@ -64,6 +78,7 @@ class Position:
     price_ts: datetime | None = None  # start of the bar whose close priced it
     value: Decimal | None = None
     unpriced_reason: str | None = None
+    kind: str = "liquid"  # liquid | staked | rewards (`portfolio.balances`)
 
     @property
     def priced(self) -> bool:
@@ -193,6 +208,7 @@ def _price_balances(
                     b.decimals,
                     b.amount,
                     unpriced_reason=reason,
+                    kind=b.kind,
                 )
             )
             continue
@@ -211,6 +227,8 @@ def _price_balances(
                 link.symbol,
                 point.ts,
                 value,
+                None,
+                b.kind,
             )
         )
     priced.sort(key=lambda p: (-(p.value or 0), p.asset_id))
@@ -284,12 +302,13 @@ def series_query(
 ) -> Any:
     """(bar ts, asset, balance at the bar's close, decimals, close) for every bar and held asset."""
     step = cast(literal(parse_interval(interval).pg), INTERVAL)
-    held = (
-        select(balance_deltas.c.wallet_id, balance_deltas.c.asset_id)
-        .where(balance_deltas.c.wallet_id.in_(wallet_ids))
-        .distinct()
-        .cte("held")
-    )
+    staking = staking_balances.c
+    held = union(
+        select(balance_deltas.c.wallet_id, balance_deltas.c.asset_id).where(
+            balance_deltas.c.wallet_id.in_(wallet_ids)
+        ),
+        select(staking.wallet_id, staking.asset_id).where(staking.wallet_id.in_(wallet_ids)),
+    ).cte("held")
     linked = (
         select(asset_prices.c.asset_id, asset_prices.c.instrument_id)
         .join(instruments, instruments.c.id == asset_prices.c.instrument_id)
@@ -317,6 +336,16 @@ def series_query(
         balance_deltas.c.block_time.is_not(None),
         balance_deltas.c.block_time <= select(func.max(points.c.ts) + step).scalar_subquery(),
     )
+    # A staking line (last observed state, no history) counts from when it was observed on: one
+    # step into its asset's running sum at `observed_at`.
+    staked = select(
+        staking.wallet_id,
+        staking.asset_id,
+        staking.observed_at.label("t"),
+        staking.amount,
+        literal(0, Integer).label("is_point"),
+        cast(null(), DateTime(timezone=True)).label("bar_ts"),
+    ).where(staking.wallet_id.in_(wallet_ids))
     marks = select(
         held.c.wallet_id,
         held.c.asset_id,
@@ -325,7 +354,7 @@ def series_query(
         literal(1, Integer).label("is_point"),
         points.c.ts.label("bar_ts"),
     ).select_from(held.join(points, true()))
-    timeline = union_all(deltas, marks).subquery("timeline")
+    timeline = union_all(deltas, staked, marks).subquery("timeline")
     running = select(
         timeline.c.asset_id,
         timeline.c.bar_ts,

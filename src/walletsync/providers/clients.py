@@ -25,6 +25,7 @@ from walletsync.providers.classify import default_classifier
 from walletsync.providers.endpoints import EndpointState
 from walletsync.providers.http import OnChange, ResilientClient, Sleep
 from walletsync.providers.ratelimit import RateLimiter, RedisTokenBucket, bucket_key
+from walletsync.providers.stats import ProviderStats
 from walletsync.providers.types import ErrorClassifier
 
 ProviderName = Literal["solana", "blockfrost", "twelvedata"]
@@ -97,13 +98,15 @@ def build_provider_clients(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     shares: Callable[[], int] = lambda: 1,
+    stats: ProviderStats | None = None,
 ) -> ProviderClients:
     """Clients for every provider with URLs in `settings`.
 
     `classifiers` maps a provider name to its adapter's `classify_error` (default: `default_classifier`);
     `initial_states`/`on_change` carry endpoint health to and from storage (see `db.provider_endpoints`);
     `redis_url` (usually `settings.redis_url`) shares the rate limits between processes; `shares()`
-    is how many processes share them (each one's fallback share while Redis is down).
+    is how many processes share them (each one's fallback share while Redis is down); `stats` counts
+    every client's attempts for the shared statistics (`db.provider_stats`).
     """
     redis = (
         Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
@@ -131,6 +134,7 @@ def build_provider_clients(
             sleep=sleep,
             initial_states=(initial_states or {}).get(name, ()),
             on_change=on_change,
+            stats=stats,
         )
         setattr(clients, name, client)
     return clients

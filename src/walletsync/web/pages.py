@@ -4,6 +4,7 @@ signed-in key's scope does not allow is left out of the page, and refused if ask
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,7 +12,6 @@ from starlette.responses import Response
 
 from walletsync.api.keys import Scope
 from walletsync.config import Chain
-from walletsync.db.provider_endpoints import load_endpoint_states
 from walletsync.events.registry import list_deliveries, list_webhooks
 from walletsync.indexing.state import get_sync_state
 from walletsync.jobs.api import list_jobs, queue_depth
@@ -21,6 +21,7 @@ from walletsync.portfolio.leaderboard import LeaderboardKind, leaderboard
 from walletsync.wallets.repository import WalletNotFoundError, get_wallet
 from walletsync.web import views
 from walletsync.web.auth import SessionDep, WebStateDep, require_scope
+from walletsync.web.operations import provider_rows
 from walletsync.web.render import page
 from walletsync.web.sessions import WebSession
 from walletsync.web.transactions import transactions_context
@@ -143,7 +144,7 @@ async def operations_page(request: Request, state: WebStateDep, session: Session
         recent = await list_jobs(conn, limit=20)
         hooks = await list_webhooks(conn)
         deliveries = {h.id: await list_deliveries(conn, h.id, limit=5) for h in hooks[:MAX_WEBHOOKS]}
-    endpoints = await load_endpoint_states(state.db)
+    endpoints = await provider_rows(state.db, now=datetime.now(UTC))
     return page(
         request,
         "operations.html",

@@ -76,6 +76,22 @@ def ago(value: float | None) -> str:
     return f"{seconds} s"
 
 
+def millis(value: int | None) -> str:
+    """A wait in milliseconds as `0 ms`, `850 ms`, `12.3 s`, `4.2 min`."""
+    if value is None:
+        return "—"
+    if value < 1_000:
+        return f"{value} ms"
+    if value < 60_000:
+        return f"{value / 1_000:.1f} s"
+    return f"{value / 60_000:.1f} min"
+
+
+def ratio(value: float | None) -> str:
+    """A fraction as a percentage with one decimal (`2.5 %`); `—` when there is nothing to divide."""
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
 def short(value: str, keep: int = 6) -> str:
     """`AbCdEf…uVwXyZ` for an address or a transaction id."""
     return value if len(value) <= 2 * keep + 1 else f"{value[:keep]}…{value[-keep:]}"
@@ -83,7 +99,9 @@ def short(value: str, keep: int = 6) -> str:
 
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 templates.env.globals["static_url"] = static_url
-templates.env.filters.update(money=money, percent=percent, when=when, ago=ago, short=short)
+templates.env.filters.update(
+    money=money, percent=percent, when=when, ago=ago, short=short, millis=millis, ratio=ratio
+)
 
 
 def page(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:

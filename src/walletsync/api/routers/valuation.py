@@ -71,6 +71,7 @@ def _position(p: Position) -> PositionOut:
         price_symbol=p.price_symbol,
         price_ts=p.price_ts,
         value=decimal_str(p.value),
+        kind=p.kind,
     )
 
 
@@ -82,6 +83,7 @@ def _unpriced(p: Position) -> UnpricedOut:
         decimals=p.decimals,
         amount=str(p.amount),
         reason=p.unpriced_reason,
+        kind=p.kind,
     )
 
 
