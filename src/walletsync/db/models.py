@@ -111,6 +111,8 @@ assets = Table(
     Column("refreshed_at", DateTime(timezone=True)),
     UniqueConstraint("chain", "asset_key"),
     CheckConstraint(_chain_check, name="chain"),
+    # The periodic metadata refresh reads the stalest (never refreshed first) up to a limit (0014).
+    Index("ix_assets_refreshed_at", text("refreshed_at ASC NULLS FIRST"), "id"),
 )
 
 balance_deltas = Table(

@@ -309,8 +309,8 @@ class Blockfrost:
                 "quantity": str(a.quantity),
                 "initial_mint_tx_hash": a.initial_mint_tx_hash,
                 "mint_or_burn_count": 1,
-                "onchain_metadata": None,
-                "onchain_metadata_standard": None,
+                "onchain_metadata": a.onchain_metadata(),
+                "onchain_metadata_standard": "CIP68v1" if a.onchain_metadata() else None,
                 "onchain_metadata_extra": None,
                 "metadata": a.metadata(),
             }

@@ -179,7 +179,7 @@ class Ledger:
 
     @property
     def cardano_assets(self) -> dict[str, int | None]:
-        """unit -> decimals (None when the asset has no registry metadata)."""
+        """unit -> decimals (None when neither the registry nor a CIP-68 datum states them)."""
         return {a.unit: a.decimals for a in self.cardano.assets}
 
     @property

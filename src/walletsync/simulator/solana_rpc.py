@@ -18,10 +18,15 @@ from bisect import bisect_right
 from typing import Any
 
 from walletsync.simulator.encoding import b58decode, b58encode, is_solana_pubkey
+from walletsync.simulator.solana_accounts import (
+    TOKEN_2022_PROGRAM,
+    account_info,
+    token_account,
+    token_amount,
+)
 from walletsync.simulator.solana_chain import (
     COMPUTE_BUDGET_PROGRAM,
     LEGACY,
-    MINT_RENT,
     SOL_TRANSFER,
     SYSTEM_PROGRAM,
     TOKEN_ACCOUNT_RENT,
@@ -34,9 +39,7 @@ from walletsync.simulator.staking import SolanaStakes, StakeQueryError
 from walletsync.simulator.wire import SimRequest, SimResponse, dumps, json_response
 
 API_VERSION = "2.1.21"
-RENT_EPOCH = 18446744073709551615
 MAX_SIGNATURES = 1000
-TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VvEfrQ9Hx8wNemJZbpk3VqWsWLdT"  # noqa: S105 - a program id
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -61,22 +64,6 @@ class RpcError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def ui_amount_string(amount: int, decimals: int) -> str:
-    """Decimal string without trailing zeros, as the RPC prints uiAmountString ("0.07", "6900")."""
-    if decimals == 0:
-        return str(amount)
-    whole, frac = divmod(amount, 10**decimals)
-    text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".")
-    return text
-
-
-def token_amount(amount: int, decimals: int, *, null_zero: bool) -> dict[str, Any]:
-    """A uiTokenAmount object; transaction token balances print a zero uiAmount as null."""
-    text = ui_amount_string(amount, decimals)
-    ui: float | None = None if (amount == 0 and null_zero) else float(text)
-    return {"amount": str(amount), "decimals": decimals, "uiAmount": ui, "uiAmountString": text}
 
 
 class SolanaRpc:
@@ -276,7 +263,7 @@ class SolanaRpc:
             chosen = list(accounts.values()) if selector["programId"] == TOKEN_PROGRAM else []
         encoding = config.get("encoding", "base58")
         value = [
-            {"account": self._token_account(ta, encoding), "pubkey": chain.accounts[ta]} for ta in chosen
+            {"account": token_account(chain, ta, encoding), "pubkey": chain.accounts[ta]} for ta in chosen
         ]
         return {"context": self._context(), "value": value}
 
@@ -291,92 +278,8 @@ class SolanaRpc:
         address = _pubkey_param(params)
         encoding = _config(params, 1).get("encoding", "base58")
         chain = self.chain
-        value: dict[str, Any] | None = None
-        mint = chain.mint_index.get(address)
-        idx = chain.account_index.get(address)
-        if address in chain.closed_mints:
-            value = None
-        elif mint is not None:
-            value = self._mint_account(mint, encoding)
-        elif idx is not None and idx in chain.closed_token_accounts:
-            value = None  # closed: the account no longer exists
-        elif idx is not None and idx in chain.token_accounts:
-            value = self._token_account(idx, encoding)
-        elif idx is not None:
-            data: Any = ["", "base64"] if encoding in ("base64", "jsonParsed") else ""
-            value = {
-                "data": data,
-                "executable": False,
-                "lamports": chain.lamports[idx],
-                "owner": SYSTEM_PROGRAM,
-                "rentEpoch": RENT_EPOCH,
-                "space": 0,
-            }
+        value = account_info(chain, address, encoding, lambda idx: idx in chain.closed_token_accounts)
         return {"context": self._context(), "value": value}
-
-    def _token_account(self, ta: int, encoding: str) -> dict[str, Any]:
-        chain = self.chain
-        account = chain.token_accounts[ta]
-        mint = chain.mints[account.mint]
-        amount = chain.token_amount[ta]
-        data: Any
-        if encoding == "jsonParsed":
-            info = {
-                "isNative": False,
-                "mint": mint.address,
-                "owner": chain.accounts[account.owner],
-                "state": "initialized",
-                "tokenAmount": token_amount(amount, mint.decimals, null_zero=False),
-            }
-            data = {"parsed": {"info": info, "type": "account"}, "program": "spl-token", "space": 165}
-        else:
-            raw = (
-                b58decode(mint.address)
-                + b58decode(chain.accounts[account.owner])
-                + amount.to_bytes(8, "little")
-                + bytes(4 + 32)
-                + b"\x01"
-                + bytes(4 + 8 + 8 + 4 + 32)
-            )
-            data = _binary(raw, encoding)
-        return {
-            "data": data,
-            "executable": False,
-            "lamports": TOKEN_ACCOUNT_RENT,
-            "owner": TOKEN_PROGRAM,
-            "rentEpoch": RENT_EPOCH,
-            "space": 165,
-        }
-
-    def _mint_account(self, mint_idx: int, encoding: str) -> dict[str, Any]:
-        mint = self.chain.mints[mint_idx]
-        data: Any
-        if encoding == "jsonParsed":
-            info = {
-                "decimals": mint.decimals,
-                "freezeAuthority": None,
-                "isInitialized": True,
-                "mintAuthority": mint.authority,
-                "supply": str(mint.supply),
-            }
-            data = {"parsed": {"info": info, "type": "mint"}, "program": "spl-token", "space": 82}
-        else:
-            raw = (
-                b"\x01\x00\x00\x00"
-                + b58decode(mint.authority)
-                + mint.supply.to_bytes(8, "little")
-                + bytes([mint.decimals, 1])
-                + bytes(4 + 32)
-            )
-            data = _binary(raw, encoding)
-        return {
-            "data": data,
-            "executable": False,
-            "lamports": MINT_RENT,
-            "owner": TOKEN_PROGRAM,
-            "rentEpoch": RENT_EPOCH,
-            "space": 82,
-        }
 
 
 class _UnparseableBody:
@@ -384,15 +287,6 @@ class _UnparseableBody:
 
 
 _Unparseable = _UnparseableBody()
-
-
-def _binary(raw: bytes, encoding: str) -> Any:
-    import base64
-
-    if encoding == "base64":
-        return [base64.b64encode(raw).decode(), "base64"]
-    # the real RPC refuses base58 for accounts over 128 bytes with this string in place of data
-    return "error: data too large for bs58 encoding" if len(raw) > 128 else b58encode(raw)
 
 
 def _error_envelope(call_id: Any, code: int, message: str) -> dict[str, Any]:
