@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import psycopg
 
-DISTRIBUTED = frozenset({"sync_state", "wallet_transactions", "balance_deltas", "current_balances"})
+DISTRIBUTED = frozenset(
+    {"sync_state", "wallet_transactions", "balance_deltas", "current_balances", "staking_balances"}
+)
 REFERENCE = frozenset(
     {
         "wallets",  # the registry: UNIQUE (chain, address) is global; small; written rarely
