@@ -103,9 +103,7 @@ def balances_query(wallet_ids: Sequence[int], *, at: datetime | None = None) -> 
     ids = literal(list(wallet_ids), ARRAY(BigInteger))
     lines = union_all(_liquid_query(ids, at), _staking_query(ids, at)).subquery("lines")
     rank = case({kind: n for n, kind in enumerate(KINDS)}, value=lines.c.kind)
-    return select(lines).order_by(
-        lines.c.wallet_id, lines.c.asset_key != "native", lines.c.asset_key, rank
-    )
+    return select(lines).order_by(lines.c.wallet_id, lines.c.asset_key != "native", lines.c.asset_key, rank)
 
 
 async def wallet_balances(
