@@ -303,6 +303,9 @@ webhooks = Table(
     Column("disabled_reason", Text),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Events of one wallet per signed request (1: one event per request; more: a batch envelope).
+    Column("batch_size", Integer, nullable=False, server_default="1"),
+    CheckConstraint("batch_size BETWEEN 1 AND 100", name="batch_size"),
 )
 
 webhook_deliveries = Table(
@@ -322,6 +325,9 @@ webhook_deliveries = Table(
     Column("last_attempt_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     _now(),
+    # A batched webhook's batch, fixed when first sent: the id of its first delivery, on every row of
+    # it, so a retry carries the same events under the same `webhook-id`. NULL when not batched.
+    Column("batch_head", BigInteger),
     UniqueConstraint("webhook_id", "outbox_id"),
     CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
     Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),

@@ -24,9 +24,11 @@ from walletsync.api.keys import create_key
 from walletsync.config import Chain
 from walletsync.db.engine import Database
 from walletsync.db.models import assets
-from walletsync.indexing.asset_refresh import refresh_assets
+from walletsync.indexing.asset_refresh import AssetRefreshError, refresh_assets
 from walletsync.indexing.sync import sync_wallet
+from walletsync.jobs.tasks import is_retryable
 from walletsync.services import Services, open_services
+from walletsync.simulator.faults import FaultConfig, Outage
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
 from walletsync.wallets.repository import add_wallet
@@ -255,3 +257,29 @@ async def test_refresh_takes_the_stalest_first_and_at_most_the_limit(
     async with services.db.read() as conn:
         fresh = set((await conn.scalars(select(assets.c.id).where(assets.c.refreshed_at == now))).all())
     assert fresh == {ids[0], ids[-1]}  # never refreshed, then the oldest
+
+
+async def test_a_provider_outage_fails_the_run_after_refreshing_the_rest(
+    services: Services, ledger: Ledger, simulator: SimulatorServer
+) -> None:
+    """Blockfrost down: every Solana token is refreshed, the Cardano ones stay due, and the run raises
+    the retryable `AssetRefreshError` (the job retries, then dead-letters)."""
+    await sync_all(services, ledger)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=2)
+    async with services.db.write() as conn:
+        await conn.execute(update(assets).values(refreshed_at=old))
+    simulator.set_faults(FaultConfig(outages=[Outage(provider="blockfrost")]))
+    try:
+        with pytest.raises(AssetRefreshError) as raised:
+            await refresh_assets(services.db, services.adapters, now=now, ttl=timedelta(days=1), limit=100)
+    finally:
+        simulator.set_faults(FaultConfig())
+    assert is_retryable(raised.value)
+    assert set(raised.value.report.failed) == {a.unit for a in ledger.cardano.assets}
+    async with services.db.read() as conn:
+        rows = await conn.execute(
+            select(assets.c.chain, assets.c.refreshed_at).where(assets.c.asset_key != "native")
+        )
+        refreshed = {(r.chain, r.refreshed_at == now) for r in rows}
+    assert refreshed == {("solana", True), ("cardano", False)}
