@@ -6,8 +6,8 @@ close time count in it), so the cost is one sort of deltas + points, not one bal
 point. Prices follow `valuation` (the close of each bar, in the quote currency).
 
 Staking lines (`staking_balances`: a snapshot of the last observed state, not history) enter the
-timeline as one step at their `observed_at`: a point counts a staking line only from when that
-amount was first observed on.
+timeline as one step at their `observed_at`: a point counts a staking line (at its current amount)
+only from when its stake account or stake address was first observed on.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def series_query(
         balance_deltas.c.block_time <= select(func.max(points.c.ts) + step).scalar_subquery(),
     )
     # A staking line (last observed state, no history) counts from when it was observed on: one
-    # step into its asset's running sum at `observed_at`.
+    # step into its asset's running sum at `observed_at` (when its account was first seen).
     staked = select(
         staking.wallet_id,
         staking.asset_id,

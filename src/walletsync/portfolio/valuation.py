@@ -9,7 +9,8 @@ Series (a value at each bar close) are in `portfolio.series`.
 
 Staking lines (`kind` staked / rewards, `portfolio.balances`) are priced as the chain's native asset
 and count in every total. They are a snapshot of the last observed state, not history: a value at a
-time counts a staking line from its `observed_at` on (when that amount was first seen), not before.
+time counts a staking line, at its current amount, from its `observed_at` on (when its stake account
+or stake address was first seen), not before.
 """
 
 from __future__ import annotations

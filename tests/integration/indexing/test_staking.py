@@ -173,6 +173,7 @@ async def test_closed_account_and_withdrawn_rewards_leave_the_snapshot(
     await _sync(services, ada)
     before = await _snapshot(services.db, sol.id)
     closed, kept = sorted(source for _, source in before)
+    between = datetime.now(UTC)
     assert len(await _snapshot(services.db, ada.id)) == 1
 
     ledger.solana_stakes.close(closed)
@@ -211,6 +212,11 @@ async def test_closed_account_and_withdrawn_rewards_leave_the_snapshot(
     )
     assert await _snapshot(services.db, ada.id) == {}
     assert ("native", "rewards") not in await _lines(services.db, ada.id)
+    # Between the two syncs the kept account existed: a balance at that time still has it (at its
+    # current amount: no past amounts are kept), rather than dipping to nothing before the reward.
+    async with services.db.read() as conn:
+        then = await wallet_balances(conn, sol.id, at=between)
+    assert [b.amount for b in then if b.kind == "staked"] == [before[("staked", kept)] + 1_234_567]
 
 
 async def test_failed_stake_listing_fails_the_sync_and_keeps_the_snapshot_whole(
@@ -257,7 +263,8 @@ async def test_failed_stake_listing_fails_the_sync_and_keeps_the_snapshot_whole(
 
 async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
     """Twelve replacements in a row on one connection (generic plans after five): each leaves exactly
-    the hand-written lines, closed accounts deleted, unchanged ones keeping `observed_at`."""
+    the hand-written lines, closed accounts deleted, `observed_at` kept from the first sighting of each
+    account while its amount changes."""
     async with db.primary.begin() as conn:
         wallet = await add_wallet(conn, chain=Chain.SOLANA, address="9" * 44)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -284,7 +291,7 @@ async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
                     select(staking_balances).where(staking_balances.c.wallet_id == wallet.id)
                 )
             }
-            expected = {"A": (1_000 + n, t0 + timedelta(days=n)), "C": (7, t0)}
+            expected = {"A": (1_000 + n, t0), "C": (7, t0)}
             if n % 2 == 0:
                 expected["B"] = (50, t0 + timedelta(days=n))
             assert rows == expected
