@@ -100,7 +100,9 @@ def run_demo(
                 host=host,
                 port=port,
                 reorg=_demo_reorg(simulator, addresses, settings) if simulator is not None else None,
-                staking_truth=simulator.ledger.staking if simulator is not None and simulator.ledger else None,
+                staking_truth=simulator.ledger.staking
+                if simulator is not None and simulator.ledger
+                else None,
             )
         )
     finally:
@@ -311,7 +313,9 @@ def _balances_table(check: Check) -> Table:
     wallet = check.wallet
     status = "[red]MISMATCH[/]" if check.mismatches else "[green]matches provider[/]"
     # The status leads, the (long) address goes below: a narrow terminal wraps neither mid-status.
-    table = Table(title=f"{wallet.label or wallet.id}: {wallet.chain.value} — {status}", caption=wallet.address)
+    table = Table(
+        title=f"{wallet.label or wallet.id}: {wallet.chain.value} — {status}", caption=wallet.address
+    )
     table.add_column("asset", overflow="fold")
     table.add_column("kind")
     table.add_column("symbol")

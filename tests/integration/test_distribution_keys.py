@@ -52,6 +52,7 @@ COORDINATOR = frozenset(
         "procrastinate_workers",
         "web_sessions",  # expire; keyed by token hash
         "web_signin_tokens",
+        "provider_stats",  # per endpoint and minute, pruned after WALLETSYNC_PROVIDER_STATS_RETENTION
     }
 )
 

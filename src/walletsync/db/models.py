@@ -188,8 +188,8 @@ staking_balances = Table(
     Column("source", Text, nullable=False),
     Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
     Column("amount", Numeric(40, 0), nullable=False),
-    # When this amount was first observed (kept while a re-sync finds it unchanged): value series
-    # count the line from then on.
+    # When this stake account / stake address was first observed (kept as its amount changes): a
+    # value at a time, and value series, count the line (at its current amount) from then on.
     Column("observed_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("wallet_id", "kind", "source"),
     CheckConstraint("kind IN ('staked', 'rewards')", name="kind"),

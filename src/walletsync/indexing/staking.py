@@ -6,7 +6,9 @@ successful sync reads what is staked now (`providers.staking`: Solana stake acco
 withdrawer is the wallet, as `staked` lines; the Cardano stake address's unwithdrawn rewards, as a
 `rewards` line) and `replace_staking` makes `staking_balances` equal to it in one database
 transaction: lines that changed are upserted, lines of accounts that disappeared (a closed stake
-account, rewards withdrawn to zero) are deleted, unchanged ones keep their `observed_at`. The table
+account, rewards withdrawn to zero) are deleted; `observed_at` stays when the line was first seen
+(an amount that changes keeps it: values at earlier times then use the current amount rather than
+dropping the line, so a reward does not make the history dip to nothing before it). The table
 holds one row per live stake account or stake address, so it is bounded by construction.
 
 The read runs beside the transaction listing (one more round trip or two, not after the pages). If
@@ -113,11 +115,7 @@ async def replace_staking(
         await conn.execute(
             rows.on_conflict_do_update(
                 index_elements=[table.wallet_id, table.kind, table.source],
-                set_={
-                    "asset_id": rows.excluded.asset_id,
-                    "amount": rows.excluded.amount,
-                    "observed_at": rows.excluded.observed_at,
-                },
+                set_={"asset_id": rows.excluded.asset_id, "amount": rows.excluded.amount},
             )
         )
     return bool(gone or changed)

@@ -8,8 +8,8 @@ the deltas up to it (the history is the only source for the past).
 Each line has a `kind`: `liquid` (from the deltas), `staked` (Solana stake accounts the wallet
 stakes or withdraws) or `rewards` (Cardano rewards not yet withdrawn), the latter two summed per
 kind from the `staking_balances` snapshot (`indexing.staking`). The snapshot is the last observed
-state, not history: at a time `at`, a staking line counts when it was observed at or before `at`
-(`observed_at`, kept while the amount is unchanged), and is otherwise absent.
+state, not history: at a time `at`, a staking line counts (at its current amount) when its stake
+account or stake address was first observed at or before `at` (`observed_at`), else it is absent.
 
 Amounts stay exact integers in base units; `decimals` (from `assets`) travels beside them so callers
 format without floats.
@@ -103,9 +103,7 @@ def balances_query(wallet_ids: Sequence[int], *, at: datetime | None = None) -> 
     ids = literal(list(wallet_ids), ARRAY(BigInteger))
     lines = union_all(_liquid_query(ids, at), _staking_query(ids, at)).subquery("lines")
     rank = case({kind: n for n, kind in enumerate(KINDS)}, value=lines.c.kind)
-    return select(lines).order_by(
-        lines.c.wallet_id, lines.c.asset_key != "native", lines.c.asset_key, rank
-    )
+    return select(lines).order_by(lines.c.wallet_id, lines.c.asset_key != "native", lines.c.asset_key, rank)
 
 
 async def wallet_balances(

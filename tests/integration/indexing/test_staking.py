@@ -24,7 +24,8 @@ from walletsync.indexing.store import AssetIds
 from walletsync.indexing.sync import sync_wallet
 from walletsync.portfolio.balances import wallet_balances
 from walletsync.portfolio.leaderboard import leaderboard
-from walletsync.portfolio.valuation import wallet_value, wallet_value_series
+from walletsync.portfolio.series import wallet_value_series
+from walletsync.portfolio.valuation import group_value, wallet_value
 from walletsync.providers.errors import ProviderError
 from walletsync.providers.staking import StakePosition
 from walletsync.services import Services, open_services
@@ -89,7 +90,9 @@ async def test_solana_stake_accounts_are_staked_lines_and_count_in_value(
     address = ledger.solana_wallets[0]
     expected = ledger.staking(Chain.SOLANA, address)
     assert len(expected) == 2  # its own account and one it stakes for a custodian
-    wallet = await _wallet(services, Chain.SOLANA, address)
+    async with services.db.write() as conn:
+        wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address, group="stakers")
+    before_sync = datetime.now(UTC)
     await _sync(services, wallet)
 
     assert await _snapshot(services.db, wallet.id) == expected
@@ -99,6 +102,12 @@ async def test_solana_stake_accounts_are_staked_lines_and_count_in_value(
     assert lines[("native", "liquid")] == liquid
     assert lines[("native", "staked")] == staked
     assert ("native", "rewards") not in lines  # Solana rewards compound into the stake account
+    async with services.db.read() as conn:
+        earlier = await wallet_balances(conn, wallet.id, at=before_sync)
+    # A snapshot has no past: before it was observed, only the liquid history counts.
+    assert [(b.asset_key, b.kind, b.amount) for b in earlier if b.asset_key == "native"] == [
+        ("native", "liquid", liquid)
+    ]
 
     # Hand-written price: one SOL/USD daily bar that ended two days ago closed at 150.25.
     now = datetime.now(UTC)
@@ -120,6 +129,7 @@ async def test_solana_stake_accounts_are_staked_lines_and_count_in_value(
             )
     async with services.db.read() as conn:
         value = await wallet_value(conn, wallet.id)
+        group = await group_value(conn, "stakers")
         board = await leaderboard(conn, chain=Chain.SOLANA)
         series = await wallet_value_series(conn, wallet.id, interval="1day", start=now - timedelta(days=5))
     by_kind = {p.kind: p.value for p in value.positions}
@@ -128,6 +138,7 @@ async def test_solana_stake_accounts_are_staked_lines_and_count_in_value(
         "staked": Decimal(staked) / 10**9 * SOL_PRICE,
     }
     assert value.total == Decimal(liquid + staked) / 10**9 * SOL_PRICE
+    assert group.total == value.total
     assert [(e.wallet_id, e.score) for e in board.entries] == [(wallet.id, value.total)]
     # Staking is a snapshot: a bar that closed before it was observed values the liquid SOL alone;
     # the bar closing after the sync (12 h from now) counts the stake too.
@@ -162,13 +173,36 @@ async def test_closed_account_and_withdrawn_rewards_leave_the_snapshot(
     await _sync(services, ada)
     before = await _snapshot(services.db, sol.id)
     closed, kept = sorted(source for _, source in before)
+    between = datetime.now(UTC)
     assert len(await _snapshot(services.db, ada.id)) == 1
 
     ledger.solana_stakes.close(closed)
     ledger.solana_stakes.compound(kept, 1_234_567)  # one more epoch's reward
     ledger.cardano_rewards.withdraw(ledger.cardano_stake_address(ada_address) or "")
-    await _sync(services, sol)
-    await _sync(services, ada)
+    stale: list[int] = []
+
+    async def invalidate(wallet_id: int) -> None:  # what drops the wallet's cached reads
+        stale.append(wallet_id)
+
+    for wallet in (sol, ada):
+        report = await sync_wallet(
+            services.db,
+            wallet.id,
+            adapters=services.adapters,
+            settings=services.settings,
+            on_new_transactions=invalidate,
+        )
+        assert report.new_transactions == 0
+    # No new transaction, but the staking changed: cached balances and values must go.
+    assert stale == [sol.id, ada.id]
+    await sync_wallet(
+        services.db,
+        sol.id,
+        adapters=services.adapters,
+        settings=services.settings,
+        on_new_transactions=invalidate,
+    )
+    assert stale == [sol.id, ada.id]  # nothing changed this time
 
     after = await _snapshot(services.db, sol.id)
     assert (
@@ -178,6 +212,11 @@ async def test_closed_account_and_withdrawn_rewards_leave_the_snapshot(
     )
     assert await _snapshot(services.db, ada.id) == {}
     assert ("native", "rewards") not in await _lines(services.db, ada.id)
+    # Between the two syncs the kept account existed: a balance at that time still has it (at its
+    # current amount: no past amounts are kept), rather than dipping to nothing before the reward.
+    async with services.db.read() as conn:
+        then = await wallet_balances(conn, sol.id, at=between)
+    assert [b.amount for b in then if b.kind == "staked"] == [before[("staked", kept)] + 1_234_567]
 
 
 async def test_failed_stake_listing_fails_the_sync_and_keeps_the_snapshot_whole(
@@ -224,7 +263,8 @@ async def test_failed_stake_listing_fails_the_sync_and_keeps_the_snapshot_whole(
 
 async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
     """Twelve replacements in a row on one connection (generic plans after five): each leaves exactly
-    the hand-written lines, closed accounts deleted, unchanged ones keeping `observed_at`."""
+    the hand-written lines, closed accounts deleted, `observed_at` kept from the first sighting of each
+    account while its amount changes."""
     async with db.primary.begin() as conn:
         wallet = await add_wallet(conn, chain=Chain.SOLANA, address="9" * 44)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -251,7 +291,7 @@ async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
                     select(staking_balances).where(staking_balances.c.wallet_id == wallet.id)
                 )
             }
-            expected = {"A": (1_000 + n, t0 + timedelta(days=n)), "C": (7, t0)}
+            expected = {"A": (1_000 + n, t0), "C": (7, t0)}
             if n % 2 == 0:
                 expected["B"] = (50, t0 + timedelta(days=n))
             assert rows == expected

@@ -34,8 +34,9 @@ async def balances(
     """Non-zero balance lines per asset, native asset first; amounts in base units with `decimals`.
 
     Each line has a `kind`: `liquid`, or native staking (`staked`: Solana stake accounts; `rewards`:
-    unwithdrawn Cardano rewards), read at each sync. With `at=`, a staking line appears only if it
-    was observed at or before that time (staking is a snapshot, not history).
+    unwithdrawn Cardano rewards), read at each sync. With `at=`, a staking line appears (at its
+    current amount) only if its account was first observed at or before that time (staking is a
+    snapshot, not history).
 
     Served from the cache (`WALLETSYNC_CACHE_TTL_BALANCES`); a sync that stores new transactions for the wallet
     invalidates it at once.

@@ -27,14 +27,8 @@ from walletsync.api.market_schemas import (
 from walletsync.api.routers.wallets import WalletId
 from walletsync.config import Chain
 from walletsync.market.intervals import IntervalName
-from walletsync.portfolio.valuation import (
-    Position,
-    ValueSeries,
-    group_value,
-    group_value_series,
-    wallet_value,
-    wallet_value_series,
-)
+from walletsync.portfolio.series import ValueSeries, group_value_series, wallet_value_series
+from walletsync.portfolio.valuation import Position, group_value, wallet_value
 
 router = APIRouter(tags=["valuation"])
 
