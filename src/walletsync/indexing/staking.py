@@ -34,6 +34,7 @@ from walletsync.providers.errors import ProviderError
 from walletsync.providers.solana import SolanaAdapter
 from walletsync.providers.staking import StakePosition
 from walletsync.providers.types import NATIVE
+from walletsync.wallets.bech32 import bech32_decode, bech32_encode
 
 
 async def read_staking(
@@ -47,7 +48,7 @@ async def read_staking(
             found = await solana.stake_accounts(address)
         else:
             assert cardano is not None
-            stake = address if address.startswith("stake") else await cardano.stake_address(address)
+            stake = await _stake_address(cardano, address)
             rewards = await cardano.rewards(stake) if stake is not None else None
             found = [rewards] if rewards is not None else []
     except ProviderError as exc:
@@ -56,6 +57,39 @@ async def read_staking(
         exc.args = (exc.detail,)
         raise
     return [p for p in found if p.amount > 0]
+
+
+def derived_stake_address(address: str) -> str | None:
+    """The reward (stake) address a Shelley base address carries in itself (CIP-19), else None.
+
+    A base address (header types 0-3) is header, 28-byte payment credential, 28-byte stake
+    credential; its reward address is that stake credential under header 0xe0 (a key hash) or 0xf0
+    (a script hash) with the same network id. Worked out here, it costs no request per sync.
+    """
+    try:
+        hrp, payload = bech32_decode(address)
+    except ValueError:
+        return None
+    header_type, network = payload[0] >> 4, payload[0] & 0x0F
+    if not hrp.startswith("addr") or header_type > 3 or len(payload) != 57:
+        return None
+    header = (0xE0 if header_type in (0, 1) else 0xF0) | network
+    return bech32_encode("stake" if network == 1 else "stake_test", bytes([header]) + payload[29:])
+
+
+async def _stake_address(cardano: CardanoAdapter, address: str) -> str | None:
+    """A `stake1…` wallet is its own; a base address names its own; a pointer address (types 4, 5)
+    is resolved by Blockfrost (`/addresses/{address}` `stake_address`); others have none."""
+    if address.startswith("stake"):
+        return address
+    derived = derived_stake_address(address)
+    if derived is not None:
+        return derived
+    try:
+        header_type = bech32_decode(address)[1][0] >> 4
+    except (ValueError, IndexError):
+        return None
+    return await cardano.stake_address(address) if header_type in (4, 5) else None
 
 
 async def native_asset_id(conn: AsyncConnection, chain: Chain, asset_ids: AssetIds) -> int:
