@@ -110,7 +110,7 @@ _TABLES = (
     "instruments, candles, asset_prices, outbox, webhooks, webhook_deliveries, api_keys, "
     "provider_endpoints, job_failures, current_balances, procrastinate_jobs, procrastinate_events, "
     "procrastinate_periodic_defers, procrastinate_workers, provider_credits, web_sessions, web_signin_tokens, "
-    "provider_stats"
+    "provider_stats, staking_balances"
 )
 
 

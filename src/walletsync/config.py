@@ -180,6 +180,17 @@ class Settings(BaseSettings):
     metadata_cache_ttl_s: float = Field(
         default=3600.0, gt=0, validation_alias=_alias("WALLETSYNC_METADATA_CACHE_TTL")
     )
+    # Token names, symbols and decimals stored in `assets` are re-read from the providers once they
+    # are older than this (seconds, or ISO 8601 such as P1D), at most ..._REFRESH_LIMIT assets per
+    # hourly run of the `refresh_asset_metadata` job (indexing/asset_refresh.py).
+    asset_metadata_ttl: timedelta = Field(
+        default=timedelta(days=1),
+        gt=timedelta(0),
+        validation_alias=_alias("WALLETSYNC_ASSET_METADATA_TTL"),
+    )
+    asset_metadata_refresh_limit: int = Field(
+        default=200, ge=1, le=100_000, validation_alias=_alias("WALLETSYNC_ASSET_METADATA_REFRESH_LIMIT")
+    )
 
     # --- Solana JSON-RPC ------------------------------------------------------------------
     solana_rpc_urls: CommaList = Field(
@@ -260,6 +271,8 @@ class Settings(BaseSettings):
     store_raw_transactions: bool = Field(
         default=True, validation_alias=_alias("WALLETSYNC_STORE_RAW_TRANSACTIONS")
     )
+    # Native staking lines (`indexing.staking`); off for an RPC endpoint that refuses getProgramAccounts.
+    staking: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_STAKING"))
     job_max_attempts: int = Field(
         default=5, ge=1, le=100, validation_alias=_alias("WALLETSYNC_JOB_MAX_ATTEMPTS")
     )
@@ -492,7 +505,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("job_retention", "job_failed_retention", "provider_stats_retention", mode="before")
+    @field_validator(
+        "job_retention",
+        "job_failed_retention",
+        "provider_stats_retention",
+        "asset_metadata_ttl",
+        mode="before",
+    )
     @classmethod
     def _seconds_or_duration(cls, value: object) -> object:
         """A plain number is seconds (like every other duration setting); else ISO 8601 (`P7D`)."""

@@ -3,7 +3,8 @@
 With no provider URLs it starts the bundled simulator (a deterministic ledger from `--seed`); with no
 `DATABASE_URL` the embedded PostgreSQL. It tracks a few wallets on both chains (group `demo`), syncs
 them with progress bars, forks the simulated Cardano chain over their recent transactions and
-catches up (the rollback is retracted), checks every balance against what the provider itself reports, ingests
+catches up (the rollback is retracted), checks every balance against what the provider itself reports
+(staked and rewards lines against the simulator ledger's own stake accounts and reward histories), ingests
 prices, prints values and the leaderboard, then serves the API and a worker until Ctrl-C.
 """
 
@@ -24,7 +25,9 @@ from walletsync.config import Chain, Settings
 from walletsync.db.models import wallets as wallets_table
 from walletsync.errors import InvalidInputError
 from walletsync.events.demo import stream_hints
-from walletsync.portfolio.balances import Balance, wallet_balances
+from walletsync.indexing.staking import read_staking
+from walletsync.portfolio.balances import LIQUID, Balance, wallet_balances
+from walletsync.providers.types import NATIVE
 from walletsync.runtime import prepare_database
 from walletsync.services import Services, open_services
 from walletsync.wallets.repository import WalletExistsError, WalletRow, add_wallet, find_wallet
@@ -48,6 +51,10 @@ SIMULATOR_LIMITS = {
     # below the simulator's tip than any real rollback reaches: re-check that deep.
     "cardano_rollback_window": 100_000,
 }
+
+
+StakingTruth = Callable[[Chain, str], dict[tuple[str, str], int]]
+"""The simulator ledger's own staking lines of a wallet: (kind, source) -> base units."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,9 @@ def run_demo(
                 host=host,
                 port=port,
                 reorg=_demo_reorg(simulator, addresses, settings) if simulator is not None else None,
+                staking_truth=simulator.ledger.staking
+                if simulator is not None and simulator.ledger
+                else None,
             )
         )
     finally:
@@ -144,6 +154,7 @@ async def _demo(
     host: str,
     port: int,
     reorg: Callable[[], str] | None = None,
+    staking_truth: StakingTruth | None = None,
 ) -> int:
     async with open_services(settings, url, application_name="walletsync-demo") as services:
         await _refuse_another_seed(services, addresses)
@@ -161,7 +172,7 @@ async def _demo(
             cardano = [w for w in wallets if w.chain is Chain.CARDANO]
             with sync_progress(console) as progress:
                 await asyncio.gather(*(sync_with_progress(services, wallet, progress) for wallet in cardano))
-        checks = [await _check(services, wallet) for wallet in wallets]
+        checks = [await _check(services, wallet, staking_truth) for wallet in wallets]
         for check in checks:
             console.print(_balances_table(check))
         mismatched = [c for c in checks if c.mismatches]
@@ -258,8 +269,13 @@ async def _track(services: Services, addresses: list[tuple[Chain, str]]) -> list
     return wallets
 
 
-async def _check(services: Services, wallet: WalletRow) -> Check:
-    """Indexed balances against the provider's own current balances for the wallet."""
+def _line(asset_key: str, kind: str) -> str:
+    return asset_key if kind == LIQUID else f"{asset_key} ({kind})"
+
+
+async def _check(services: Services, wallet: WalletRow, staking_truth: StakingTruth | None = None) -> Check:
+    """Indexed balances against the provider's own current balances for the wallet; staking lines
+    against the simulator ledger's own accounts when the demo runs on it (else the provider's)."""
     async with services.db.read() as conn:
         balances = await wallet_balances(conn, wallet.id)
     provider: Counter[str] = Counter()
@@ -274,7 +290,16 @@ async def _check(services: Services, wallet: WalletRow) -> Check:
         assert cardano is not None
         for held in await cardano.address_amounts(wallet.address):
             provider[held.asset] += held.amount
-    indexed = {b.asset_key: b.amount for b in balances}
+    if staking_truth is not None:
+        lines = [(kind, amount) for (kind, _), amount in staking_truth(wallet.chain, wallet.address).items()]
+    else:
+        found = await read_staking(
+            wallet.chain, wallet.address, solana=services.adapters.solana, cardano=services.adapters.cardano
+        )
+        lines = [(p.kind, p.amount) for p in found]
+    for kind, amount in lines:
+        provider[_line(NATIVE, kind)] += amount
+    indexed = {_line(b.asset_key, b.kind): b.amount for b in balances}
     assets = set(indexed) | {k for k, v in provider.items() if v}
     mismatches = {
         asset: (indexed.get(asset, 0), provider.get(asset, 0))
@@ -287,15 +312,21 @@ async def _check(services: Services, wallet: WalletRow) -> Check:
 def _balances_table(check: Check) -> Table:
     wallet = check.wallet
     status = "[red]MISMATCH[/]" if check.mismatches else "[green]matches provider[/]"
-    table = Table(title=f"{wallet.label or wallet.id}: {wallet.chain.value} {wallet.address} — {status}")
+    # The status leads, the (long) address goes below: a narrow terminal wraps neither mid-status.
+    table = Table(
+        title=f"{wallet.label or wallet.id}: {wallet.chain.value} — {status}", caption=wallet.address
+    )
     table.add_column("asset", overflow="fold")
+    table.add_column("kind")
     table.add_column("symbol")
     table.add_column("amount", justify="right")
     table.add_column("base units", justify="right")
     for balance in check.balances:
-        table.add_row(balance.asset_key, balance.symbol or "?", balance.formatted(), str(balance.amount))
+        table.add_row(
+            balance.asset_key, balance.kind, balance.symbol or "?", balance.formatted(), str(balance.amount)
+        )
     for asset, (indexed, provider) in sorted(check.mismatches.items()):
-        table.add_row(asset, "[red]provider[/]", "", f"{provider} (indexed {indexed})")
+        table.add_row(asset, "", "[red]provider[/]", "", f"{provider} (indexed {indexed})")
     return table
 
 

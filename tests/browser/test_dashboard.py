@@ -136,12 +136,17 @@ def test_the_wallet_page_lists_the_same_balances_as_the_api(page: Page, demo: De
         headers={"Authorization": f"Bearer {demo.keys['read']}"},
     )
     assert api.status_code == 200
-    expected = {(b["asset_key"], b["amount"]) for b in api.json()["balances"]}
+    expected = {(b["asset_key"], b["kind"], b["amount"]) for b in api.json()["balances"]}
     assert expected
     rows = page.locator("#balance-table tbody tr")
     expect(rows).to_have_count(len(expected))
-    shown = {(r.get_attribute("data-asset-key"), r.get_attribute("data-amount")) for r in rows.all()}
+    shown = {
+        (r.get_attribute("data-asset-key"), r.get_attribute("data-kind"), r.get_attribute("data-amount"))
+        for r in rows.all()
+    }
     assert shown == expected
+    # demo-solana-1 stakes (the simulator gives the first Solana wallet two stake accounts).
+    assert any(kind == "staked" for _, kind, _ in shown)
     # Transactions: the first page of 25, newest first, and a link to older ones.
     assert tx_count > 25
     expect(page.locator("#tx-table tbody tr")).to_have_count(25)

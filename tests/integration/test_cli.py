@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from tests.support import run_walletsync
 from walletsync.db.engine import Database
-from walletsync.db.models import assets, balance_deltas, job_failures, transactions, wallet_transactions
+from walletsync.db.models import (
+    assets,
+    balance_deltas,
+    job_failures,
+    staking_balances,
+    transactions,
+    wallet_transactions,
+)
 from walletsync.jobs.tables import procrastinate_jobs
 
 SOLANA = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
@@ -59,6 +67,17 @@ async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tm
                     wallet_id=wallet_id, chain="solana", tx_id=tx_id, asset_id=asset_id, amount=amount
                 )
             )
+        # A stake account observed at the last sync: its own line, kind staked.
+        await conn.execute(
+            insert(staking_balances).values(
+                wallet_id=wallet_id,
+                kind="staked",
+                source="Stake1",
+                asset_id=asset_id,
+                amount=7_000_000_000,
+                observed_at=func.now(),
+            )
+        )
     listed = cli(database_url, tmp_path, "wallets", "list")
     assert listed.returncode == 0
     assert "treasury" in listed.stdout
@@ -68,6 +87,8 @@ async def test_wallet_lifecycle_and_balances(db: Database, database_url: str, tm
     assert balances.returncode == 0, balances.stderr
     assert "2.499995000" in balances.stdout
     assert "2499995000" in balances.stdout
+    assert re.search(r"native\W+SOL\W+liquid\W+2\.499995000\W+2499995000", balances.stdout)
+    assert re.search(r"native\W+SOL\W+staked\W+7\.000000000\W+7000000000", balances.stdout)
     by_label = cli(database_url, tmp_path, "balances", "treasury")
     assert by_label.returncode == 0, by_label.stderr
     assert "2499995000" in by_label.stdout

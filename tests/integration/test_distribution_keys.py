@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import psycopg
 
-DISTRIBUTED = frozenset({"sync_state", "wallet_transactions", "balance_deltas", "current_balances"})
+DISTRIBUTED = frozenset(
+    {"sync_state", "wallet_transactions", "balance_deltas", "current_balances", "staking_balances"}
+)
 REFERENCE = frozenset(
     {
         "wallets",  # the registry: UNIQUE (chain, address) is global; small; written rarely
@@ -50,6 +52,7 @@ COORDINATOR = frozenset(
         "procrastinate_workers",
         "web_sessions",  # expire; keyed by token hash
         "web_signin_tokens",
+        "provider_stats",  # per endpoint and minute, pruned after WALLETSYNC_PROVIDER_STATS_RETENTION
     }
 )
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, column, create_engine, func, insert, inspect, pool, select, table
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 
 from walletsync.db import migrate, models, timescale
 from walletsync.db.engine import psycopg_url
@@ -34,9 +35,10 @@ OWNED = {
     "0010": {"current_balances"},
     "0011": set(),
     "0012": {"web_sessions", "web_signin_tokens"},
-    "0013": set(),
+    "0013": {"staking_balances"},
     "0014": set(),
     "0015": {"provider_stats"},
+    "0016": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
 # Tables computed from others when their revision is applied (re-filled on re-upgrade, not empty).
@@ -74,6 +76,16 @@ def _seed(engine: Engine) -> None:
         conn.execute(
             insert(models.wallet_transactions).values(
                 wallet_id=wallet_id, chain="solana", tx_id="t1", height=1
+            )
+        )
+        conn.execute(
+            insert(models.staking_balances).values(
+                wallet_id=wallet_id,
+                kind="staked",
+                source="B" * 44,
+                asset_id=asset_id,
+                amount=1_002_282_880,
+                observed_at=func.now(),
             )
         )
         conn.execute(insert(models.exchanges).values(kind="crypto", name="Binance"))
@@ -240,3 +252,32 @@ def test_0009_turns_stored_endpoint_urls_into_display_names(empty_database_url: 
     }
     assert set(rows) == {display_name(keyed), display_name(local)}
     assert "SECRETKEY123" not in repr(rows)
+
+
+def test_0016_adds_webhook_batching_columns_and_takes_them_back(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """A webhook registered before 0016 keeps sending one event per request (`batch_size` 1), sizes
+    outside 1..100 are refused, and the downgrade drops both columns but keeps the rows."""
+    hooks = table("webhooks", column("url"), column("secret"), column("topics"), column("batch_size"))
+    migrate.upgrade(empty_database_url, "0015")
+    with engine.begin() as conn:
+        conn.execute(insert(hooks).values(url="https://r.example/h", secret="whsec_x", topics=["tx.indexed"]))
+    migrate.upgrade(empty_database_url, "0016")
+    with engine.begin() as conn:
+        assert conn.execute(select(hooks.c.batch_size)).scalars().all() == [1]
+    for bad in (0, 101):
+        with pytest.raises(IntegrityError, match="ck_webhooks_batch_size"), engine.begin() as conn:
+            conn.execute(
+                insert(hooks).values(
+                    url="https://r.example/b", secret="s", topics=["tx.indexed"], batch_size=bad
+                )
+            )
+    columns = {c["name"] for c in inspect(engine).get_columns("webhook_deliveries")}
+    assert "batch_head" in columns
+    migrate.downgrade(empty_database_url, "0015")
+    inspector = inspect(engine)
+    assert "batch_size" not in {c["name"] for c in inspector.get_columns("webhooks")}
+    assert "batch_head" not in {c["name"] for c in inspector.get_columns("webhook_deliveries")}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(table("webhooks"))).scalar() == 1

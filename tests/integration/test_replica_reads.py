@@ -99,7 +99,7 @@ def _ledger_balances(ledger: Ledger, address: str) -> dict[str, str]:
 async def _balances(client: httpx.AsyncClient, wallet_id: int) -> dict[str, str]:
     response = await client.get(f"/v1/wallets/{wallet_id}/balances")
     assert response.status_code == 200, response.text
-    return {b["asset_key"]: b["amount"] for b in response.json()["balances"]}
+    return {b["asset_key"]: b["amount"] for b in response.json()["balances"] if b["kind"] == "liquid"}
 
 
 async def _tx_count(client: httpx.AsyncClient, wallet_id: int) -> int:

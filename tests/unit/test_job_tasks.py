@@ -9,6 +9,7 @@ import pytest
 
 import walletsync.events.tasks  # registers the events tasks
 import walletsync.jobs.tasks  # noqa: F401 - registers the tasks
+from walletsync.indexing.asset_refresh import AssetRefreshError, RefreshReport
 from walletsync.indexing.sync import WalletBusyError
 from walletsync.jobs.app import app
 from walletsync.jobs.supervise import restart_delay
@@ -27,12 +28,14 @@ def _ours() -> dict[str, procrastinate.tasks.Task]:  # type: ignore[type-arg]
 def test_every_task_and_schedule_uses_the_shared_retry_policy() -> None:
     """Periodic tasks included: a failing sweep, price sync or prune is retried, then dead-lettered."""
     tasks = _ours()
-    assert {"sync_wallet", "sweep_due_wallets", "sync_prices", "prune_jobs"} <= set(tasks)
+    assert {"sync_wallet", "sweep_due_wallets", "sync_prices", "prune_jobs", "refresh_asset_metadata"} <= set(
+        tasks
+    )
     assert {name: task.retry_strategy is RETRY_POLICY for name, task in tasks.items()} == dict.fromkeys(
         tasks, True
     )
     periodic = {p.task.name for p in app.periodic_registry.periodic_tasks.values()}
-    assert {"sweep_due_wallets", "sync_prices", "prune_jobs"} <= periodic
+    assert {"sweep_due_wallets", "sync_prices", "prune_jobs", "refresh_asset_metadata"} <= periodic
 
 
 def _job(attempts: int) -> procrastinate.jobs.Job:
@@ -45,6 +48,7 @@ def _job(attempts: int) -> procrastinate.jobs.Job:
     ("error", "retryable"),
     [
         (PriceSyncError(PriceSyncReport(started_at=datetime(2026, 11, 29, tzinfo=UTC))), True),
+        (AssetRefreshError(RefreshReport(checked=3, failed={"mint": "HTTP 503"})), True),
         (WalletBusyError("busy"), True),
         (ConnectionResetError("db gone"), True),
         (WalletNotFoundError("no wallet 7"), False),

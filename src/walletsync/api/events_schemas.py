@@ -32,6 +32,13 @@ class WebhookIn(StrictRequest):
         default=False,
         description="Also deliver the matching events already published (still within retention), oldest first.",
     )
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Events of one wallet per signed request: 1 (default) sends each event on its own; "
+        "more sends a `batch` envelope of up to that many events, in order (see the `batch` webhook).",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -50,6 +57,7 @@ class WebhookOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    batch_size: int = Field(description="Events of one wallet per signed request (1: not batched).")
 
 
 class WebhookCreated(WebhookOut):

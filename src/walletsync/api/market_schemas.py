@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from walletsync.api.schemas import AmountStr
+from walletsync.api.schemas import AmountStr, BalanceKind
 from walletsync.config import Chain
 
 DecimalStr = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["602.93128357"])]
@@ -36,6 +36,7 @@ class PositionOut(BaseModel):
     price_symbol: str = Field(description="The instrument, e.g. SOL/USD.")
     price_ts: datetime = Field(description="Start of the bar whose close this is.")
     value: DecimalStr
+    kind: BalanceKind = "liquid"
 
 
 class UnpricedOut(BaseModel):
@@ -47,6 +48,7 @@ class UnpricedOut(BaseModel):
     reason: str | None = Field(
         description="Why it has no value: no price link, unknown decimals, no bar yet."
     )
+    kind: BalanceKind = "liquid"
 
 
 class UnpricedHoldingOut(BaseModel):

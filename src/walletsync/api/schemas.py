@@ -18,6 +18,16 @@ from walletsync.config import Chain
 T = TypeVar("T")
 
 AmountStr = Annotated[str, Field(pattern=r"^-?[0-9]+$", examples=["1500000"])]
+BalanceKind = Annotated[
+    Literal["liquid", "staked", "rewards"],
+    Field(
+        description=(
+            "liquid: held (sum of the indexed transactions); staked: in Solana stake accounts the wallet "
+            "stakes or withdraws (their lamports); rewards: Cardano staking rewards not yet withdrawn. "
+            "Staked and rewards are the chain's native asset and count in the wallet's value."
+        )
+    ),
+]
 
 
 def _integral_number(value: object) -> object:
@@ -99,6 +109,7 @@ class BalanceOut(BaseModel):
     formatted: str = Field(
         description="The amount in whole units, exact (base units when decimals are unknown)."
     )
+    kind: BalanceKind = "liquid"
 
 
 class BalancesOut(BaseModel):

@@ -169,7 +169,8 @@ def balances_command(
         datetime | None, typer.Option(help="Balances as of this time (ISO 8601, UTC if no offset).")
     ] = None,
 ) -> None:
-    """Print a wallet's balances computed from its indexed history."""
+    """Print a wallet's balances computed from its indexed history, and its native staking (staked
+    Solana stake accounts, unwithdrawn Cardano rewards) as of its last sync."""
     from walletsync.commands import wallet_balances_for
 
     settings = load()
@@ -184,13 +185,19 @@ def balances_table(wallet: WalletRow, balances: Sequence[Balance], *, at: dateti
     table = Table(title=f"{wallet.chain.value} {wallet.address}{when}")
     table.add_column("asset", overflow="fold")
     table.add_column("symbol")
+    # liquid, or native staking: staked (Solana stake accounts), rewards (unwithdrawn, Cardano)
+    table.add_column("kind")
     table.add_column("amount", justify="right")
     table.add_column("base units", justify="right")
     for balance in balances:
         # Token keys and symbols come from the chain: anyone can name a token `[red]` or `\x1b[2J`.
         table.add_row(
-            plain(balance.asset_key), plain(balance.symbol or "?"), balance.formatted(), str(balance.amount)
+            plain(balance.asset_key),
+            plain(balance.symbol or "?"),
+            balance.kind,
+            balance.formatted(),
+            str(balance.amount),
         )
     if not balances:
-        table.add_row("(no balances)", "", "", "")
+        table.add_row("(no balances)", "", "", "", "")
     return table

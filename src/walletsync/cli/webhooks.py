@@ -38,6 +38,16 @@ def webhooks_add(
         bool,
         typer.Option("--replay", help="Also deliver the matching events already published (in retention)."),
     ] = False,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            max=100,
+            help="Events of one wallet per signed request (1: one event per request; more: a "
+            "batch envelope, docs/events.md).",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the secret.")] = False,
 ) -> None:
     """Register a webhook; its signing secret is printed once."""
@@ -58,6 +68,7 @@ def webhooks_add(
                 group=group,
                 description=description,
                 replay=replay,
+                batch_size=batch,
             )
 
     created = run_async(with_db(settings, url_db, body))
@@ -65,7 +76,8 @@ def webhooks_add(
         typer.echo(created.secret)
         return
     hook = created.webhook
-    console.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.topics)})", highlight=False)
+    batching = f", up to {hook.batch_size} events per request" if hook.batch_size > 1 else ""
+    console.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.topics)}{batching})", highlight=False)
     console.print(f"signing secret: {created.secret}", highlight=False, soft_wrap=True)
     console.print("[yellow]Store it now: it cannot be shown again.[/]")
 
@@ -84,7 +96,7 @@ def webhooks_list() -> None:
 
     hooks = run_async(with_db(settings, url, body))
     table = Table(title=f"{len(hooks)} webhook(s)")
-    for column in ("id", "url", "topics", "filter", "active", "note"):
+    for column in ("id", "url", "topics", "filter", "batch", "active", "note"):
         table.add_column(column)
     for hook in hooks:
         scope = []
@@ -97,6 +109,7 @@ def webhooks_list() -> None:
             hook.url,
             ", ".join(hook.topics),
             "; ".join(scope) or "all wallets",
+            str(hook.batch_size),
             "yes" if hook.active else "no",
             hook.disabled_reason or hook.description or "",
         )

@@ -111,6 +111,8 @@ assets = Table(
     Column("refreshed_at", DateTime(timezone=True)),
     UniqueConstraint("chain", "asset_key"),
     CheckConstraint(_chain_check, name="chain"),
+    # The periodic metadata refresh reads the stalest (never refreshed first) up to a limit (0014).
+    Index("ix_assets_refreshed_at", text("refreshed_at ASC NULLS FIRST"), "id"),
 )
 
 balance_deltas = Table(
@@ -170,6 +172,27 @@ current_balances = Table(
     Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
     Column("amount", Numeric(40, 0), nullable=False),
     PrimaryKeyConstraint("wallet_id", "asset_id"),
+)
+
+staking_balances = Table(
+    "staking_balances",
+    metadata,
+    # Native staking as last observed (revision 0013): state, not facts. No transaction moves these
+    # amounts (Solana rewards compound into the stake account at epoch boundaries; Cardano rewards
+    # accrue to the stake address), so there are no deltas to store: each successful sync of the
+    # wallet replaces its rows in one database transaction. One row per live stake account or stake
+    # address: bounded by construction, deleted when the account disappears or the wallet goes.
+    Column("wallet_id", BigInteger, ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    # The Solana stake account, or the Cardano stake address, the amount was read from.
+    Column("source", Text, nullable=False),
+    Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
+    Column("amount", Numeric(40, 0), nullable=False),
+    # When this stake account / stake address was first observed (kept as its amount changes): a
+    # value at a time, and value series, count the line (at its current amount) from then on.
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("wallet_id", "kind", "source"),
+    CheckConstraint("kind IN ('staked', 'rewards')", name="kind"),
 )
 
 exchanges = Table(
@@ -280,6 +303,9 @@ webhooks = Table(
     Column("disabled_reason", Text),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Events of one wallet per signed request (1: one event per request; more: a batch envelope).
+    Column("batch_size", Integer, nullable=False, server_default="1"),
+    CheckConstraint("batch_size BETWEEN 1 AND 100", name="batch_size"),
 )
 
 webhook_deliveries = Table(
@@ -299,6 +325,9 @@ webhook_deliveries = Table(
     Column("last_attempt_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     _now(),
+    # A batched webhook's batch, fixed when first sent: the id of its first delivery, on every row of
+    # it, so a retry carries the same events under the same `webhook-id`. NULL when not batched.
+    Column("batch_head", BigInteger),
     UniqueConstraint("webhook_id", "outbox_id"),
     CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
     Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),

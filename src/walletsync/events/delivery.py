@@ -37,6 +37,22 @@ BREAKER_THRESHOLD = 5
 BREAKER_COOLDOWN_S = 30.0
 
 
+BATCH_TYPE = "batch"
+
+
+def batch_body(msg_id: str, bodies: list[bytes]) -> bytes:
+    """The envelope of a batched request: `{"id", "type": "batch", "version", "count", "events"}`.
+
+    Built from the events' stored bytes (each serialized once, in `envelope.py`), not re-encoded;
+    `id` is also the request's `webhook-id`. `schemas.EventBatch` documents it."""
+    head = b'{"id":"%s","type":"%s","version":1,"count":%d,"events":[' % (
+        msg_id.encode(),
+        BATCH_TYPE.encode(),
+        len(bodies),
+    )
+    return head + b",".join(bodies) + b"]}"
+
+
 class WebhookGoneError(UpstreamNotFoundError):
     """The receiver answered 410 Gone: it asks us to stop (the webhook is disabled)."""
 

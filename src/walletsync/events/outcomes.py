@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 import structlog
-from sqlalchemy import BigInteger, Integer, and_, func, literal, update
+from sqlalchemy import BigInteger, Integer, and_, any_, func, literal, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,11 +36,12 @@ async def record(
     wallet_id: int,
     first: Claimed,
     delivered: list[tuple[int, int]],
-    failed: tuple[Claimed, Attempt] | None,
+    failed: tuple[Sequence[Claimed], Attempt] | None,
     now: datetime,
 ) -> None:
-    """Write one sent batch's outcome: delivered rows, the failed head (retry, dead, or the
-    webhook disabled on 410), and when the rest of the (webhook, wallet) queue may go on."""
+    """Write what one queue's sending came to: delivered rows (one statement for all), the failed
+    request's rows (one event, or a whole batch: retried together, dead together, or the webhook
+    disabled on 410), and when the rest of the (webhook, wallet) queue may go on."""
     if delivered:
         data = (
             func.unnest(
@@ -64,16 +66,17 @@ async def record(
         metrics.DELIVERIES.labels("delivered").inc(len(delivered))
     resume_at = now
     if failed is not None:
-        row, result = failed
+        rows, result = failed
+        head = rows[0]
         if result.gone:
             await disable(conn, webhook_id, now)
-            metrics.DELIVERIES.labels("gone").inc()
+            metrics.DELIVERIES.labels("gone").inc(len(rows))
             return
-        attempts = row.attempts + 1
+        attempts = head.attempts + 1
         wait = next_attempt_delay(attempts)
         await conn.execute(
             update(D)
-            .where(D.c.id == row.id)
+            .where(D.c.id == any_(literal([r.id for r in rows], ARRAY(BigInteger))))
             .values(
                 status="pending" if wait is not None else "dead",
                 attempts=attempts,
@@ -83,26 +86,27 @@ async def record(
                 next_attempt_at=now + wait if wait is not None else now,
             )
         )
-        metrics.DELIVERIES.labels("retry" if wait is not None else "dead").inc()
+        metrics.DELIVERIES.labels("retry" if wait is not None else "dead").inc(len(rows))
         if wait is not None:
             resume_at = now + wait
         log.info(
             "events.webhook.failed",
             webhook_id=webhook_id,
-            delivery_id=row.id,
+            delivery_id=head.id,
+            events=len(rows),
             attempt=attempts,
             status=result.status,
             error=result.error,
             retry_in_s=wait.total_seconds() if wait is not None else None,
         )
-    # The rest of the queue (unsent rows of this batch, and rows deferred behind its lease)
-    # waits for a failed head's next attempt, or goes on now.
+    # The rest of the queue (unsent rows of this batch, and rows deferred behind its lease) waits
+    # for a failed head's next attempt, or goes on now. Going on touches only rows pushed into the
+    # future: rewriting every follower on each success made a long queue's bookkeeping quadratic.
     queue = and_(D.c.webhook_id == webhook_id, D.c.wallet_id == wallet_id, D.c.status == "pending")
-    after = failed[0].outbox_id if failed is not None else first.outbox_id
+    after = failed[0][0].outbox_id if failed is not None else first.outbox_id
+    behind = D.c.next_attempt_at != resume_at if failed is not None else D.c.next_attempt_at > resume_at
     await conn.execute(
-        update(D)
-        .where(queue, D.c.outbox_id > after, D.c.next_attempt_at != resume_at)
-        .values(next_attempt_at=resume_at)
+        update(D).where(queue, D.c.outbox_id > after, behind).values(next_attempt_at=resume_at)
     )
 
 

@@ -36,6 +36,7 @@ from walletsync.events.publish import EVENTS_LOCK_CLASS, PUBLISH_LOCK
 from walletsync.events.schemas import TOPICS
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+MAX_BATCH = 100  # events per batched request (the `webhooks` check constraint says the same)
 
 
 class WebhookNotFoundError(NotFoundError):
@@ -55,6 +56,7 @@ class WebhookInfo:
     previous_secret_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    batch_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ _COLUMNS = (
     webhooks.c.previous_secret_expires_at,
     webhooks.c.created_at,
     webhooks.c.updated_at,
+    webhooks.c.batch_size,
 )
 
 
@@ -108,6 +111,7 @@ def _info(r: Any) -> WebhookInfo:
         previous_secret_expires_at=r.previous_secret_expires_at,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        batch_size=r.batch_size,
     )
 
 
@@ -130,13 +134,17 @@ async def create_webhook(
     group: str | None = None,
     description: str | None = None,
     replay: bool = False,
+    batch_size: int = 1,
     now: datetime | None = None,
 ) -> WebhookWithSecret:
     """Register a webhook (the URL must already have passed `ssrf.check_target`).
 
     `replay`: also deliver the matching events already published (those still in the outbox), in
-    order, before the new ones.
+    order, before the new ones. `batch_size` > 1: one request carries up to that many events of one
+    wallet (the batch envelope of docs/events.md).
     """
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InvalidInputError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
     chosen = normalize_topics(topics)
     ids = sorted(set(wallet_ids)) if wallet_ids else None
     if ids:
@@ -171,6 +179,7 @@ async def create_webhook(
                 wallet_ids=ids,
                 group_name=group,
                 description=description,
+                batch_size=batch_size,
             )
             .returning(*_COLUMNS)
         )
@@ -319,7 +328,9 @@ async def redeliver(
 ) -> int:
     """Queue dead deliveries again (all of the webhook's, or those given); return how many.
 
-    Attempts restart from zero, so each gets the full retry schedule again.
+    Attempts restart from zero, so each gets the full retry schedule again. A batched delivery
+    leaves its old batch: the relay forms batches anew (a new `webhook-id`), so one id never names
+    two different sets of events even when only some of a dead batch are redelivered.
     """
     await get_webhook(conn, webhook_id)
     d = webhook_deliveries
@@ -327,7 +338,7 @@ async def redeliver(
         update(d)
         .where(d.c.webhook_id == webhook_id)
         .where(d.c.status == "dead")
-        .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+        .values(status="pending", attempts=0, next_attempt_at=now, last_error=None, batch_head=None)
         .returning(d.c.id)
     )
     if delivery_ids is not None:

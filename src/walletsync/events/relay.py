@@ -10,7 +10,10 @@ Delivery is at least once, in per-wallet order for each webhook:
   `webhook-id` lets receivers drop the copy). Rows queued behind a row still waiting are pushed to
   that row's time, so a failing head does not make its followers due over and over.
 - Sending: each (webhook, wallet) queue is sent one request at a time, stopping at the first
-  failure; different queues go out concurrently (`WEBHOOK_CONCURRENCY`).
+  failure; different queues go out concurrently (`WEBHOOK_CONCURRENCY`). A request carries one
+  event, or for a webhook with `batch_size` > 1 one batch of up to that many events of the wallet,
+  in order (`claim.py` fixes a batch's composition when it is first leased; a failed batch is
+  retried whole, under the same `webhook-id`).
 - Results: 2xx delivered; 410 disables the webhook and ends its pending deliveries (`dead`, with the
   reason); anything else is retried after `RETRY_SCHEDULE_S` (27.6 h in all), then `dead`, listed for
   `redeliver`. Rows behind a failure wait for it.
@@ -23,22 +26,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import BigInteger, any_, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Settings
 from walletsync.db.engine import Database
-from walletsync.db.models import webhook_deliveries, webhooks
 from walletsync.events import delivery, metrics
-from walletsync.events.envelope import StoredEvent, events_by_id
+from walletsync.events.claim import LEASE_S, Batch, Claimed, QueueKey, Target, claim
+from walletsync.events.envelope import StoredEvent
 from walletsync.events.listen import OUTBOX_CHANNEL, Listener
 from walletsync.events.outcomes import record
 from walletsync.events.publish import PUBLISH_BATCH, publish
@@ -48,42 +46,12 @@ from walletsync.providers.http import ResilientClient
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
-QueueKey = tuple[int, int]  # (webhook id, wallet id): one ordered delivery queue
-D = webhook_deliveries
-LEASE_S = 120.0
-CLAIM_LIMIT = 500
-QUEUE_LIMIT = 200  # rows of one (webhook, wallet) queue per claim
 POLL_S = 1.0
 RELAY_POOL_SIZE = 4
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    id: int
-    url: str
-    keys: list[str]  # signing secrets valid now, current first
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    id: int
-    outbox_id: int
-    attempts: int
-
-
-@dataclass
-class Batch:
-    target: Target
-    rows: list[Claimed]
-    wallet_id: int
-
-    @property
-    def key(self) -> QueueKey:
-        return (self.target.id, self.wallet_id)
 
 
 class Relay:
@@ -221,92 +189,8 @@ class Relay:
     async def _claim(
         self, *, busy: Collection[QueueKey] = (), max_queues: int | None = None
     ) -> tuple[list[Batch], dict[int, StoredEvent]]:
-        """Claim due rows, at most `max_queues` queues, none of the `busy` ones (in flight here)."""
-        now = self.now()
         async with self.db.write() as conn:
-            query = (
-                select(D.c.id, D.c.webhook_id, D.c.wallet_id, D.c.outbox_id, D.c.attempts)
-                .select_from(D.join(webhooks, webhooks.c.id == D.c.webhook_id))
-                .where(D.c.status == "pending", D.c.next_attempt_at <= now, webhooks.c.active)
-                .order_by(D.c.outbox_id)
-                .limit(CLAIM_LIMIT)
-                .with_for_update(of=D, skip_locked=True)
-            )
-            if busy:
-                query = query.where(tuple_(D.c.webhook_id, D.c.wallet_id).not_in(list(busy)))
-            due: Sequence[Any] = (await conn.execute(query)).all()
-            if not due:
-                return [], {}
-            queues: dict[tuple[int, int], list[Any]] = defaultdict(list)
-            for row in due:
-                key = (row.webhook_id, row.wallet_id)
-                if key in queues or max_queues is None or len(queues) < max_queues:
-                    queues[key].append(row)
-            heads = await self._pending(conn, queues)
-            kept: dict[int, list[Claimed]] = defaultdict(list)
-            lease_ids: list[int] = []
-            for key, rows in queues.items():
-                pending = heads.get(key, [])
-                for i, row in enumerate(rows[:QUEUE_LIMIT]):
-                    if i >= len(pending) or pending[i][0] != row.outbox_id:
-                        # Something older is pending (leased, backing off, or held by another relay).
-                        wait_until = pending[i][1] if i < len(pending) else now
-                        if wait_until > now:
-                            await self._defer(conn, [r.id for r in rows[i:]], wait_until)
-                        break
-                    kept[row.webhook_id].append(Claimed(row.id, row.outbox_id, row.attempts))
-                    lease_ids.append(row.id)
-            if not lease_ids:
-                return [], {}
-            await self._defer(conn, lease_ids, now + timedelta(seconds=LEASE_S))
-            targets = await self._targets(conn, set(kept), now)
-            events = await events_by_id(conn, sorted({c.outbox_id for rows in kept.values() for c in rows}))
-        batches: list[Batch] = []
-        for (webhook_id, wallet_id), rows in queues.items():
-            mine = {c.id for c in kept.get(webhook_id, [])}
-            chosen = [Claimed(r.id, r.outbox_id, r.attempts) for r in rows if r.id in mine]
-            if chosen and webhook_id in targets:
-                batches.append(Batch(targets[webhook_id], chosen, wallet_id))
-        return batches, events
-
-    async def _pending(
-        self, conn: AsyncConnection, queues: dict[tuple[int, int], list[Any]]
-    ) -> dict[tuple[int, int], list[tuple[int, datetime]]]:
-        """Each queue's pending rows up to its last claimed one, oldest first: (outbox id, due time)."""
-        upto = max(row.outbox_id for rows in queues.values() for row in rows)
-        rows = await conn.execute(
-            select(D.c.webhook_id, D.c.wallet_id, D.c.outbox_id, D.c.next_attempt_at)
-            .where(D.c.status == "pending", D.c.outbox_id <= upto)
-            .where(tuple_(D.c.webhook_id, D.c.wallet_id).in_(list(queues)))
-            .order_by(D.c.outbox_id)
-        )
-        found: dict[tuple[int, int], list[tuple[int, datetime]]] = defaultdict(list)
-        for r in rows:
-            found[(r.webhook_id, r.wallet_id)].append((r.outbox_id, r.next_attempt_at))
-        return found
-
-    async def _defer(self, conn: AsyncConnection, ids: list[int], until: datetime) -> None:
-        await conn.execute(
-            update(D).where(D.c.id == any_(literal(ids, ARRAY(BigInteger)))).values(next_attempt_at=until)
-        )
-
-    async def _targets(self, conn: AsyncConnection, ids: set[int], now: datetime) -> dict[int, Target]:
-        rows = await conn.execute(
-            select(
-                webhooks.c.id,
-                webhooks.c.url,
-                webhooks.c.secret,
-                webhooks.c.previous_secret,
-                webhooks.c.previous_secret_expires_at,
-            ).where(webhooks.c.id == any_(literal(sorted(ids), ARRAY(BigInteger))))
-        )
-        targets = {}
-        for r in rows:
-            keys = [r.secret]
-            if r.previous_secret and r.previous_secret_expires_at and r.previous_secret_expires_at > now:
-                keys.append(r.previous_secret)
-            targets[r.id] = Target(r.id, r.url, keys)
-        return targets
+            return await claim(conn, self.now(), busy=busy, max_queues=max_queues)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -320,22 +204,30 @@ class Relay:
         return client
 
     async def _send(self, batch: Batch, events: dict[int, StoredEvent]) -> None:
+        """Send a queue's requests in order, stopping at the first failure; then record it all.
+
+        A request is one event (`webhook-id` = the event id) or, for a batched webhook, one stored
+        batch (`webhook-id` = `batch_<head>`, the envelope of `delivery.batch_body`)."""
         client = self._client(batch.target)
         delivered: list[tuple[int, int]] = []
-        failed: tuple[Claimed, delivery.Attempt] | None = None
-        started = asyncio.get_running_loop().time()
-        sent = 0
-        for row in batch.rows:
-            if asyncio.get_running_loop().time() - started > LEASE_S / 2:
+        failed: tuple[list[Claimed], delivery.Attempt] | None = None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for chunk in batch.chunks:
+            if loop.time() - started > LEASE_S / 2:
                 break  # leave the rest to the next claim, well inside the lease
-            event = events[row.outbox_id]
-            result = await delivery.attempt(client, str(event.id), event.body, batch.target.keys)
+            if batch.target.batch_size > 1:
+                msg_id = f"batch_{chunk[0].batch_head}"
+                body = delivery.batch_body(msg_id, [events[row.outbox_id].body for row in chunk])
+            else:
+                event = events[chunk[0].outbox_id]
+                msg_id, body = str(event.id), event.body
+            result = await delivery.attempt(client, msg_id, body, batch.target.keys)
             metrics.ATTEMPT_SECONDS.observe(result.seconds)
-            sent += 1
             if result.ok:
-                delivered.append((row.id, result.status or 0))
+                delivered.extend((row.id, result.status or 0) for row in chunk)
                 continue
-            failed = (row, result)
+            failed = (chunk, result)
             break
         async with self.db.write() as conn:
             await record(

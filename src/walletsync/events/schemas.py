@@ -113,3 +113,25 @@ DESCRIPTIONS = {
     SYNC_COMPLETED: "A wallet's sync reached the chain head.",
     SYNC_FAILED: "A wallet's sync failed; it is retried on the sync schedule.",
 }
+
+
+AnyEvent = Annotated[
+    TxIndexedEvent | TxRolledBackEvent | BalanceChangedEvent | SyncCompletedEvent | SyncFailedEvent,
+    Field(discriminator="type"),
+]
+BATCH_DESCRIPTION = (
+    "A batched webhook's request (`batch_size` > 1): up to that many events of one wallet, oldest first. "
+    "Each event keeps its own `id`: drop duplicates per event, as with single deliveries."
+)
+
+
+class EventBatch(BaseModel):
+    """The body of a batched webhook request (`delivery.batch_body` builds it)."""
+
+    id: str = Field(
+        description="The batch's id (`batch_<n>`): the `webhook-id` header, stable across retries."
+    )
+    type: Literal["batch"]
+    version: Literal[1]
+    count: int = Field(ge=1, le=100, description="How many events `events` holds.")
+    events: list[AnyEvent] = Field(description="Events of one wallet, in the order they happened.")

@@ -255,7 +255,8 @@ class SolanaSource:
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:
             # Decimals as the transactions themselves state them win: they hold even when the mint
-            # account is gone (closed); the mint account adds what it has (Token-2022 name, symbol).
+            # account is gone (closed). Name and symbol: the Token-2022 metadata extension, then
+            # Metaplex (`SolanaAdapter.mint_info`); an unreadable metadata account means none.
             stated = self._decimals.get(key)
             try:
                 found = await self._adapter.mint_info(key)

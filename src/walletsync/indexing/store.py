@@ -12,15 +12,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, any_, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, Text, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
-from walletsync.db.bulk import insert_ignore, insert_ignore_returning, unnest_insert
+from walletsync.db.bulk import insert_ignore, insert_ignore_returning, unnest_insert, unnest_params
 from walletsync.db.models import assets, balance_deltas, outbox, transactions, wallet_transactions
 from walletsync.events.emit import emit_balance_changed
 from walletsync.indexing import state
@@ -98,6 +99,25 @@ class AssetIds:
         return self._ids[(key[0].value, key[1])]
 
 
+TX_COLUMNS = ("tx_id", "height", "block_time", "fee", "success", "block_hash", "raw")
+
+
+@lru_cache(maxsize=1)
+def _upsert_transactions() -> Insert:
+    """Built once: the rows come as parameters (see `walletsync.db.bulk`)."""
+    rows = unnest_insert(transactions, TX_COLUMNS, ("chain",))
+    return rows.on_conflict_do_update(
+        index_elements=[transactions.c.chain, transactions.c.tx_id],
+        set_={
+            "block_hash": rows.excluded.block_hash,
+            "height": rows.excluded.height,
+            "block_time": rows.excluded.block_time,
+        },
+        where=rows.excluded.block_hash.is_not(None)
+        & transactions.c.block_hash.is_distinct_from(rows.excluded.block_hash),
+    )
+
+
 async def store_batch(
     conn: AsyncConnection,
     *,
@@ -115,35 +135,25 @@ async def store_batch(
     """
     # A transaction seen again in another block (re-included after a rollback) takes its new block
     # and height, so the rollback check of every wallet linking it agrees with the chain again.
-    rows = unnest_insert(
-        transactions,
-        ("tx_id", "height", "block_time", "fee", "success", "block_hash", "raw"),
-        [
-            (
-                item.tx.tx_id,
-                item.tx.height,
-                item.tx.block_time,
-                item.tx.fee,
-                item.tx.success,
-                item.tx.block_hash,
-                item.tx.raw if store_raw else None,
-            )
-            for item in batch
-        ],
-        same={"chain": chain.value},
-    )
     if batch:
         await conn.execute(
-            rows.on_conflict_do_update(
-                index_elements=[transactions.c.chain, transactions.c.tx_id],
-                set_={
-                    "block_hash": rows.excluded.block_hash,
-                    "height": rows.excluded.height,
-                    "block_time": rows.excluded.block_time,
-                },
-                where=rows.excluded.block_hash.is_not(None)
-                & transactions.c.block_hash.is_distinct_from(rows.excluded.block_hash),
-            )
+            _upsert_transactions(),
+            unnest_params(
+                TX_COLUMNS,
+                [
+                    (
+                        item.tx.tx_id,
+                        item.tx.height,
+                        item.tx.block_time,
+                        item.tx.fee,
+                        item.tx.success,
+                        item.tx.block_hash,
+                        item.tx.raw if store_raw else None,
+                    )
+                    for item in batch
+                ],
+                {"chain": chain.value},
+            ),
         )
     new_ids = set(
         await insert_ignore_returning(
@@ -196,14 +206,19 @@ async def already_linked(conn: AsyncConnection, wallet_id: int, tx_ids: Sequence
     """Which of `tx_ids` this wallet already has (skipped before fetching their details)."""
     if not tx_ids:
         return set()
-    # One array parameter (`= ANY(:ids)`), not a thousand-item IN list to compile and plan.
-    ids = literal(list(tx_ids), ARRAY(Text))
-    rows = await conn.execute(
-        select(wallet_transactions.c.tx_id)
-        .where(wallet_transactions.c.wallet_id == wallet_id)
-        .where(wallet_transactions.c.tx_id == any_(ids))
-    )
+    rows = await conn.execute(_linked(), {"wallet_id": wallet_id, "tx_ids": list(tx_ids)})
     return set(rows.scalars())
+
+
+@lru_cache(maxsize=1)
+def _linked() -> Select[Any]:
+    # One array parameter (`= ANY(:tx_ids)`), not a thousand-item IN list to compile and plan;
+    # passed at execute time, not held by the statement (see `walletsync.db.bulk`).
+    return (
+        select(wallet_transactions.c.tx_id)
+        .where(wallet_transactions.c.wallet_id == bindparam("wallet_id"))
+        .where(wallet_transactions.c.tx_id == any_(bindparam("tx_ids", type_=ARRAY(Text))))
+    )
 
 
 def event_payload(wallet_id: int, address: str, item: WalletTx) -> dict[str, Any]:

@@ -29,9 +29,11 @@ from walletsync.indexing.sources import (
     SolanaSource,
     TransactionSource,
 )
+from walletsync.indexing.staking import native_asset_id, read_staking, replace_staking
 from walletsync.indexing.store import AssetIds, WalletTx, already_linked, store_batch, wallet_view
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.staking import StakePosition
 from walletsync.providers.types import AssetInfo, ChainTx
 from walletsync.wallets.repository import WalletRow, get_wallet
 
@@ -188,6 +190,50 @@ async def _run(
     on_new_transactions: OnNewTransactions | None,
 ) -> tuple[int, int, int]:
     source = make_source(wallet, adapters, settings)
+    # What is staked now is read beside the listing; stored once every page is (`indexing.staking`).
+    # Staking off: nothing is read and the wallet's staking lines go (none is known to be true).
+    staking = asyncio.create_task(
+        read_staking(wallet.chain, wallet.address, solana=adapters.solana, cardano=adapters.cardano)
+        if settings.staking
+        else _no_staking(),
+        name=f"sync-staking-{wallet.id}",
+    )
+    try:
+        new, seen, pages = await _facts(
+            db,
+            wallet,
+            source,
+            cursor,
+            settings=settings,
+            progress=progress,
+            on_new_transactions=on_new_transactions,
+        )
+        positions = await staking
+    finally:
+        staking.cancel()
+        await asyncio.gather(staking, return_exceptions=True)
+    async with db.write() as conn:
+        asset_id = await native_asset_id(conn, wallet.chain, AssetIds())
+        changed = await replace_staking(conn, wallet_id=wallet.id, asset_id=asset_id, positions=positions)
+    if changed and on_new_transactions is not None:
+        await on_new_transactions(wallet.id)  # cached balances and values include staking
+    return new, seen, pages
+
+
+async def _no_staking() -> list[StakePosition]:
+    return []
+
+
+async def _facts(
+    db: Database,
+    wallet: WalletRow,
+    source: TransactionSource,
+    cursor: dict[str, object] | None,
+    *,
+    settings: Settings,
+    progress: Progress | None,
+    on_new_transactions: OnNewTransactions | None,
+) -> tuple[int, int, int]:
     owners = await source.owners()
     # Transactions rolled back since they were indexed are retracted first (cursor rewound with them).
     cursor, retracted = await reconcile(db, wallet, source, cursor)

@@ -1,4 +1,5 @@
-"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, `sync_prices`, the job prune.
+"""Job bodies and schedules: `sync_wallet`, the due-wallet sweep, `sync_prices`, the job prune, the
+token-metadata refresh.
 
 Tasks get the process's `Services` from the worker's additional context. Every failed attempt is
 recorded in `job_failures` by `record_failures` (Procrastinate keeps no error text), and every task,
@@ -24,6 +25,7 @@ from walletsync.db.models import job_failures, wallets
 from walletsync.db.provider_endpoints import expire_stale_breakers
 from walletsync.db.provider_stats import prune_provider_stats
 from walletsync.errors import WalletsyncError
+from walletsync.indexing.asset_refresh import AssetRefreshError, refresh_assets
 from walletsync.indexing.sync import WalletBusyError, describe_error, sync_wallet
 from walletsync.jobs.app import MAINTENANCE_QUEUE, MARKET_QUEUE, SYNC_QUEUE, app
 from walletsync.jobs.retention import prune_jobs
@@ -65,8 +67,8 @@ class RetryPolicy(BaseRetryStrategy):
 def is_retryable(exception: BaseException) -> bool:
     if isinstance(exception, WalletBusyError):
         return True
-    if isinstance(exception, PriceSyncError):
-        # Some provider calls failed after the rest was stored; a rerun fetches the stalest series first.
+    if isinstance(exception, PriceSyncError | AssetRefreshError):
+        # Some provider calls failed after the rest was stored; a rerun fetches the stalest first.
         return True
     if isinstance(exception, ProviderError):
         return exception.retryable or exception.status in (502, 503, 504)
@@ -200,3 +202,26 @@ async def prune_jobs_task(context: JobContext, timestamp: int | None = None) -> 
     )
     log.info("jobs.pruned", **report.as_dict(), stale_breakers_closed=expired, provider_stats_deleted=stats)
     return {**report.as_dict(), "stale_breakers_closed": expired, "provider_stats_deleted": stats}
+
+
+@app.periodic(cron="41 * * * *", periodic_id="refresh_asset_metadata")
+@app.task(
+    name="refresh_asset_metadata",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="refresh_asset_metadata",
+    pass_context=True,
+    retry=RETRY_POLICY,
+)
+async def refresh_asset_metadata_task(context: JobContext, timestamp: int | None = None) -> dict[str, Any]:
+    """Re-read token names, symbols and decimals older than WALLETSYNC_ASSET_METADATA_TTL (a bounded
+    number per run, stalest first); wallets holding a changed asset get their cached reads dropped."""
+    services = services_of(context)
+    report = await refresh_assets(
+        services.db,
+        services.adapters,
+        now=datetime.now(UTC),
+        ttl=services.settings.asset_metadata_ttl,
+        limit=services.settings.asset_metadata_refresh_limit,
+        invalidate=services.invalidate_wallet,
+    )
+    return report.as_dict()

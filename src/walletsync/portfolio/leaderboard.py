@@ -1,7 +1,8 @@
 """Leaderboards: the top wallets by portfolio value, or by activity (transactions in the last 24 h / 7 d).
 
 Each board is one SQL query, per chain or over all chains. The value board reads `current_balances`
-(not the history of deltas) and the activity board an index on `wallet_transactions.block_time`, so
+(not the history of deltas) plus the staking snapshot (`staking_balances`: staked and rewards lines,
+priced as the native asset), and the activity board an index on `wallet_transactions.block_time`, so
 neither grows with the number of transactions stored. The value board prices balances with each
 instrument's price now (`market.price_at`: the latest close of a bar that has ended, the same rule
 as `valuation`), exactly: `amount * close * 1e-decimals` is numeric multiplication, no division
@@ -25,7 +26,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, cast, func, null, select, true
+from sqlalchemy import Numeric, cast, func, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
@@ -34,6 +35,7 @@ from walletsync.db.models import (
     assets,
     current_balances,
     instruments,
+    staking_balances,
     wallet_transactions,
     wallets,
 )
@@ -92,10 +94,20 @@ def _unit_prices(*, chain: str | None, quote: str) -> Any:
     return (query if chain is None else query.where(assets.c.chain == chain)).cte("prices")
 
 
+def _holdings() -> Any:
+    """(wallet_id, asset_id, amount): liquid balances and staking lines (staked, rewards) alike, so
+    staking counts in the value as the native asset it is (a few rows per staking wallet)."""
+    staking = staking_balances.c
+    return union_all(
+        select(current_balances.c.wallet_id, current_balances.c.asset_id, current_balances.c.amount),
+        select(staking.wallet_id, staking.asset_id, staking.amount),
+    ).subquery("holdings")
+
+
 def _unpriced_count(prices: Any, wallet_id: Any) -> Any:
-    held = current_balances.c
+    held = _holdings().c
     return (
-        select(func.count())
+        select(func.count(held.asset_id.distinct()))
         .where(held.wallet_id == wallet_id, held.amount != 0, held.asset_id.not_in(select(prices.c.asset_id)))
         .scalar_subquery()
     )
@@ -109,7 +121,7 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
     have no known value and are not here: `unpriced_only_query` supplies them, ranked after these.
     """
     prices = _unit_prices(chain=chain, quote=quote)
-    held = current_balances.c
+    held = _holdings().c
     score = func.sum(held.amount * prices.c.unit)
     top = (
         select(held.wallet_id, score.label("score"))
@@ -137,14 +149,15 @@ def value_query(*, chain: str | None, quote: str, limit: int) -> Any:
 def unpriced_only_query(*, chain: str | None, quote: str, limit: int) -> Any:
     """The first `limit` wallets (by id) holding something, none of it priced: score NULL (unknown)."""
     prices = _unit_prices(chain=chain, quote=quote)
-    held = current_balances.c
+    holdings = _holdings()
+    held = holdings.c
     any_priced = (
         select(held.wallet_id)
         .join(prices, prices.c.asset_id == held.asset_id)
         .where(held.wallet_id == wallets.c.id, held.amount != 0)
         .exists()
     )
-    holds = select(held.wallet_id).where(held.wallet_id == wallets.c.id, held.amount != 0).exists()
+    holds = select(holdings).where(held.wallet_id == wallets.c.id, held.amount != 0).exists()
     query = (
         select(
             wallets.c.id,

@@ -1,47 +1,32 @@
-"""What wallets are worth: a wallet or a group now (or at a time), and as a series at each bar close.
+"""What wallets are worth: a wallet or a group now, or at a time.
 
 Value = balance in base units / 10**decimals times the close of the asset's instrument (`asset_prices`),
 exact `Decimal`s throughout. An asset held with no decimals, no price link, a price in another quote
 currency, or no bar yet is *unpriced*: listed apart with the reason and left out of the total (never
 counted as 0); `complete` says whether the total covers every asset held.
 
-Series: one SQL query per series. The bars of the wallet's priced instruments in [start, end] form the
-points; each point's balances come from one window sum over the deltas and the points merged on a
-timeline (deltas at a bar's close time count in it), so the cost is one sort of deltas + points,
-not one balance query per point.
+Series (a value at each bar close) are in `portfolio.series`.
+
+Staking lines (`kind` staked / rewards, `portfolio.balances`) are priced as the chain's native asset
+and count in every total. They are a snapshot of the last observed state, not history: a value at a
+time counts a staking line, at its current amount, from its `observed_at` on (when its stake account
+or stake address was first seen), not before.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    Integer,
-    Numeric,
-    and_,
-    cast,
-    exists,
-    func,
-    literal,
-    null,
-    select,
-    true,
-    union_all,
-)
-from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain
-from walletsync.db.models import asset_prices, assets, balance_deltas, candles, instruments, wallets
+from walletsync.db.models import asset_prices, candles, instruments, wallets
 from walletsync.errors import NotFoundError
 from walletsync.market.candles import PricePoint, latest_closes
-from walletsync.market.intervals import parse_interval
 from walletsync.portfolio.balances import Balance, wallet_balances, wallets_balances
 from walletsync.wallets.repository import WalletRow, get_wallet
 
@@ -64,6 +49,7 @@ class Position:
     price_ts: datetime | None = None  # start of the bar whose close priced it
     value: Decimal | None = None
     unpriced_reason: str | None = None
+    kind: str = "liquid"  # liquid | staked | rewards (`portfolio.balances`)
 
     @property
     def priced(self) -> bool:
@@ -98,29 +84,6 @@ class GroupValue:
     @property
     def complete(self) -> bool:
         return all(w.complete for w in self.wallets)
-
-
-@dataclass(frozen=True, slots=True)
-class UnpricedHolding:
-    asset_id: int
-    symbol: str | None
-    amount: int
-
-
-@dataclass(frozen=True, slots=True)
-class ValuePoint:
-    ts: datetime  # start of the bar; balances are as of its close (ts + interval)
-    value: Decimal
-    unpriced: tuple[UnpricedHolding, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ValueSeries:
-    quote: str
-    interval: str
-    start: datetime | None
-    end: datetime | None
-    points: list[ValuePoint] = field(default_factory=list)
 
 
 def to_units(amount: int, decimals: int) -> Decimal:
@@ -193,6 +156,7 @@ def _price_balances(
                     b.decimals,
                     b.amount,
                     unpriced_reason=reason,
+                    kind=b.kind,
                 )
             )
             continue
@@ -211,6 +175,8 @@ def _price_balances(
                 link.symbol,
                 point.ts,
                 value,
+                None,
+                b.kind,
             )
         )
     priced.sort(key=lambda p: (-(p.value or 0), p.asset_id))
@@ -277,163 +243,3 @@ async def group_value(
         total=sum((v.total for v in values), Decimal(0)),
         wallets=values,
     )
-
-
-def series_query(
-    wallet_ids: Sequence[int], *, interval: str, quote: str, start: datetime | None, end: datetime | None
-) -> Any:
-    """(bar ts, asset, balance at the bar's close, decimals, close) for every bar and held asset."""
-    step = cast(literal(parse_interval(interval).pg), INTERVAL)
-    held = (
-        select(balance_deltas.c.wallet_id, balance_deltas.c.asset_id)
-        .where(balance_deltas.c.wallet_id.in_(wallet_ids))
-        .distinct()
-        .cte("held")
-    )
-    linked = (
-        select(asset_prices.c.asset_id, asset_prices.c.instrument_id)
-        .join(instruments, instruments.c.id == asset_prices.c.instrument_id)
-        .where(
-            asset_prices.c.asset_id.in_(select(held.c.asset_id)),
-            func.upper(instruments.c.currency_quote) == quote,
-        )
-        .cte("linked")
-    )
-    bar_filter = [candles.c.interval == interval, candles.c.instrument_id.in_(select(linked.c.instrument_id))]
-    if start is not None:
-        bar_filter.append(candles.c.ts >= start)
-    if end is not None:
-        bar_filter.append(candles.c.ts <= end)
-    points = select(candles.c.ts).where(*bar_filter).distinct().cte("points")
-    deltas = select(
-        balance_deltas.c.wallet_id,
-        balance_deltas.c.asset_id,
-        balance_deltas.c.block_time.label("t"),
-        balance_deltas.c.amount,
-        literal(0, Integer).label("is_point"),
-        cast(null(), DateTime(timezone=True)).label("bar_ts"),
-    ).where(
-        balance_deltas.c.wallet_id.in_(wallet_ids),
-        balance_deltas.c.block_time.is_not(None),
-        balance_deltas.c.block_time <= select(func.max(points.c.ts) + step).scalar_subquery(),
-    )
-    marks = select(
-        held.c.wallet_id,
-        held.c.asset_id,
-        (points.c.ts + step).label("t"),
-        literal(0, Numeric).label("amount"),
-        literal(1, Integer).label("is_point"),
-        points.c.ts.label("bar_ts"),
-    ).select_from(held.join(points, true()))
-    timeline = union_all(deltas, marks).subquery("timeline")
-    running = select(
-        timeline.c.asset_id,
-        timeline.c.bar_ts,
-        timeline.c.is_point,
-        func.sum(timeline.c.amount)
-        .over(
-            partition_by=(timeline.c.wallet_id, timeline.c.asset_id),
-            order_by=(timeline.c.t, timeline.c.is_point),
-            rows=(None, 0),
-        )
-        .label("balance"),
-    ).subquery("running")
-    per_asset = (
-        select(running.c.bar_ts, running.c.asset_id, func.sum(running.c.balance).label("balance"))
-        .where(running.c.is_point == 1)
-        .group_by(running.c.bar_ts, running.c.asset_id)
-        .subquery("per_asset")
-    )
-    return (
-        select(
-            per_asset.c.bar_ts,
-            per_asset.c.asset_id,
-            per_asset.c.balance,
-            assets.c.symbol,
-            assets.c.decimals,
-            candles.c.close,
-        )
-        .join(assets, assets.c.id == per_asset.c.asset_id)
-        .outerjoin(linked, linked.c.asset_id == per_asset.c.asset_id)
-        .outerjoin(
-            candles,
-            and_(
-                candles.c.instrument_id == linked.c.instrument_id,
-                candles.c.interval == interval,
-                candles.c.ts == per_asset.c.bar_ts,
-            ),
-        )
-        .order_by(per_asset.c.bar_ts, per_asset.c.asset_id)
-    )
-
-
-async def _series(
-    conn: AsyncConnection,
-    wallet_ids: Sequence[int],
-    *,
-    interval: str,
-    quote: str,
-    start: datetime | None,
-    end: datetime | None,
-) -> ValueSeries:
-    quote = quote.upper()
-    rows = await conn.execute(series_query(wallet_ids, interval=interval, quote=quote, start=start, end=end))
-    totals: dict[datetime, Decimal] = {}
-    unpriced: dict[datetime, list[UnpricedHolding]] = defaultdict(list)
-    for r in rows:
-        totals.setdefault(r.bar_ts, Decimal(0))
-        amount = int(r.balance)
-        if amount == 0:
-            continue
-        if r.close is None or r.decimals is None:
-            unpriced[r.bar_ts].append(UnpricedHolding(r.asset_id, r.symbol, amount))
-            continue
-        totals[r.bar_ts] += to_units(amount, r.decimals) * r.close
-    return ValueSeries(
-        quote=quote,
-        interval=interval,
-        start=start,
-        end=end,
-        points=[ValuePoint(ts, total, tuple(unpriced.get(ts, ()))) for ts, total in totals.items()],
-    )
-
-
-async def wallet_value_series(
-    conn: AsyncConnection,
-    wallet_id: int,
-    *,
-    interval: str = "1day",
-    quote: str = "USD",
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> ValueSeries:
-    """The wallet's value at the close of each `interval` bar in [start, end] (bar start times)."""
-    await get_wallet(conn, wallet_id)
-    return await _series(conn, [wallet_id], interval=interval, quote=quote, start=start, end=end)
-
-
-async def group_value_series(
-    conn: AsyncConnection,
-    group: str,
-    *,
-    interval: str = "1day",
-    quote: str = "USD",
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> ValueSeries:
-    """The group's summed value at each bar close, in the same one query as a single wallet's."""
-    ids = await group_wallet_ids(conn, group)
-    return await _series(conn, ids, interval=interval, quote=quote, start=start, end=end)
-
-
-async def wallets_value_series(
-    conn: AsyncConnection,
-    wallet_ids: Sequence[int],
-    *,
-    interval: str = "1day",
-    quote: str = "USD",
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> ValueSeries:
-    """The summed value of any set of wallets (e.g. all of them) at each bar close, in one query."""
-    return await _series(conn, list(wallet_ids), interval=interval, quote=quote, start=start, end=end)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from walletsync.config import Chain
 from walletsync.providers.amounts import AmountError, digits_u64
+from walletsync.providers.cardano_assets import parse_asset
 from walletsync.providers.errors import (
     BannedError,
     MalformedResponseError,
@@ -29,6 +30,7 @@ from walletsync.providers.errors import (
     UpstreamServerError,
 )
 from walletsync.providers.headers import retry_after_s
+from walletsync.providers.staking import StakePosition, parse_rewards, parse_stake_address
 from walletsync.providers.types import (
     NATIVE,
     AssetInfo,
@@ -44,6 +46,7 @@ __all__ = [
     "MempoolFullError",
     "classify_error",
     "normalize_cardano_tx",
+    "parse_asset",
 ]
 
 PROVIDER = "blockfrost"
@@ -163,30 +166,6 @@ def native_asset() -> AssetInfo:
     )
 
 
-def parse_asset(unit: str, body: Mapping[str, Any]) -> AssetInfo:
-    """A `/assets/{asset}` body as `AssetInfo` (token registry metadata first, then CIP-25 on-chain)."""
-    registry = body.get("metadata") or {}
-    onchain = body.get("onchain_metadata") or {}
-    name = registry.get("name") or (onchain.get("name") if isinstance(onchain, Mapping) else None)
-    if not name and body.get("asset_name"):
-        try:
-            name = bytes.fromhex(body["asset_name"]).decode("utf-8") or None
-        except (ValueError, UnicodeDecodeError):
-            name = None
-    decimals = registry.get("decimals")
-    extra = {
-        k: body[k] for k in ("policy_id", "asset_name", "fingerprint", "quantity") if body.get(k) is not None
-    }
-    return AssetInfo(
-        chain=Chain.CARDANO,
-        asset_key=unit,
-        symbol=registry.get("ticker") or None,
-        name=str(name) if name else None,
-        decimals=int(decimals) if decimals is not None else None,
-        metadata=extra,
-    )
-
-
 class CardanoAdapter:
     """One method per Blockfrost call walletsync makes; returns normalized types."""
 
@@ -265,12 +244,13 @@ class CardanoAdapter:
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponseError(f"bad address body ({exc!r})", provider=PROVIDER) from exc
 
-    async def asset(self, unit: str) -> AssetInfo:
-        """Name, ticker and decimals of a native asset (cached); `"native"`/`"lovelace"` is ADA itself."""
+    async def asset(self, unit: str, *, fresh: bool = False) -> AssetInfo:
+        """Name, ticker and decimals of a native asset (`cardano_assets` tells from where); cached
+        unless `fresh` (the periodic refresh). `"native"`/`"lovelace"` is ADA itself."""
         if unit in (NATIVE, LOVELACE):
             return native_asset()
         body = await self._transport.get_json(
-            f"/assets/{quote(unit, safe='')}", cache_ttl_s=self._metadata_cache_ttl_s
+            f"/assets/{quote(unit, safe='')}", cache_ttl_s=None if fresh else self._metadata_cache_ttl_s
         )
         if not isinstance(body, Mapping):
             raise MalformedResponseError("asset body is not an object", provider=PROVIDER)
@@ -304,3 +284,20 @@ class CardanoAdapter:
             if len(rows) < PAGE_SIZE:
                 break
         return addresses
+
+    async def stake_address(self, address: str) -> str | None:
+        """The stake address of a payment address (None: no stake key, or a never-used address)."""
+        try:
+            body = await self._transport.get_json(f"/addresses/{quote(address, safe='')}")
+        except UpstreamNotFoundError:
+            return None
+        return parse_stake_address(body, provider=PROVIDER)
+
+    async def rewards(self, stake_address: str) -> StakePosition | None:
+        """The stake address's unwithdrawn rewards (`withdrawable_amount`); None when Blockfrost does
+        not know the stake address (never registered on chain)."""
+        try:
+            body = await self._transport.get_json(f"/accounts/{quote(stake_address, safe='')}")
+        except UpstreamNotFoundError:
+            return None
+        return parse_rewards(stake_address, body, provider=PROVIDER)

@@ -9,10 +9,12 @@ have processed the request (`Outcome.maybe_sent`) decides if a non-idempotent ca
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from walletsync.config import ProviderConfig
 from walletsync.providers.endpoints import Endpoint
@@ -26,6 +28,16 @@ from walletsync.providers.errors import (
 from walletsync.providers.redact import Scrubber
 from walletsync.providers.request import Outcome, Request, decode_json
 from walletsync.providers.types import ErrorClassifier
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def encode_json(body: Any) -> bytes:
+    """orjson, or the stdlib for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body).encode()
 
 KEEPALIVE_POOL_CAP = 16
 
@@ -80,10 +92,14 @@ class Exchanger:
                     response = await self.http.request(
                         request.method, url, content=request.content, headers=request.headers
                     )
-                else:
+                elif request.method == "POST":
+                    # Encoded with orjson: httpx's `json=` uses the stdlib encoder, a visible cost
+                    # on 250-call JSON-RPC batches (3% of a backfill's CPU under py-spy).
                     response = await self.http.request(
-                        request.method, url, json=request.body if request.method == "POST" else None
+                        request.method, url, content=encode_json(request.body), headers=JSON_HEADERS
                     )
+                else:
+                    response = await self.http.request(request.method, url)
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
         except httpx.TimeoutException as exc:

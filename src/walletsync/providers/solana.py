@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import structlog
 
+from walletsync.config import Chain
 from walletsync.providers.amounts import u64
 from walletsync.providers.errors import (
     MalformedResponseError,
@@ -24,6 +26,12 @@ from walletsync.providers.errors import (
     UpstreamServerError,
 )
 from walletsync.providers.headers import retry_after_s
+from walletsync.providers.metaplex import (
+    MetadataFormatError,
+    MetaplexMetadata,
+    metadata_address,
+    metadata_from_account,
+)
 from walletsync.providers.solana_parse import (
     PROVIDER,
     TOKEN_2022_PROGRAM,
@@ -38,6 +46,15 @@ from walletsync.providers.solana_parse import (
     parse_token_accounts,
     rpc_error,
     unwrap_result,
+)
+from walletsync.providers.staking import (
+    STAKE_PROGRAM,
+    STAKER_OFFSET,
+    WITHDRAWER_OFFSET,
+    StakePosition,
+    merge_stake_accounts,
+    parse_stake_accounts,
+    stake_account_filters,
 )
 from walletsync.providers.types import NATIVE, AssetInfo, ChainTx, JsonTransport, TxRef
 
@@ -93,6 +110,26 @@ def classify_error(status: int, body: Any, headers: Mapping[str, str]) -> Provid
         return None
     return MalformedResponseError(
         "JSON-RPC response has neither result nor error", provider=PROVIDER, http_status=status
+    )
+
+
+async def _none() -> None:
+    return None
+
+
+def with_metaplex(info: AssetInfo, metaplex: MetaplexMetadata | None) -> AssetInfo:
+    """`info` with what Metaplex adds: name and symbol where the mint itself states none."""
+    source = "token-2022" if info.name or info.symbol else None
+    if metaplex is None:
+        return replace(info, metadata={**info.metadata, "source": source} if source else info.metadata)
+    extra = {"source": source or "metaplex", "metaplex_update_authority": metaplex.update_authority}
+    if metaplex.uri and "uri" not in info.metadata:
+        extra["uri"] = metaplex.uri
+    return replace(
+        info,
+        name=info.name or metaplex.name,
+        symbol=info.symbol or metaplex.symbol,
+        metadata={**info.metadata, **extra},
     )
 
 
@@ -253,13 +290,42 @@ class SolanaAdapter:
         results = await asyncio.gather(by_program(TOKEN_PROGRAM), by_program(TOKEN_2022_PROGRAM))
         return sorted((a for accounts in results for a in accounts), key=lambda a: (a.mint, a.account))
 
-    async def mint_info(self, mint: str) -> AssetInfo:
-        """Decimals (and, for Token-2022 metadata, name/symbol) of a mint; `"native"` is SOL itself."""
+    async def mint_info(self, mint: str, *, fresh: bool = False) -> AssetInfo:
+        """Decimals, name and symbol of a mint; `"native"` is SOL itself.
+
+        Two accounts are read concurrently: the mint (jsonParsed: decimals, and for a Token-2022
+        mint its token-metadata extension) and its Metaplex metadata PDA (base64, parsed in
+        `metaplex`). Name and symbol: the Token-2022 extension first (the mint's own statement),
+        then Metaplex. A metadata account that is not readable is logged and ignored: a token
+        without a name is shown by its mint, never fails a sync. `fresh` skips the client's
+        metadata cache (the periodic refresh must see changes).
+        """
         if mint == NATIVE:
             return native_asset()
-        options = {"encoding": "jsonParsed", "commitment": self._commitment}
-        result = await self._call("getAccountInfo", [mint, options], cache_ttl_s=self._metadata_cache_ttl_s)
-        return parse_mint_info(mint, result)
+        ttl = None if fresh else self._metadata_cache_ttl_s
+        parsed = {"encoding": "jsonParsed", "commitment": self._commitment}
+        binary = {"encoding": "base64", "commitment": self._commitment}
+        try:
+            pda: str | None = metadata_address(mint)
+        except ValueError:
+            pda = None  # not a public key: the mint lookup below says what it is
+        mint_result, metadata_result = await asyncio.gather(
+            self._call("getAccountInfo", [mint, parsed], cache_ttl_s=ttl),
+            self._call("getAccountInfo", [pda, binary], cache_ttl_s=ttl) if pda else _none(),
+        )
+        try:
+            metaplex = metadata_from_account(metadata_result, mint)
+        except MetadataFormatError as exc:
+            log.warning("solana.metaplex.unreadable", mint=mint, error=str(exc))
+            metaplex = None
+        try:
+            info = parse_mint_info(mint, mint_result)
+        except UpstreamNotFoundError:
+            if metaplex is None:
+                raise
+            # The mint account is gone (closed) but its metadata is not: the name still holds.
+            info = AssetInfo(chain=Chain.SOLANA, asset_key=mint, symbol=None, name=None, decimals=None)
+        return with_metaplex(info, metaplex)
 
     @property
     def commitment(self) -> Commitment:
@@ -271,3 +337,16 @@ class SolanaAdapter:
         if not isinstance(result, int):
             raise MalformedResponseError(f"getSlot result is not an integer: {result!r}", provider=PROVIDER)
         return result
+
+    async def stake_accounts(self, authority: str) -> list[StakePosition]:
+        """Stake accounts whose staker or withdrawer authority is `authority`, each once, with its
+        lamports (`providers.staking`: two filtered `getProgramAccounts` calls, run concurrently)."""
+        options: dict[str, Any] = {"encoding": "jsonParsed", "commitment": self._commitment}
+
+        async def by(offset: int) -> list[StakePosition]:
+            filters = stake_account_filters(authority, offset)
+            result = await self._call("getProgramAccounts", [STAKE_PROGRAM, {**options, "filters": filters}])
+            return parse_stake_accounts(result, authority, provider=PROVIDER)
+
+        staker, withdrawer = await asyncio.gather(by(STAKER_OFFSET), by(WITHDRAWER_OFFSET))
+        return merge_stake_accounts(staker, withdrawer)

@@ -356,8 +356,8 @@ def parse_mint_info(mint: str, result: Any) -> AssetInfo:
     for extension in info.get("extensions") or ():
         if isinstance(extension, Mapping) and extension.get("extension") == "tokenMetadata":
             state = extension.get("state") or {}
-            symbol, name = state.get("symbol") or None, state.get("name") or None
-            if state.get("uri"):
+            symbol, name = _text(state.get("symbol")), _text(state.get("name"))
+            if isinstance(state.get("uri"), str) and state["uri"]:
                 metadata["uri"] = state["uri"]
     decimals = info.get("decimals")
     return AssetInfo(
@@ -368,6 +368,11 @@ def parse_mint_info(mint: str, result: Any) -> AssetInfo:
         decimals=int(decimals) if decimals is not None else None,
         metadata={k: v for k, v in metadata.items() if v is not None},
     )
+
+
+def _text(value: Any) -> str | None:
+    """A metadata string as shown: trimmed, None when absent, empty or not a string."""
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _preview(value: Any) -> str:

@@ -1,7 +1,8 @@
 """Blockfrost (Cardano) REST routes over the synthetic chain, shaped like the OpenAPI spec.
 
 Routes: /addresses/{address}, /addresses/{address}/transactions (count, page, order, from, to),
-/txs/{hash}, /txs/{hash}/utxos, /assets/{asset}, /blocks/latest. Quantities, fees and deposits are
+/txs/{hash}, /txs/{hash}/utxos, /assets/{asset}, /accounts/{stake} (reward account,
+`simulator.staking`), /accounts/{stake}/addresses, /blocks/latest. Quantities, fees and deposits are
 strings; counts and heights integers; errors are {status_code, error, message}. With a project id
 configured, a request without the matching `project_id` header gets the real 403 body.
 """
@@ -21,6 +22,7 @@ from walletsync.simulator.cardano_chain import (
     block_time,
 )
 from walletsync.simulator.encoding import bech32_decode
+from walletsync.simulator.staking import CardanoRewards
 from walletsync.simulator.wire import SimRequest, SimResponse, json_response
 
 _ERRORS = {
@@ -108,6 +110,8 @@ class Blockfrost:
                     return self.tx_utxos(tx_hash)
                 case ["assets", unit]:
                     return self.asset(unit)
+                case ["accounts", stake]:
+                    return self.account(stake)
                 case ["accounts", stake, "addresses"]:
                     return self.account_addresses(stake, request.query)
                 case ["blocks", "latest"]:
@@ -194,6 +198,15 @@ class Blockfrost:
             return error_response(404)
         window = indices[(page - 1) * count : page * count]
         return json_response([{"address": self.chain.addresses[i]} for i in window])
+
+    def account(self, stake: str) -> SimResponse:
+        """`/accounts/{stake}`: the reward account (`simulator.staking`); 404 when never registered."""
+        rewards = CardanoRewards.of(self.chain)
+        if rewards.refuse is not None:
+            return error_response(rewards.refuse)
+        liquid = sum(self.chain.amounts(i)["lovelace"] for i in self.chain.stake_addresses_of(stake))
+        body = rewards.body(stake, liquid)
+        return error_response(404) if body is None else json_response(body)
 
     def _tx(self, tx_hash: str) -> CardanoTx | None:
         idx = self.chain.hash_index.get(tx_hash.lower())
@@ -296,8 +309,8 @@ class Blockfrost:
                 "quantity": str(a.quantity),
                 "initial_mint_tx_hash": a.initial_mint_tx_hash,
                 "mint_or_burn_count": 1,
-                "onchain_metadata": None,
-                "onchain_metadata_standard": None,
+                "onchain_metadata": a.onchain_metadata(),
+                "onchain_metadata_standard": "CIP68v1" if a.onchain_metadata() else None,
                 "onchain_metadata_extra": None,
                 "metadata": a.metadata(),
             }

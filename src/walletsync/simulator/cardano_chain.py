@@ -29,11 +29,15 @@ ADA = 1_000_000
 
 OUT_OF_LEDGER = -1  # InputRef.tx for an outside output whose transaction is not in the ledger
 
-_ASSET_SPECS: tuple[tuple[str, str, int | None], ...] = (
-    ("MIN", "Minswap", 6),
-    ("SNEK", "Snek", 0),
-    ("HOSKY", "Hosky Token", None),  # no off-chain registry entry: metadata null
+# (ticker, name, decimals, where Blockfrost finds them): the token registry (`metadata`), a CIP-68
+# reference datum (`onchain_metadata`, standard CIP68v1; the unit's asset name carries the CIP-67
+# fungible-token label 333), or nowhere (both null: decimals unknown).
+_ASSET_SPECS: tuple[tuple[str, str, int | None, str], ...] = (
+    ("MIN", "Minswap", 6, "registry"),
+    ("SNEK", "Snek", 0, "cip68"),
+    ("HOSKY", "Hosky Token", None, "none"),
 )
+CIP68_FT_LABEL = "0014df10"
 
 
 class Output(NamedTuple):
@@ -80,10 +84,23 @@ class NativeAsset:
     fingerprint: str
     initial_mint_tx_hash: str
     quantity: int
+    source: str = "registry"  # "registry", "cip68" or "none" (see _ASSET_SPECS)
+
+    def onchain_metadata(self) -> dict[str, Any] | None:
+        """The CIP-68 reference datum's metadata as Blockfrost decodes it, or None."""
+        if self.source != "cip68":
+            return None
+        return {
+            "name": self.name,
+            "description": f"{self.name} (simulated, CIP-68)",
+            "ticker": self.ticker,
+            "decimals": self.decimals,
+            "url": f"https://example.invalid/{self.ticker.lower()}",
+        }
 
     def metadata(self) -> dict[str, Any] | None:
         """The off-chain registry entry Blockfrost returns, or None when the token has none."""
-        if self.decimals is None:
+        if self.source != "registry" or self.decimals is None:
             return None
         return {
             "name": self.name,
@@ -143,9 +160,9 @@ class CardanoChain:
         self.fork_cutoffs: list[int] = []  # per reorg: heights above it were replaced
         self.assets: list[NativeAsset] = []
         self.asset_index: dict[str, int] = {}
-        for i, (ticker, name, decimals) in enumerate(_ASSET_SPECS):
+        for i, (ticker, name, decimals, source) in enumerate(_ASSET_SPECS):
             policy = _digest(seed, "policy", i).hex()
-            asset_name = ticker.encode().hex()
+            asset_name = (CIP68_FT_LABEL if source == "cip68" else "") + ticker.encode().hex()
             asset = NativeAsset(
                 unit=policy + asset_name,
                 policy_id=policy,
@@ -156,6 +173,7 @@ class CardanoChain:
                 fingerprint=asset_fingerprint(policy, asset_name),
                 initial_mint_tx_hash=_digest(seed, "mint-tx", i, size=32).hex(),
                 quantity=10**15,
+                source=source,
             )
             self.assets.append(asset)
             self.asset_index[asset.unit] = i

@@ -17,6 +17,7 @@ from walletsync.providers.types import Candle
 from walletsync.simulator.cardano_chain import CardanoChain
 from walletsync.simulator.market import MarketData
 from walletsync.simulator.solana_chain import SPL_TRANSFER, SolanaChain
+from walletsync.simulator.staking import CardanoRewards, SolanaStakes
 
 
 class Ledger:
@@ -178,8 +179,37 @@ class Ledger:
 
     @property
     def cardano_assets(self) -> dict[str, int | None]:
-        """unit -> decimals (None when the asset has no registry metadata)."""
+        """unit -> decimals (None when neither the registry nor a CIP-68 datum states them)."""
         return {a.unit: a.decimals for a in self.cardano.assets}
+
+    @property
+    def solana_stakes(self) -> SolanaStakes:
+        """The Solana stake accounts (tests close, compound or refuse them between syncs)."""
+        return SolanaStakes.of(self.solana)
+
+    @property
+    def cardano_rewards(self) -> CardanoRewards:
+        """The Cardano reward accounts (tests withdraw or refuse them between syncs)."""
+        return CardanoRewards.of(self.cardano)
+
+    def cardano_stake_address(self, address: str) -> str | None:
+        """The stake address of a wallet: a stake wallet is its own; a base address has one."""
+        if address.startswith("stake"):
+            return address
+        idx = self.cardano.address_index.get(address)
+        return self.cardano.stake_addresses[idx] if idx is not None else None
+
+    def staking(self, chain: Chain | str, address: str) -> dict[tuple[str, str], int]:
+        """Ground truth of a wallet's staking lines: (kind, source) -> base units, non-zero only.
+        Solana: `staked` per stake account it stakes or withdraws; Cardano: `rewards` of its stake
+        address (unwithdrawn)."""
+        if Chain(chain) is Chain.SOLANA:
+            lines = {("staked", a): n for a, n in self.solana_stakes.expected_staked(address).items()}
+        else:
+            stake = self.cardano_stake_address(address)
+            earned = self.cardano_rewards.expected_rewards(stake) if stake else 0
+            lines = {("rewards", stake): earned} if stake else {}
+        return {key: amount for key, amount in lines.items() if amount}
 
     def candles(self, symbol: str, interval: str) -> list[Candle]:
         """The full OHLCV series the simulator serves for (symbol, interval), oldest first."""

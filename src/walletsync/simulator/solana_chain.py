@@ -133,6 +133,24 @@ class SolanaChain:
             )
             self.mints.append(mint)
             self.mint_index[mint.address] = i
+        # Token metadata (`solana_accounts`): Metaplex accounts for the first two mints (the third
+        # has none), and one Token-2022 mint with the token-metadata extension, traded by no one.
+        self.metaplex: dict[str, tuple[str, str, str]] = {
+            m.address: (m.name, m.symbol, f"https://example.invalid/{m.symbol.lower()}.json")
+            for m in self.mints[:2]
+        }
+        points = Mint(
+            address=_key(seed, "mint-2022", 0),
+            symbol="SPTS",
+            name="Sim Points",
+            decimals=2,
+            authority=_key(seed, "mint-authority-2022", 0),
+            supply=10**12,
+        )
+        self.token2022_mints: list[Mint] = [points]
+        self.token2022_metadata: dict[str, tuple[str, str, str]] = {
+            points.address: (points.name, points.symbol, "https://example.invalid/spts.json")
+        }
 
     # --- building ---------------------------------------------------------------------------
 

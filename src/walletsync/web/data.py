@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
 from walletsync.market.candles import bars, find_instrument, latest_priced_bar_ts
-from walletsync.portfolio.valuation import ValueSeries, wallets_value_series
+from walletsync.portfolio.series import ValueSeries, wallets_value_series
 from walletsync.web import views
 from walletsync.web.auth import SessionDep, WebStateDep
 from walletsync.web.pages import IntervalParam, ModeParam, RangeParam, ScopeParam

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from tests.integration.api.conftest import SOLANA_ADDRESSES, T0, Api, Keys, seed_wallet_history
-from walletsync.db.models import sync_state
+from walletsync.db.models import staking_balances, sync_state
 
 pytestmark = pytest.mark.redis
 
@@ -135,3 +135,39 @@ async def test_sync_status_reports_state_and_lag(api: Api, keys: Keys) -> None:
     assert body["cursor"] == {"before": "abc"}
     assert body["last_height"] == 1000
     assert body["lag_seconds"] > 0  # last synced at T0, in the past
+
+
+async def test_staking_lines_carry_their_kind(api: Api, keys: Keys) -> None:
+    """A stake account (observed at T0 + 5 h) is a `staked` line beside the liquid SOL, now and at a
+    time after it was observed; before that it is absent (a snapshot has no past). The schema names
+    the three kinds."""
+    seeded = await seed_wallet_history(api.db, n_txs=10)
+    async with api.db.write() as conn:
+        await conn.execute(
+            insert(staking_balances).values(
+                wallet_id=seeded.wallet_id,
+                kind="staked",
+                source="StakeAccount1111111111111111111111111111111",
+                asset_id=seeded.native_id,
+                amount=2_002_282_880,
+                observed_at=T0 + timedelta(hours=5),
+            )
+        )
+    url = f"/v1/wallets/{seeded.wallet_id}/balances"
+    now = (await api.client.get(url, headers=keys.read)).json()
+    assert [(b["asset_key"], b["kind"], b["amount"], b["formatted"]) for b in now["balances"]] == [
+        ("native", "liquid", "10000000", "0.010000000"),
+        ("native", "staked", "2002282880", "2.002282880"),
+        ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", "liquid", "25", "0.000025"),
+    ]
+    for hours, expected in (
+        (4, [("SOL", "liquid", "5000000")]),
+        (6, [("SOL", "liquid", "7000000"), ("SOL", "staked", "2002282880")]),
+    ):
+        at = (T0 + timedelta(hours=hours)).isoformat()
+        body = (await api.client.get(url, params={"at": at}, headers=keys.read)).json()
+        assert [
+            (b["symbol"], b["kind"], b["amount"]) for b in body["balances"] if b["symbol"] == "SOL"
+        ] == expected
+    schema = (await api.client.get("/openapi.json")).json()["components"]["schemas"]["BalanceOut"]
+    assert schema["properties"]["kind"]["enum"] == ["liquid", "staked", "rewards"]

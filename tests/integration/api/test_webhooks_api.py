@@ -45,6 +45,7 @@ async def test_register_list_rotate_test_and_remove(open_api: Api, keys: Keys, r
     assert created.headers["Location"] == f"/v1/webhooks/{hook_id}"
     assert body["secret"].startswith("whsec_")
     assert (body["topics"], body["active"], body["description"]) == (["tx.indexed"], True, "desk")
+    assert body["batch_size"] == 1  # one event per request unless asked
     listed = (await api.client.get("/v1/webhooks", headers=keys.admin)).json()
     assert [h["id"] for h in listed] == [hook_id]
     assert "secret" not in listed[0]  # shown once, at creation
@@ -85,6 +86,17 @@ async def test_admin_scope_and_validation(open_api: Api, keys: Keys) -> None:
     )
     assert unknown_wallet.status_code == 422
     assert unknown_wallet.json()["detail"] == "no wallet with id 424242"
+    for size in (0, 101):
+        too = await api.client.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "batch_size": size}, headers=keys.admin
+        )
+        assert too.status_code == 422
+    batched = await api.client.post(
+        "/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "batch_size": 100}, headers=keys.admin
+    )
+    assert batched.status_code == 201, batched.text
+    shown = (await api.client.get(f"/v1/webhooks/{batched.json()['id']}", headers=keys.admin)).json()
+    assert shown["batch_size"] == 100
 
 
 @pytest.mark.parametrize(
@@ -148,11 +160,24 @@ async def test_openapi_publishes_one_schema_per_event_type(api: Api) -> None:
         "balance.changed",
         "sync.completed",
         "sync.failed",
+        "batch",
     }
     balance = document["webhooks"]["balance.changed"]["post"]["requestBody"]["content"]["application/json"]
     assert balance["schema"]["$ref"].endswith("/BalanceChangedEvent")
     schema = document["components"]["schemas"]["BalanceChangedEvent"]
     assert {"id", "type", "version", "timestamp", "wallet", "data"} <= set(schema["properties"])
+    batch = document["webhooks"]["batch"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["$ref"].endswith("/EventBatch")
+    envelope = document["components"]["schemas"]["EventBatch"]
+    assert {"id", "type", "version", "count", "events"} <= set(envelope["properties"])
+    one_of = envelope["properties"]["events"]["items"]["oneOf"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in one_of} == {
+        "TxIndexedEvent",
+        "TxRolledBackEvent",
+        "BalanceChangedEvent",
+        "SyncCompletedEvent",
+        "SyncFailedEvent",
+    }
 
 
 async def test_readyz_reports_old_undelivered_events(open_api: Api, keys: Keys, receiver: Receiver) -> None:

@@ -77,3 +77,26 @@ async def test_private_target_refused_in_one_line(db: Database, database_url: st
         "error: 127.0.0.1 resolves to a private, loopback or link-local address (127.0.0.1); "
         "set WALLETSYNC_WEBHOOK_ALLOW_PRIVATE=true to allow it"
     )
+
+
+async def test_add_with_batch_sends_batches(
+    db: Database, database_url: str, tmp_path: Path, receiver: Receiver, event_settings: Settings
+) -> None:
+    added = await cli(database_url, tmp_path, "webhooks", "add", receiver.url, "--batch", "2")
+    assert added.returncode == 0, added.stderr
+    assert "up to 2 events per request" in added.stdout
+    secret = re.search(r"signing secret: (whsec_\S+)", added.stdout)
+    assert secret is not None
+    refused = await cli(database_url, tmp_path, "webhooks", "add", receiver.url, "--batch", "101")
+    assert refused.returncode == 2
+    assert "--batch" in refused.stderr
+    async with db.write() as conn:
+        wallet = await add_wallet(conn, "A" * 44)
+        await add_tx_events(conn, wallet, "A" * 44, ["a1", "a2", "a3"])
+    relay = Relay(db, event_settings)
+    try:
+        await relay.drain()
+    finally:
+        await relay.aclose()
+    bodies = [call.verify(secret.group(1)) for call in receiver.calls]
+    assert [[e["data"]["tx_id"] for e in b["events"]] for b in bodies] == [["a1", "a2"], ["a3"]]

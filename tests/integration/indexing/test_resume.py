@@ -43,7 +43,7 @@ async def _state(services: Services, wallet_id: int) -> tuple[Counter[str], dict
                 )
             ).scalars()
         )
-        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id)}
+        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id) if b.kind == "liquid"}
     return ids, balances
 
 

@@ -71,7 +71,7 @@ async def test_stake_wallet_with_several_addresses_and_long_listings(
                     )
                 ).scalars()
             )
-            balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet.id)}
+            balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet.id) if b.kind == "liquid"}
     expected_ids = ledger.wallet_tx_ids(Chain.CARDANO, stake)
     assert len(expected_ids) == sum(COUNTS)
     assert ids == Counter(expected_ids)

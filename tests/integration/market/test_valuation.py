@@ -10,13 +10,8 @@ import pytest
 from walletsync.config import Settings
 from walletsync.db.engine import Database
 from walletsync.portfolio.leaderboard import leaderboard
-from walletsync.portfolio.valuation import (
-    GroupNotFoundError,
-    group_value,
-    group_value_series,
-    wallet_value,
-    wallet_value_series,
-)
+from walletsync.portfolio.series import group_value_series, wallet_value_series
+from walletsync.portfolio.valuation import GroupNotFoundError, group_value, wallet_value
 
 from .facts import DECIMALS, DELTAS, SYMBOL, T, build_portfolio
 

@@ -31,7 +31,12 @@ async def balances(
         Timestamp | None, Query(description="Balances as of this time (inclusive); now when absent.")
     ] = None,
 ) -> Response:
-    """Non-zero balances per asset, native asset first; amounts in base units with `decimals`.
+    """Non-zero balance lines per asset, native asset first; amounts in base units with `decimals`.
+
+    Each line has a `kind`: `liquid`, or native staking (`staked`: Solana stake accounts; `rewards`:
+    unwithdrawn Cardano rewards), read at each sync. With `at=`, a staking line appears (at its
+    current amount) only if its account was first observed at or before that time (staking is a
+    snapshot, not history).
 
     Served from the cache (`WALLETSYNC_CACHE_TTL_BALANCES`); a sync that stores new transactions for the wallet
     invalidates it at once.
@@ -56,6 +61,7 @@ async def balances(
                     decimals=b.decimals,
                     amount=str(b.amount),
                     formatted=b.formatted(),
+                    kind=b.kind,
                 )
                 for b in rows
             ],

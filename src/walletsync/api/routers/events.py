@@ -38,7 +38,7 @@ from walletsync.api.keys import Principal, Scope
 from walletsync.api.params import AUTHENTICATES, check_request
 from walletsync.events.envelope import StoredEvent
 from walletsync.events.schemas import TOPICS
-from walletsync.events.streams import Filters, Hub, StreamClosed, TooManyStreams
+from walletsync.events.streams import Filters, Hub, StreamClosed, TooManyStreams, sse_frame
 from walletsync.web.auth import SESSION_COOKIE
 from walletsync.web.sessions import load_session
 
@@ -152,12 +152,12 @@ async def stream(
         raise ApiError(429, str(exc), title="Too many live streams") from None
     filters = filters_of(wallet_id, group, topic)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[ServerSentEvent | bytes]:
         try:
-            async with hub.subscribe(filters, after=resume, kind="sse") as feed:
+            async with hub.subscribe_lists(filters, after=resume, kind="sse") as feed:
                 yield ServerSentEvent(comment="connected")
-                async for event in feed:
-                    yield ServerSentEvent(data=event.body.decode(), id=str(event.seq), event=event.topic)
+                async for ready in feed:  # what is ready at once goes out in one write
+                    yield b"".join(sse_frame(event) for event in ready)
         except StreamClosed as closed:
             yield ServerSentEvent(data=json.dumps({"reason": closed.reason}), event="close")
         finally:

@@ -27,14 +27,8 @@ from walletsync.api.market_schemas import (
 from walletsync.api.routers.wallets import WalletId
 from walletsync.config import Chain
 from walletsync.market.intervals import IntervalName
-from walletsync.portfolio.valuation import (
-    Position,
-    ValueSeries,
-    group_value,
-    group_value_series,
-    wallet_value,
-    wallet_value_series,
-)
+from walletsync.portfolio.series import ValueSeries, group_value_series, wallet_value_series
+from walletsync.portfolio.valuation import Position, group_value, wallet_value
 
 router = APIRouter(tags=["valuation"])
 
@@ -71,6 +65,7 @@ def _position(p: Position) -> PositionOut:
         price_symbol=p.price_symbol,
         price_ts=p.price_ts,
         value=decimal_str(p.value),
+        kind=p.kind,
     )
 
 
@@ -82,6 +77,7 @@ def _unpriced(p: Position) -> UnpricedOut:
         decimals=p.decimals,
         amount=str(p.amount),
         reason=p.unpriced_reason,
+        kind=p.kind,
     )
 
 

@@ -34,7 +34,7 @@ from walletsync.api.events_schemas import (
 from walletsync.api.schemas import Page
 from walletsync.events import delivery, registry
 from walletsync.events.registry import WebhookInfo
-from walletsync.events.schemas import DESCRIPTIONS, EVENT_MODELS
+from walletsync.events.schemas import BATCH_DESCRIPTION, DESCRIPTIONS, EVENT_MODELS, EventBatch
 from walletsync.events.ssrf import check_target
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -54,6 +54,7 @@ def webhook_out(info: WebhookInfo) -> dict[str, object]:
         "previous_secret_valid_until": info.previous_secret_expires_at,
         "created_at": info.created_at,
         "updated_at": info.updated_at,
+        "batch_size": info.batch_size,
     }
 
 
@@ -78,6 +79,7 @@ async def create(body: WebhookIn, state: StateDep, _: AdminAccess, response: Res
             group=body.group,
             description=body.description,
             replay=body.replay,
+            batch_size=body.batch_size,
         )
     response.headers["Location"] = f"/v1/webhooks/{created.webhook.id}"
     return WebhookCreated(**webhook_out(created.webhook), secret=created.secret)
@@ -263,3 +265,22 @@ def document_events(target: APIRouter) -> None:
         target.add_api_route(
             topic, receive, methods=["POST"], name=topic, summary=topic, status_code=200, tags=["events"]
         )
+
+    async def receive_batch(batch: Any) -> None:
+        """Placeholder: documents the request a batched webhook's receiver gets."""
+
+    receive_batch.__annotations__ = {"batch": EventBatch, "return": None}
+    receive_batch.__doc__ = (
+        f"{BATCH_DESCRIPTION}\n\nSigned like a single event; `webhook-id` is the batch's `id` "
+        "(`batch_<n>`), the same on every retry of the batch. Answer 2xx to acknowledge every event "
+        "in it; anything else retries the whole batch (410 unsubscribes)."
+    )
+    target.add_api_route(
+        "batch",
+        receive_batch,
+        methods=["POST"],
+        name="batch",
+        summary="batch",
+        status_code=200,
+        tags=["events"],
+    )
