@@ -271,6 +271,8 @@ class Settings(BaseSettings):
     store_raw_transactions: bool = Field(
         default=True, validation_alias=_alias("WALLETSYNC_STORE_RAW_TRANSACTIONS")
     )
+    # Native staking lines (`indexing.staking`); off for an RPC endpoint that refuses getProgramAccounts.
+    staking: bool = Field(default=True, validation_alias=_alias("WALLETSYNC_STAKING"))
     job_max_attempts: int = Field(
         default=5, ge=1, le=100, validation_alias=_alias("WALLETSYNC_JOB_MAX_ATTEMPTS")
     )

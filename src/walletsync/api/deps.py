@@ -17,6 +17,7 @@ block ends, before the response is sent).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -169,12 +170,12 @@ async def _rate_limit_unverified(state: AppState, client: str) -> None:
         )
 
 
-def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
-    """A dependency that admits a request whose key has `scope` (or better), then spends its rate limit.
+Admit = Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal | None]]
 
-    Read routes admit requests without a key when `WALLETSYNC_PUBLIC_READS=true` (rate limited per
-    client address) unless `public_when_allowed` is False.
-    """
+
+def admit(scope: Scope, *, public_when_allowed: bool = True) -> Admit:
+    """The body of `require(scope)`, callable from another dependency (the event stream's, which also
+    takes the dashboard's session cookie)."""
 
     async def dependency(
         request: Request,
@@ -211,8 +212,25 @@ def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
         await check_request(request)
         return principal
 
-    setattr(dependency, AUTHENTICATES, True)
-    return Depends(dependency)
+    return dependency
+
+
+def require(scope: Scope, *, public_when_allowed: bool = True) -> Any:
+    """A dependency that admits a request whose key has `scope` (or better), then spends its rate limit.
+
+    Read routes admit requests without a key when `WALLETSYNC_PUBLIC_READS=true` (rate limited per
+    client address) unless `public_when_allowed` is False.
+    """
+    dependency = admit(scope, public_when_allowed=public_when_allowed)
+
+    async def required(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | None:
+        return await dependency(request, credentials)
+
+    setattr(required, AUTHENTICATES, True)
+    return Depends(required)
 
 
 async def _optional_admin(

@@ -33,6 +33,7 @@ from walletsync.indexing.staking import native_asset_id, read_staking, replace_s
 from walletsync.indexing.store import AssetIds, WalletTx, already_linked, store_batch, wallet_view
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
+from walletsync.providers.staking import StakePosition
 from walletsync.providers.types import AssetInfo, ChainTx
 from walletsync.wallets.repository import WalletRow, get_wallet
 
@@ -190,8 +191,11 @@ async def _run(
 ) -> tuple[int, int, int]:
     source = make_source(wallet, adapters, settings)
     # What is staked now is read beside the listing; stored once every page is (`indexing.staking`).
+    # Staking off: nothing is read and the wallet's staking lines go (none is known to be true).
     staking = asyncio.create_task(
-        read_staking(wallet.chain, wallet.address, solana=adapters.solana, cardano=adapters.cardano),
+        read_staking(wallet.chain, wallet.address, solana=adapters.solana, cardano=adapters.cardano)
+        if settings.staking
+        else _no_staking(),
         name=f"sync-staking-{wallet.id}",
     )
     try:
@@ -214,6 +218,10 @@ async def _run(
     if changed and on_new_transactions is not None:
         await on_new_transactions(wallet.id)  # cached balances and values include staking
     return new, seen, pages
+
+
+async def _no_staking() -> list[StakePosition]:
+    return []
 
 
 async def _facts(

@@ -7,11 +7,17 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from walletsync.portfolio.leaderboard import Leaderboard, LeaderboardKind
-from walletsync.portfolio.valuation import WalletValue
+from walletsync.portfolio.valuation import Position, WalletValue
 
 
 def _money(value: object) -> str:
     return f"{value:,.2f}"
+
+
+def _name(p: Position) -> str:
+    """The asset's symbol, and the kind of a staking line (`SOL staked`)."""
+    name = p.symbol or p.asset_key[:8]
+    return name if p.kind == "liquid" else f"{name} {p.kind}"
 
 
 def wallet_values_table(values: Sequence[WalletValue]) -> Table:
@@ -24,8 +30,8 @@ def wallet_values_table(values: Sequence[WalletValue]) -> Table:
     table.add_column("positions")
     table.add_column("unpriced (not counted)")
     for v in values:
-        positions = ", ".join(f"{p.symbol or p.asset_key[:8]} {_money(p.value)}" for p in v.positions) or "-"
-        unpriced = ", ".join(p.symbol or p.asset_key[:8] for p in v.unpriced) or "-"
+        positions = ", ".join(f"{_name(p)} {_money(p.value)}" for p in v.positions) or "-"
+        unpriced = ", ".join(_name(p) for p in v.unpriced) or "-"
         table.add_row(v.label or v.address[:12], v.chain, _money(v.total), positions, unpriced)
     return table
 

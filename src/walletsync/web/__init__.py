@@ -5,7 +5,9 @@ and never calls a provider. Modules: `sessions` (the session and link tables), `
 CSRF), `signin` (sign-in and out), `pages` (full pages), `partials` (htmx fragments and actions),
 `data` (same-origin JSON for the charts), `render` (templates, CSP, formatting), `static` (files).
 
-Only `install_dashboard` and `create_signin_link` are meant for the rest of walletsync.
+Only `install_dashboard` and `create_signin_link` are meant for the rest of walletsync, and the event
+stream's use of the session (`auth.SESSION_COOKIE`, `sessions.load_session`): the dashboard's
+`EventSource` authenticates with its cookie.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from walletsync.db.models import asset_prices, assets, candles, instruments, sta
 from walletsync.indexing.staking import native_asset_id, replace_staking
 from walletsync.indexing.store import AssetIds
 from walletsync.indexing.sync import sync_wallet
-from walletsync.portfolio.balances import wallet_balances
+from walletsync.portfolio.balances import Balance, wallet_balances
 from walletsync.portfolio.leaderboard import leaderboard
 from walletsync.portfolio.series import wallet_value_series
 from walletsync.portfolio.valuation import group_value, wallet_value
@@ -301,3 +301,28 @@ async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
             assert not await replace_staking(conn, wallet_id=wallet.id, asset_id=asset_id, positions=same)
             assert await replace_staking(conn, wallet_id=wallet.id, asset_id=asset_id, positions=[])
             assert await conn.scalar(select(staking_balances.c.wallet_id)) is None
+
+
+async def test_staking_off_reads_nothing_and_drops_the_lines(
+    services: Services, ledger: Ledger, simulator: SimulatorServer, database_url: str, tmp_path: Path
+) -> None:
+    """WALLETSYNC_STAKING=false (an RPC refusing getProgramAccounts): the sync succeeds without asking
+    for stake accounts, and the lines stored while it was on go (nothing says they are still true)."""
+    address = ledger.solana_wallets[0]
+    wallet = await _wallet(services, Chain.SOLANA, address)
+    await _sync(services, wallet)
+    assert len(await _snapshot(services.db, wallet.id)) == 2
+    ledger.solana_stakes.refuse = (-32601, "Method not found")
+    try:
+        off = simulator_settings(database_url, simulator, tmp_path / "off", staking=False)
+        async with open_services(off, database_url) as opened:
+            await sync_wallet(opened.db, wallet.id, adapters=opened.adapters, settings=opened.settings)
+    finally:
+        ledger.solana_stakes.refuse = None
+    assert await _snapshot(services.db, wallet.id) == {}
+    assert {b.kind for b in await _lines_list(services.db, wallet.id)} == {"liquid"}
+
+
+async def _lines_list(db: Database, wallet_id: int) -> list[Balance]:
+    async with db.read() as conn:
+        return await wallet_balances(conn, wallet_id)

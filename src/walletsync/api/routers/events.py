@@ -1,6 +1,7 @@
 """`/v1/events/stream` (Server-Sent Events) and `/v1/events/ws` (WebSocket): live events with resume.
 
-Both need a read key and take the same filters (`wallet_id`, `group`, `topic`; repeatable; wallet and
+Both need a read key (the SSE stream also takes the dashboard's session cookie: a browser's
+`EventSource` cannot send an `Authorization` header) and take the same filters (`wallet_id`, `group`, `topic`; repeatable; wallet and
 group match either). Each event is the webhook body; its stream position (`seq`) is the SSE `id:` and
 the WebSocket frame's `seq`: resume with `Last-Event-ID` (or `?after=`), or by sending
 `{"after": seq}` as the first WebSocket message. When the server ends a stream it says why: an SSE
@@ -16,17 +17,30 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.security import HTTPAuthorizationCredentials
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.routing import WebSocketRoute
 
-from walletsync.api.deps import KeyedReadAccess, StateDep, app_state, authenticate
+from walletsync.api.deps import (
+    StateDep,
+    _bearer,
+    _rate_limit,
+    _rate_limit_unverified,
+    admit,
+    app_state,
+    authenticate,
+    client_address,
+)
 from walletsync.api.errors import ApiError, error_responses
 from walletsync.api.events_schemas import Topic
-from walletsync.api.keys import Scope
+from walletsync.api.keys import Principal, Scope
+from walletsync.api.params import AUTHENTICATES, check_request
 from walletsync.events.envelope import StoredEvent
 from walletsync.events.schemas import TOPICS
 from walletsync.events.streams import Filters, Hub, StreamClosed, TooManyStreams, sse_frame
+from walletsync.web.auth import SESSION_COOKIE
+from walletsync.web.sessions import load_session
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -60,6 +74,48 @@ def filters_of(
     )
 
 
+_keyed_read = admit(Scope.READ, public_when_allowed=False)
+
+
+async def stream_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """A read key (`Authorization: Bearer`), or else the dashboard's session cookie.
+
+    The cookie is how the dashboard's `EventSource` authenticates (it cannot send headers): HttpOnly
+    and SameSite=Strict, so only this site's own pages send it. A session acts as its key: the same
+    scope, rate limit and per-key stream limit. A missing, expired, signed-out or forged session (or
+    one whose key was revoked) is a 401, like a bad key.
+    """
+    state = app_state(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if credentials is not None or not token or not state.settings.dashboard_enabled:
+        principal = await _keyed_read(request, credentials)
+        assert principal is not None  # public_when_allowed=False: never anonymous
+        return principal
+    await _rate_limit_unverified(state, client_address(request, state.settings))
+    # The primary: a sign-out or revocation must count at once, not after replication lag.
+    async with state.db.primary.connect() as conn:
+        session = await load_session(conn, token)
+    if session is None:
+        raise ApiError(
+            401,
+            "the dashboard session is missing, expired or signed out: sign in again",
+            headers={"WWW-Authenticate": 'Bearer realm="walletsync"'},
+        )
+    principal = session.principal
+    request.state.api_key_name = principal.name
+    if not principal.scope.allows(Scope.READ):
+        raise ApiError(403, f"the stream needs the read scope; this session has {principal.scope.value}")
+    await _rate_limit(state, f"key:{principal.key_id}")
+    await check_request(request)
+    return principal
+
+
+setattr(stream_reader, AUTHENTICATES, True)
+StreamReader = Annotated[Principal, Depends(stream_reader)]
+
+
 @router.get(
     "/stream",
     responses={
@@ -71,7 +127,7 @@ def filters_of(
 async def stream(
     request: Request,
     state: StateDep,
-    principal: KeyedReadAccess,
+    principal: StreamReader,
     wallet_id: WalletFilter = None,
     group: GroupFilter = None,
     topic: TopicFilter = None,
@@ -83,12 +139,13 @@ async def stream(
 ) -> EventSourceResponse:
     """Events as they are published. `id:` is the stream position; a reconnecting client (browsers do
     this themselves) sends it back as `Last-Event-ID` and gets every event after it from the outbox
-    (within `WALLETSYNC_EVENT_RETENTION`), none twice. `curl -N -H "Authorization: Bearer $KEY" URL`."""
+    (within `WALLETSYNC_EVENT_RETENTION`), none twice. `curl -N -H "Authorization: Bearer $KEY" URL`.
+    Without the header, the dashboard's session cookie (`walletsync_session`) is accepted instead."""
     resume = after
     if last_event_id is not None:
         resume = int(last_event_id)
     hub = hub_of(request.app)
-    key = f"key:{principal.key_id}" if principal is not None else "anonymous"
+    key = f"key:{principal.key_id}"
     try:
         hub.acquire(key)
     except TooManyStreams as exc:
