@@ -24,7 +24,7 @@ from walletsync.errors import ConfigError
 from walletsync.providers.classify import default_classifier
 from walletsync.providers.endpoints import EndpointState
 from walletsync.providers.http import OnChange, ResilientClient, Sleep
-from walletsync.providers.ratelimit import RateLimiter, RedisTokenBucket, bucket_key
+from walletsync.providers.ratelimit import SHARED_JITTER_S, RateLimiter, RedisTokenBucket, bucket_key
 from walletsync.providers.stats import ProviderStats
 from walletsync.providers.types import ErrorClassifier
 
@@ -122,7 +122,14 @@ def build_provider_clients(
         if redis is not None:
             key = bucket_key(name, config.api_key, config.urls, namespace=settings.cache_namespace)
             limiter = RedisTokenBucket(
-                redis, key, config.rate, config.burst, clock=clock, sleep=sleep, shares=shares
+                redis,
+                key,
+                config.rate,
+                config.burst,
+                jitter_s=SHARED_JITTER_S,
+                clock=clock,
+                sleep=sleep,
+                shares=shares,
             )
         client = ResilientClient(
             config,

@@ -9,7 +9,10 @@ import structlog
 from redis.asyncio import Redis
 
 from tests.unit.providers.client_fakes import FakeClock, bucket_violations
+from walletsync.config import load_settings
+from walletsync.providers.clients import build_provider_clients
 from walletsync.providers.ratelimit import (
+    SHARED_JITTER_S,
     Gcra,
     LocalTokenBucket,
     RedisTokenBucket,
@@ -26,6 +29,22 @@ def test_effective_limits_keep_a_margin() -> None:
     assert effective_limits(50.0, 1) == pytest.approx((48.5, 1))
     with pytest.raises(ValueError, match="rate"):
         effective_limits(0, 1)
+
+
+def test_buckets_shared_between_processes_keep_a_250_ms_reserve() -> None:
+    """Several processes bunch more than one: a shared bucket keeps 250 ms of tokens back (at 50/s
+    burst 10, all but one token: 12.5 wanted, 9 the most it may keep), a process's own 100 ms."""
+    assert effective_limits(50.0, 10, jitter_s=SHARED_JITTER_S) == pytest.approx((48.5, 1))
+    assert effective_limits(100.0, 40, jitter_s=SHARED_JITTER_S) == pytest.approx((97.0, 15))
+    redis = Redis.from_url("redis://127.0.0.1:1")  # never contacted: only the arithmetic is read
+    settings = load_settings(
+        solana_rpc_urls=["http://127.0.0.1:1"], solana_rate=50.0, solana_burst=10, redis_url=None
+    )
+    clients = build_provider_clients(settings, redis_url="redis://127.0.0.1:1")
+    limiter = clients.solana._limiter if clients.solana is not None else None
+    assert isinstance(limiter, RedisTokenBucket)
+    assert limiter._burst == 1
+    assert RedisTokenBucket(redis, "k", 50.0, 10)._burst == 5  # the default: one process's 100 ms
 
 
 def test_gcra_lets_the_burst_through_then_spaces_by_the_interval() -> None:
