@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -298,4 +299,51 @@ def test_the_portfolio_updates_itself_after_a_sync(page: Page, demo: Demo, watch
     expect(page.locator("#value-chart")).not_to_have_attribute("data-old", "yes", timeout=20_000)
     wait_chart(page, "#value-chart")
     assert page.evaluate("window.__notReloaded") is True
+    watch.assert_clean()
+
+
+def test_the_wallet_page_shows_a_new_sync_through_the_event_stream_without_polling(
+    page: Page, demo: Demo, watch: PageWatch
+) -> None:
+    """The wallet page opens the event stream with its session cookie (a read key) and, while it is
+    open, polls nothing: a sync another client queues after the page loaded shows its transactions
+    without a reload, and no status request was made before the stream brought the news."""
+    from tests.browser.conftest import DEMO_SEED, DEMO_WALLETS_PER_CHAIN, run_async
+    from walletsync.config import Chain
+    from walletsync.simulator.ledger import Ledger
+
+    ledger = Ledger(DEMO_SEED, solana_wallets=DEMO_WALLETS_PER_CHAIN, cardano_wallets=DEMO_WALLETS_PER_CHAIN)
+    tracked = {row[0] for row in demo.sql("SELECT address FROM wallets")}
+    address = next(
+        a
+        for a in ledger.cardano.address_index
+        if a not in tracked
+        and a.startswith("addr1q")
+        and 0 < len(ledger.wallet_tx_ids(Chain.CARDANO, a)) <= 25
+    )
+    wallet_id = run_async(demo.add_wallet(Chain.CARDANO, address, "browser-live"))
+
+    sign_in(page, demo, "read")
+    requests: list[tuple[float, str]] = []
+    page.on("request", lambda request: requests.append((time.monotonic(), request.url)))
+    page.goto(f"{demo.base_url}/web/wallets/{wallet_id}")
+    expect(page.locator("#no-txs")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-live", "open", timeout=15_000)
+    page.evaluate("window.__notReloaded = true")
+    page.wait_for_timeout(5_000)  # a polling page asks for its status after 2 s, then 4 s
+    assert [url for _, url in requests if "/sync-status" in url] == []
+
+    queued = httpx.post(
+        f"{demo.base_url}/v1/wallets/{wallet_id}/sync",
+        headers={"Authorization": f"Bearer {demo.keys['write']}"},
+        timeout=10,
+    )
+    assert queued.status_code == 202, queued.text
+    expect(page.locator("#tx-table tbody tr").first).to_be_visible(timeout=30_000)
+    [(stored,)] = demo.sql("SELECT count(*) FROM wallet_transactions WHERE wallet_id = :id", id=wallet_id)
+    expect(page.locator("#tx-table tbody tr")).to_have_count(stored, timeout=10_000)
+    assert page.evaluate("window.__notReloaded") is True
+    assert int(page.locator("body").get_attribute("data-live-events") or "0") >= 1
+    assert len([url for _, url in requests if "/v1/events/stream" in url]) == 1
+    assert page.locator("body").get_attribute("data-live") == "open"
     watch.assert_clean()

@@ -39,6 +39,7 @@ def encode_json(body: Any) -> bytes:
     except orjson.JSONEncodeError:
         return json.dumps(body).encode()
 
+
 KEEPALIVE_POOL_CAP = 16
 
 

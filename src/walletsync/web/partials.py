@@ -1,10 +1,14 @@
 """htmx fragments and the dashboard's actions: a wallet's sync status (polled with backoff), its
 balances and transactions (re-read when a sync lands), "Sync now", and retrying a dead job.
 
-Live updates poll, and back off while nothing changes: the status fragment asks again after
-`poll_delay(n)` seconds (2, 4, 8 … up to 60), and starts over at 2 s when something moved. When the
-wallet's transaction count changes, the response carries `HX-Trigger: wallet-updated`, on which the
-balances and transactions panels reload themselves, so new transactions appear without a reload.
+Live updates come through the event stream (`static/js/live.js`: an `EventSource` on
+`/v1/events/stream`, authenticated by the session cookie): while it is open, the page's requests say so
+(`X-Walletsync-Live: 1`) and the status fragment waits for the stream's events (`wallet-live`) instead
+of a timer. Without the stream, fragments poll, and back off while nothing changes: the status
+fragment asks again after `poll_delay(n)` seconds (2, 4, 8 … up to 60), and starts over at 2 s when
+something moved; a running job's progress is polled every second either way. When the wallet's
+transaction count changes, the response carries `HX-Trigger: wallet-updated`, on which the balances
+and transactions panels reload themselves, so new transactions appear without a reload.
 Fragments read the primary: they are what a client polls right after a write.
 """
 
@@ -36,11 +40,18 @@ router = APIRouter(prefix="/web", include_in_schema=False)
 
 WalletIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_DELAY_S = 60
+LIVE_HEADER = "x-walletsync-live"
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "aborted"})
 
 
 def poll_delay(n: int) -> int:
     return int(min(2 ** (n + 1), MAX_DELAY_S))
+
+
+def is_live(request: Request) -> bool:
+    """Whether the page asking has its event stream open (`live.js` says so in a header): then the
+    fragment waits for the stream's events rather than polling on a timer."""
+    return request.headers.get(LIVE_HEADER) == "1"
 
 
 async def _status_fragment(
@@ -62,6 +73,7 @@ async def _status_fragment(
         request,
         "partials/sync_status.html",
         {
+            "live": is_live(request),
             "wallet_id": wallet_id,
             "sync": sync,
             "job": job,

@@ -30,6 +30,7 @@ class Received:
     body: bytes
     status: int
     at: float  # time.time() on arrival
+    peer: str = ""  # the sender's host:port: one per TCP connection
 
     def verify(self, secret: str) -> Any:
         """The receiver's few lines from docs/events.md: raises unless signed with `secret`."""
@@ -57,7 +58,8 @@ class Receiver:
     async def _hook(self, request: Request) -> Response:
         body = await request.body()
         status = self.status()
-        self.calls.append(Received(dict(request.headers), body, status, time.time()))
+        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+        self.calls.append(Received(dict(request.headers), body, status, time.time(), peer))
         return Response(status_code=status)
 
     async def start(self) -> None:

@@ -194,7 +194,7 @@ async def test_batched_receiver_down_then_back_loses_nothing_and_410_disables(
     assert json.loads(receiver.calls[-1].body)["count"] == 2
 
 
-async def test_going_on_after_a_success_rewrites_no_follower(
+async def test_going_on_after_a_success_rewrites_no_follower_and_reuses_one_connection(
     edb: Database, event_settings: Settings, receiver: Receiver
 ) -> None:
     """A success rewrote every pending row behind the queue's head (each claim: a whole backlog
@@ -220,3 +220,4 @@ async def test_going_on_after_a_success_rewrites_no_follower(
     assert len(ordered) == 1500
     assert all(after[i] == before[i] for i in ordered[1000:])  # the 500 behind: untouched
     assert len(receiver.calls) == 1000
+    assert len({c.peer for c in receiver.calls}) == 1  # one keep-alive connection for the queue

@@ -198,7 +198,7 @@ async def test_pages_carry_a_strict_csp_and_static_files_cache_for_a_year(
     assert "<script>" not in page.text
     assert " style=" not in page.text
     scripts = re.findall(r'<script src="(/static/[^"]+)"', page.text)
-    assert len(scripts) == 3
+    assert len(scripts) == 4  # htmx, Lightweight Charts, dashboard.js, live.js
     for src in scripts:
         asset = await http.get(src)
         assert asset.status_code == 200
