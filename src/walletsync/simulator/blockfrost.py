@@ -12,8 +12,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Any
 
-from walletsync.simulator.cardano_chain import (
-    CardanoChain,
+from walletsync.simulator.cardano_chain import CardanoChain
+from walletsync.simulator.cardano_records import (
     CardanoTx,
     InputRef,
     Output,

@@ -18,8 +18,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from walletsync.simulator.cardano_chain import CardanoChain, apply_tx
-from walletsync.simulator.solana_chain import SOL_TRANSFER, SolanaChain
+from walletsync.simulator.cardano_chain import CardanoChain
+from walletsync.simulator.cardano_records import apply_tx
+from walletsync.simulator.solana_chain import SolanaChain
+from walletsync.simulator.solana_records import SOL_TRANSFER
 
 
 class ReorgRequest(BaseModel):

@@ -16,7 +16,8 @@ from walletsync.config import Chain
 from walletsync.providers.types import Candle
 from walletsync.simulator.cardano_chain import CardanoChain
 from walletsync.simulator.market import MarketData
-from walletsync.simulator.solana_chain import SPL_TRANSFER, SolanaChain
+from walletsync.simulator.solana_chain import SolanaChain
+from walletsync.simulator.solana_records import SPL_TRANSFER
 from walletsync.simulator.staking import CardanoRewards, SolanaStakes
 
 

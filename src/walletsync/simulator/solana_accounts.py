@@ -23,13 +23,13 @@ from typing import Any
 
 from walletsync.providers.metaplex import METADATA_PROGRAM, metadata_address
 from walletsync.simulator.encoding import b58decode, b58encode
-from walletsync.simulator.solana_chain import (
+from walletsync.simulator.solana_chain import SolanaChain
+from walletsync.simulator.solana_records import (
     MINT_RENT,
     SYSTEM_PROGRAM,
     TOKEN_ACCOUNT_RENT,
     TOKEN_PROGRAM,
     Mint,
-    SolanaChain,
 )
 
 RENT_EPOCH = 18446744073709551615

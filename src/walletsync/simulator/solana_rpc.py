@@ -23,10 +23,8 @@ from walletsync.simulator.solana_accounts import (
     account_info,
     token_account,
 )
-from walletsync.simulator.solana_chain import (
-    TOKEN_PROGRAM,
-    SolanaChain,
-)
+from walletsync.simulator.solana_chain import SolanaChain
+from walletsync.simulator.solana_records import TOKEN_PROGRAM
 from walletsync.simulator.solana_txs import transaction_json, tx_error
 from walletsync.simulator.staking import SolanaStakes, StakeQueryError
 from walletsync.simulator.wire import SimRequest, SimResponse, dumps, json_response

@@ -13,7 +13,8 @@ from typing import Any
 
 from walletsync.simulator.encoding import b58encode
 from walletsync.simulator.solana_accounts import token_amount
-from walletsync.simulator.solana_chain import (
+from walletsync.simulator.solana_chain import SolanaChain
+from walletsync.simulator.solana_records import (
     COMPUTE_BUDGET_PROGRAM,
     LEGACY,
     SOL_TRANSFER,
@@ -21,7 +22,6 @@ from walletsync.simulator.solana_chain import (
     TOKEN_ACCOUNT_RENT,
     TOKEN_PROGRAM,
     TOKEN_PROGRAM_LAMPORTS,
-    SolanaChain,
     SolTx,
 )
 

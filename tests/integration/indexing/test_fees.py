@@ -15,7 +15,7 @@ from walletsync.db.models import outbox
 from walletsync.indexing.sync import sync_wallet
 from walletsync.services import Services
 from walletsync.simulator.ledger import Ledger
-from walletsync.simulator.solana_chain import SOL_TRANSFER
+from walletsync.simulator.solana_records import SOL_TRANSFER
 from walletsync.wallets.repository import TxRow, add_wallet, list_transactions
 
 

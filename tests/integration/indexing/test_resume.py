@@ -19,7 +19,7 @@ from walletsync.indexing.sync import sync_wallet
 from walletsync.portfolio.balances import wallet_balances
 from walletsync.services import Services
 from walletsync.simulator.ledger import Ledger
-from walletsync.simulator.solana_chain import SPL_TRANSFER
+from walletsync.simulator.solana_records import SPL_TRANSFER
 from walletsync.wallets.repository import add_wallet, remove_wallet
 
 PAGE = 10  # signatures per page: a ~50-transaction wallet then spans many pages

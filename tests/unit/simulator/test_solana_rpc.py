@@ -11,7 +11,7 @@ import pytest
 
 from walletsync.config import Chain
 from walletsync.simulator.ledger import Ledger
-from walletsync.simulator.solana_chain import LEGACY, SPL_TRANSFER, TOKEN_PROGRAM
+from walletsync.simulator.solana_records import LEGACY, SPL_TRANSFER, TOKEN_PROGRAM
 from walletsync.simulator.solana_rpc import SolanaRpc
 from walletsync.simulator.wire import SimRequest
 
