@@ -279,8 +279,8 @@ def test_every_page_is_clean_at_phone_and_desktop_width(
 
 
 def test_the_portfolio_updates_itself_after_a_sync(page: Page, demo: Demo, watch: PageWatch) -> None:
-    """A wallet's sync stores transactions while the portfolio is open: the page notices (it polls
-    the sync states) and redraws its wallets and chart without a reload."""
+    """A wallet's sync stores transactions while the portfolio is open: the page notices (the event
+    stream tells it to re-read the sync states) and redraws its wallets and chart without a reload."""
     [(count_before,)] = demo.sql("SELECT count(*) FROM wallets")
     sign_in(page, demo, "write")
     wait_chart(page, "#value-chart")
@@ -291,9 +291,14 @@ def test_the_portfolio_updates_itself_after_a_sync(page: Page, demo: Demo, watch
     rows = page.locator("#wallets tbody tr")
     expect(rows).to_have_count(count_before)
     page.locator("#value-chart").evaluate("(el) => { el.dataset.old = 'yes'; }")
-    # Another client changes the facts: a sync state moves (as a worker's sync would).
+    expect(page.locator("body")).to_have_attribute("data-live", "open", timeout=15_000)
+    # Another client changes the facts as a worker's sync would: a sync state moves, and an event
+    # goes to the outbox in the same transaction (the relay publishes it to the page's stream).
     demo.sql(
-        "UPDATE sync_state SET updated_at = now() WHERE wallet_id = (SELECT min(wallet_id) FROM sync_state)"
+        "WITH moved AS (UPDATE sync_state SET updated_at = now() "
+        "WHERE wallet_id = (SELECT min(wallet_id) FROM sync_state) RETURNING wallet_id) "
+        "INSERT INTO outbox (topic, payload) SELECT 'sync.failed', jsonb_build_object('wallet_id', w.id, "
+        "'chain', w.chain, 'address', w.address, 'error', 'browser test') FROM wallets w JOIN moved ON w.id = moved.wallet_id"
     )
     # The body is swapped for a fresh one (without the mark), whose chart draws again.
     expect(page.locator("#value-chart")).not_to_have_attribute("data-old", "yes", timeout=20_000)

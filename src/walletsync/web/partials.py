@@ -152,7 +152,8 @@ async def portfolio_version(
     seen: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     """The portfolio's poller: when any of the scope's wallets synced something since `seen`, the
-    response triggers `portfolio-updated` and the page's body reloads itself (without a page reload)."""
+    response triggers `portfolio-updated` and the page's body reloads itself (without a page reload).
+    Asked on the event stream's events while the page has it open, else polled with backoff."""
     async with state.db.primary.connect() as conn:
         wallets, _truncated = await views.all_wallets(conn)
         version = await sync_version(conn, [w.id for w in views.select_wallets(wallets, scope)])
@@ -161,7 +162,7 @@ async def portfolio_version(
     response = page(
         request,
         "partials/portfolio_poll.html",
-        {"scope": scope, "n": n, "version": version, "delay": poll_delay(n)},
+        {"scope": scope, "n": n, "version": version, "delay": poll_delay(n), "live": is_live(request)},
     )
     if changed:
         response.headers["HX-Trigger"] = "portfolio-updated"

@@ -9,12 +9,14 @@ import contextlib
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
 from structlog.testing import capture_logs
 
+from tests.integration.indexing.conftest import ledger, simulator, simulator_settings
 from tests.integration.web.test_web_sessions import Client, _key, _sign_in, client  # noqa: F401
 from tests.unit.providers.client_fakes import BASE
 from walletsync.config import Settings
@@ -25,6 +27,10 @@ from walletsync.providers.endpoints import display_name
 from walletsync.providers.errors import ProviderError
 from walletsync.providers.http import ResilientClient
 from walletsync.providers.stats import ProviderStats
+from walletsync.services import open_services
+from walletsync.simulator.server import SimulatorServer
+
+__all__ = ["ledger", "simulator"]  # fixtures shared with the indexing tests
 
 URL = "https://rpc.example.com/v2/SECRETKEY123456"  # a key in the path, as Helius/Alchemy URLs have
 NAME = display_name(URL)
@@ -202,3 +208,20 @@ def test_the_retention_setting_takes_seconds_or_a_duration(settings: Settings, v
     assert load_settings(
         database_url=settings.database_url, provider_stats_retention=value
     ).provider_stats_retention == timedelta(days=2)
+
+
+async def test_every_process_counts_its_provider_calls_and_writes_them_at_exit(
+    db: Database, database_url: str, simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    """`open_services` (what `worker`, `serve`, `sync` and `demo` run in) wires its clients to a
+    flusher: calls made inside are in `provider_stats` once the block ends, under the display name."""
+    settings = simulator_settings(database_url, simulator, tmp_path / "data", provider_stats_flush_s=3600)
+    async with open_services(settings, database_url) as services:
+        solana = services.clients.get("solana")
+        for _ in range(3):
+            await solana.post_json("", body={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    async with db.read() as conn:
+        rows = (await conn.execute(select(provider_stats))).mappings().all()
+    assert [(r["provider"], r["endpoint"], r["requests"], r["errors"]) for r in rows] == [
+        ("solana", display_name(simulator.url("solana")), 3, 0)
+    ]
