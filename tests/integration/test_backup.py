@@ -22,16 +22,12 @@ from tests.support import run_walletsync
 from walletsync.api.keys import create_key
 from walletsync.config import Chain, Settings
 from walletsync.db import migrate
-from walletsync.db.backup import (
-    BackupInputError,
-    DatabaseInUseError,
-    backup,
-    inspect_archive,
-    restore,
-    walletsync_connections,
-)
+from walletsync.db.backup import backup
+from walletsync.db.backup_archive import BackupInputError, inspect_archive
+from walletsync.db.backup_target import walletsync_connections
 from walletsync.db.engine import Database, psycopg_url
 from walletsync.db.models import wallets
+from walletsync.db.restore import DatabaseInUseError, restore
 from walletsync.indexing.sync import sync_wallet
 from walletsync.jobs.api import defer_sync
 from walletsync.portfolio.balances import wallet_balances

@@ -19,9 +19,10 @@ from tests.support import run_walletsync
 from walletsync.api.keys import create_key
 from walletsync.config import Chain, Settings, load_settings
 from walletsync.db import migrate
-from walletsync.db.backup import backup, restore
+from walletsync.db.backup import backup
 from walletsync.db.embedded import start_embedded, stop_embedded
 from walletsync.db.pgtools import bundled_bin_dirs
+from walletsync.db.restore import restore
 from walletsync.indexing.sync import sync_wallet
 from walletsync.jobs.api import defer_sync
 from walletsync.services import open_services

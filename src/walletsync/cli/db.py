@@ -113,7 +113,8 @@ def restore_command(
     ] = False,
 ) -> None:
     """Replace the database's content with FILE (pg_restore), then migrate it to the newest revision."""
-    from walletsync.db.backup import inspect_archive, restore
+    from walletsync.db.backup_archive import inspect_archive
+    from walletsync.db.restore import restore
     from walletsync.preflight import check_redis
     from walletsync.runtime import prepare_database
 

@@ -1,10 +1,10 @@
 """PostgreSQL's client tools (pg_dump, pg_restore, psql): finding a usable binary, running it.
 
-Split from `backup.py`, which uses them. A tool older than the server refuses to work (pg_dump) or
-to read a newer archive (pg_restore), so each is chosen by the PostgreSQL major version it belongs
-to: the embedded server's wheel ships its own (`pginstall*/bin`), then `PATH`, then Debian's
-`/usr/lib/postgresql/*/bin`. Passwords reach a child in `PGPASSWORD`, never on its command line,
-and are masked in every message.
+Split from `backup.py`, which uses them, as do `restore.py` and `backup_archive.py`. A tool older
+than the server refuses to work (pg_dump) or to read a newer archive (pg_restore), so each is chosen
+by the PostgreSQL major version it belongs to: the embedded server's wheel ships its own
+(`pginstall*/bin`), then `PATH`, then Debian's `/usr/lib/postgresql/*/bin`. Passwords reach a child
+in `PGPASSWORD`, never on its command line, and are masked in every message.
 """
 
 from __future__ import annotations

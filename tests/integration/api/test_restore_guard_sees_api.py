@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, pool
 
 from walletsync.api.app import create_app
 from walletsync.config import load_settings
-from walletsync.db.backup import walletsync_connections
+from walletsync.db.backup_target import walletsync_connections
 from walletsync.db.engine import psycopg_url
 
 
