@@ -17,16 +17,10 @@ Three pieces are written here rather than taken from cashews, each for a reason:
   hits included. Here concurrent misses in one process share one load (one asyncio task per key, the
   idea of cashews' `thunder_protection`); across processes the first miss takes `set_lock` and the
   others poll for its value for a bounded time.
-- Read-your-writes over replicas. With a write-position source (`track_writes`, set when
-  replicas are configured) every `invalidate_wallet` first raises the wallet's watermark
-  (`{namespace}:v1:wallet-wal:{id}`) to the primary's WAL position, then bumps the generation; a
-  load for that wallet runs inside `reading_after(watermark)`, so `db.read()` picks only a replica
-  that has replayed the write (else the primary). Watermark before generation, read generation
-  before watermark: a reader that sees the new generation also sees the new watermark.
-- A small breaker for a dead backend: after a cache error every call skips the cache for
-  `RETRY_AFTER_S` (serving from the database), then the next call probes again. Without it each request
-  would pay a failed connect. Errors are counted (`walletsync_cache_errors_total`), the state shows in
-  `walletsync_cache_backend_up` and `/readyz`, and callers never see them.
+- Read-your-writes over replicas (`cache_watermarks.py`): `invalidate_wallet` raises the wallet's
+  WAL watermark before it bumps the generation, and a wallet's load reads only from replicas past it.
+This module owns the cache-aside path, the generation-stamped entries and the process's cache; a
+dead backend is skipped by a small breaker (`cache_breaker.py`) so callers never see its errors.
 """
 
 from __future__ import annotations
@@ -36,27 +30,23 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 from cashews import Cache
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
+from walletsync.cache_breaker import CACHE_BACKEND_UP, BackendBreaker, CacheHealth
 from walletsync.cache_local import LocalTier
+from walletsync.cache_watermarks import WalletWatermarks, WritePosition
 from walletsync.config import Settings
-from walletsync.db.replicas import reading_after
 
 log = structlog.get_logger(__name__)
 
 PAYLOAD_VERSION = "v1"
-RETRY_AFTER_S = 2.0  # how long a failed backend is skipped before the next probe
 LOCK_TTL_S = 10.0  # cross-process fill lock; longer than any sane loader
 LOCK_WAIT_S = 2.0  # how long a process waits for another process's fill before loading itself
 LOCK_POLL_S = 0.01
 REDIS_TIMEOUT_S = 0.5  # a cache slower than this is worse than the database
-# A watermark outlives any write a usable replica (lag <= REPLICA_MAX_LAG) could still be missing.
-WATERMARK_TTL_S = 600.0
 
 CACHE_REQUESTS = Counter(
     "walletsync_cache_requests_total",
@@ -64,26 +54,8 @@ CACHE_REQUESTS = Counter(
     "load, bypass: backend down, served from the database).",
     ["name", "result"],
 )
-CACHE_ERRORS = Counter(
-    "walletsync_cache_errors_total",
-    "Cache backend errors by operation (served from the database).",
-    ["operation"],
-)
-CACHE_BACKEND_UP = Gauge(
-    "walletsync_cache_backend_up", "1 when the cache backend answered its last call, 0 when it failed."
-)
 
 Loader = Callable[[], Awaitable[bytes]]
-WritePosition = Callable[[], Awaitable[int | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class CacheHealth:
-    """What `/readyz` reports about the cache."""
-
-    backend: str  # "redis", "memory" or "off"
-    ok: bool
-    detail: str
 
 
 class CacheLayer:
@@ -110,10 +82,8 @@ class CacheLayer:
         else:
             self._cache.setup("mem://", size=100_000)
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
-        self._down_until = 0.0
-        self._last_error: str | None = None
-        self._last_error_at: datetime | None = None
-        self._write_position: WritePosition | None = None
+        self._breaker = BackendBreaker(self.backend, clock)
+        self._watermarks = WalletWatermarks(self._cache, self._breaker, self._watermark_key)
         # The first level (cache_local.py): only in front of Redis; the memory backend is one already.
         self._local: LocalTier | None = None
         if settings.redis_url and settings.cache_enabled and settings.cache_local_mb > 0:
@@ -128,7 +98,11 @@ class CacheLayer:
 
     def track_writes(self, write_position: WritePosition) -> None:
         """Record `write_position()` (the primary's WAL position) with every wallet invalidation."""
-        self._write_position = write_position
+        self._watermarks.track_writes(write_position)
+
+    async def wallet_watermark(self, wallet_id: int) -> int:
+        """The WAL position a read of this wallet must see (see `cache_watermarks.py`)."""
+        return await self._watermarks.watermark(wallet_id)
 
     # --- keys -------------------------------------------------------------------------------------
     def key(self, name: str, *parts: object) -> str:
@@ -150,8 +124,8 @@ class CacheLayer:
         never reach the caller: the payload then comes from `load()`.
         """
         if not self.enabled:
-            return await self._load_after_writes(wallet_id, load)
-        if self._skipping():
+            return await self._watermarks.load_after_writes(wallet_id, load)
+        if self._breaker.skipping():
             CACHE_REQUESTS.labels(name, "bypass").inc()
             return await load()
         key = self.key(name, *parts)
@@ -166,10 +140,10 @@ class CacheLayer:
         try:
             gen, payload = await self._read(key, wallet_id)
         except Exception as exc:  # noqa: BLE001 - any cache failure means "serve from the database"
-            self._failed("get", exc)
+            self._breaker.failed("get", exc)
             CACHE_REQUESTS.labels(name, "bypass").inc()
             return await load()
-        self._answered()
+        self._breaker.answered()
         if payload is not None:
             CACHE_REQUESTS.labels(name, "hit").inc()
             if local is not None:
@@ -206,13 +180,13 @@ class CacheLayer:
         try:
             locked = bool(await self._cache.set_lock(lock_key, token, expire=LOCK_TTL_S))
         except Exception as exc:  # noqa: BLE001 - cache failure: load without the lock
-            self._failed("lock", exc)
+            self._breaker.failed("lock", exc)
             return await load()
         if locked:
             try:
                 return await self._load_and_store(key, wallet_id, ttl, load)
             finally:
-                await self._guarded("unlock", self._cache.unlock(lock_key, token))
+                await self._breaker.guarded("unlock", self._cache.unlock(lock_key, token))
         # Another process is loading this key: wait for its value a little, then load ourselves.
         deadline = self._clock() + LOCK_WAIT_S
         while self._clock() < deadline:
@@ -220,7 +194,7 @@ class CacheLayer:
             try:
                 _, payload_or_none = await self._read(key, wallet_id)
             except Exception as exc:  # noqa: BLE001 - cache failure: load from the database
-                self._failed("get", exc)
+                self._breaker.failed("get", exc)
                 break
             if payload_or_none is not None:
                 return payload_or_none
@@ -234,57 +208,16 @@ class CacheLayer:
         try:
             gen, payload = await self._read(key, wallet_id)
         except Exception as exc:  # noqa: BLE001 - cache failure: load from the database
-            self._failed("get", exc)
+            self._breaker.failed("get", exc)
             return await load()
         if payload is not None:
             return payload
-        payload = await self._load_after_writes(wallet_id, load)
+        payload = await self._watermarks.load_after_writes(wallet_id, load)
         await self._store(key, gen, payload, ttl)
         return payload
 
-    async def _load_after_writes(self, wallet_id: int | None, load: Loader) -> bytes:
-        """`load()`, reading only from replicas that replayed the wallet's last recorded write."""
-        if wallet_id is None or self._write_position is None:
-            return await load()
-        with reading_after(await self.wallet_watermark(wallet_id)):
-            return await load()
-
-    async def wallet_watermark(self, wallet_id: int) -> int:
-        """The WAL position a read of this wallet must see (0: none recorded, or the cache is down:
-        then replicas that lag at most REPLICA_MAX_LAG serve it)."""
-        if self._write_position is None:
-            return 0
-        try:
-            value = await self._cache.get(self._watermark_key(wallet_id))
-        except Exception as exc:  # noqa: BLE001 - cache failure: fall back to the lag bound
-            self._failed("get", exc)
-            return 0
-        return value if isinstance(value, int) else 0
-
-    async def _raise_watermark(self, wallet_id: int) -> None:
-        if self._write_position is None:
-            return
-        try:
-            position = await self._write_position()
-        except Exception as exc:  # noqa: BLE001 - the write is committed; only the watermark is lost
-            log.warning("cache.watermark.failed", wallet_id=wallet_id, error=f"{type(exc).__name__}: {exc}")
-            return
-        if position is None:
-            return
-        key = self._watermark_key(wallet_id)
-
-        async def raise_to_position() -> None:
-            # Raise, never lower, atomically across processes with INCRBY only: a concurrent raise
-            # can overshoot (then reads wait for a little more WAL), never undershoot.
-            current = await self._cache.incr(key, 0)
-            if current < position:
-                await self._cache.incr(key, position - current)
-            await self._cache.expire(key, WATERMARK_TTL_S)
-
-        await self._guarded("watermark", raise_to_position())
-
     async def _store(self, key: str, gen: int, payload: bytes, ttl: float) -> None:
-        await self._guarded("set", self._cache.set(key, _pack(gen, payload), expire=ttl))
+        await self._breaker.guarded("set", self._cache.set(key, _pack(gen, payload), expire=ttl))
 
     async def delete(self, name: str, *parts: object) -> None:
         """Drop one entry here and in Redis. Other processes' first levels keep theirs until it ages
@@ -293,11 +226,11 @@ class CacheLayer:
             key = self.key(name, *parts)
             if self._local is not None:
                 self._local.discard(key)
-            await self._guarded("delete", self._cache.delete(key))
+            await self._breaker.guarded("delete", self._cache.delete(key))
 
     async def invalidate_wallet(self, wallet_id: int) -> None:
         """Make every cached entry of this wallet stale (bumps its generation)."""
-        await self._raise_watermark(wallet_id)  # first: see the module docstring
+        await self._watermarks.raise_to_write_position(wallet_id)  # first: see cache_watermarks.py
         if not self.enabled:
             return
         bump = (
@@ -305,44 +238,10 @@ class CacheLayer:
             if self._local is not None
             else self._cache.incr(self._gen_key(wallet_id))
         )
-        if await self._guarded("invalidate", bump):
+        if await self._breaker.guarded("invalidate", bump):
             log.debug("cache.wallet.invalidated", wallet_id=wallet_id)
 
-    async def _guarded(self, operation: str, call: Awaitable[object]) -> bool:
-        """Await a cache call; on failure count it and report False instead of raising."""
-        try:
-            await call
-        except Exception as exc:  # noqa: BLE001 - any cache failure is counted and skipped
-            self._failed(operation, exc)
-            return False
-        self._answered()
-        return True
-
     # --- health -----------------------------------------------------------------------------------
-    def _skipping(self) -> bool:
-        return self._clock() < self._down_until
-
-    def _failed(self, operation: str, exc: BaseException) -> None:
-        CACHE_ERRORS.labels(operation).inc()
-        CACHE_BACKEND_UP.set(0)
-        first = self._last_error is None
-        cause = exc.__cause__ or exc
-        self._last_error = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
-        self._last_error_at = datetime.now(UTC)
-        self._down_until = self._clock() + RETRY_AFTER_S
-        if first:
-            log.warning(
-                "cache.backend.down", backend=self.backend, operation=operation, error=self._last_error
-            )
-
-    def _answered(self) -> None:
-        self._down_until = 0.0
-        if self._last_error is not None:
-            log.info("cache.backend.recovered", backend=self.backend)
-            self._last_error = None
-            self._last_error_at = None
-            CACHE_BACKEND_UP.set(1)
-
     async def health(self) -> CacheHealth:
         """Ping the backend now; a failure marks it down like any other cache error."""
         if not self.enabled:
@@ -350,11 +249,11 @@ class CacheLayer:
         try:
             await asyncio.wait_for(self._cache.ping(), timeout=REDIS_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - any failure means the cache is down
-            self._failed("ping", exc)
+            self._breaker.failed("ping", exc)
             return CacheHealth(
-                self.backend, False, f"unreachable, serving from the database ({self._last_error})"
+                self.backend, False, f"unreachable, serving from the database ({self._breaker.last_error})"
             )
-        self._answered()
+        self._breaker.answered()
         return CacheHealth(self.backend, True, "ok")
 
     async def clear_namespace(self) -> int:

@@ -129,7 +129,7 @@ async def test_disabled_cache_always_loads(memory_settings: Settings) -> None:
 async def test_unreachable_redis_is_skipped_then_probed_again(memory_settings: Settings) -> None:
     """Against a Redis that refuses connections, loads still answer; the layer skips the cache until
     RETRY_AFTER_S has passed on its (injected) clock, then tries again."""
-    from walletsync.cache import RETRY_AFTER_S
+    from walletsync.cache_breaker import RETRY_AFTER_S
 
     now = [0.0]
     settings = memory_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
@@ -140,11 +140,11 @@ async def test_unreachable_redis_is_skipped_then_probed_again(memory_settings: S
             return b"db"
 
         assert await layer.get_or_load("r", 1, ttl=60, load=load) == b"db"
-        assert layer._skipping()
+        assert layer._breaker.skipping()
         assert not (await layer.health()).ok
         now[0] += RETRY_AFTER_S + 0.1
-        assert not layer._skipping()
+        assert not layer._breaker.skipping()
         assert await layer.get_or_load("r", 1, ttl=60, load=load) == b"db"
-        assert layer._skipping()  # probed, failed again
+        assert layer._breaker.skipping()  # probed, failed again
     finally:
         await layer.close()
