@@ -106,3 +106,5 @@ def test_help_imports_no_database_web_or_settings_stack() -> None:
     assert [m for m in modules if m.split(".")[0] == "walletsync"] == VERSION_WALLETSYNC
     assert HEAVY.isdisjoint(_third_party(modules))
     assert "walletsync.simulator" not in modules
+    # Plain click help: typer's rich help (markdown-it, rich.markdown, rich.table) was half its time.
+    assert {"typer.rich_utils", "rich.markdown", "markdown_it"}.isdisjoint(modules)

@@ -23,11 +23,14 @@ from walletsync.errors import WalletsyncError
 patch_typer_help()
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="walletsync",
     help="Self-hosted wallet indexer and portfolio API for Solana and Cardano.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Wider than click's 80 where the terminal allows: command summaries are cut to one line.
+    context_settings={"max_content_width": 120},
 )
 
 # Commands, in the order `walletsync --help` lists them.

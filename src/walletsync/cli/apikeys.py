@@ -12,7 +12,7 @@ from walletsync.cli.common import console, database_url, load, run_async, with_d
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
-apikeys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+apikeys_app = typer.Typer(rich_markup_mode=None, help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
 @apikeys_app.command("create")

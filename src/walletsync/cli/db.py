@@ -12,7 +12,7 @@ from walletsync.cli.common import YesOption, confirm, console, err_console, load
 if TYPE_CHECKING:
     from walletsync.db.migrate import MigrationStatus
 
-migrate_app = typer.Typer(help="Apply, revert and inspect database migrations.", no_args_is_help=True)
+migrate_app = typer.Typer(rich_markup_mode=None, help="Apply, revert and inspect database migrations.", no_args_is_help=True)
 
 
 def _migration_target() -> str:

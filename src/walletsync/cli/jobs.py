@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from walletsync.db.engine import Database
     from walletsync.jobs.api import JobInfo
 
-jobs_app = typer.Typer(help="Inspect and requeue background jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(rich_markup_mode=None, help="Inspect and requeue background jobs.", no_args_is_help=True)
 
 
 @jobs_app.command("list")

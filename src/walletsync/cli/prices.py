@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
 prices_app = typer.Typer(
+    rich_markup_mode=None,
     help="Market data: sync prices from Twelve Data, show stored bars.", no_args_is_help=True
 )
 

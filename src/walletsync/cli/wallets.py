@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from walletsync.portfolio.balances import Balance
     from walletsync.wallets.repository import WalletRow
 
-wallets_app = typer.Typer(help="Add, list and remove tracked wallets.", no_args_is_help=True)
+wallets_app = typer.Typer(rich_markup_mode=None, help="Add, list and remove tracked wallets.", no_args_is_help=True)
 
 
 @wallets_app.command("add")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
 webhooks_app = typer.Typer(
+    rich_markup_mode=None,
     help="Register receivers of signed events (Standard Webhooks) and inspect deliveries.",
     no_args_is_help=True,
 )
