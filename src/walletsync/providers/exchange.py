@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -55,9 +57,12 @@ def http_client(
         timeout=httpx.Timeout(config.timeout_s, connect=config.timeout_s / 2),
         limits=httpx.Limits(
             max_connections=config.max_concurrency + len(config.urls),
-            # Measured (bench/sync_latency.py and a bare uvicorn server): with ~100 requests in
-            # flight and as many idle keep-alive connections, requests reusing them stall for
-            # seconds; capping the idle pool keeps 160 requests at 200 ms latency near 0.4 s.
+            # Re-measured with httpx 0.28.1 / httpcore 1.0.9 (bench/sync_latency.py, 160 requests at
+            # concurrency 100): with the cap at 100 the second wave of 60 requests took up to 3.7 s
+            # and the client 1.5-1.9 s of CPU, against 0.3-0.45 s at 16. httpcore's pool hands one
+            # idle HTTP/1.1 connection to every waiting request at once and the losers re-queue,
+            # each pass O(connections x requests) (encode/httpcore#1035, pydantic/httpx2#1075):
+            # idle connections are what a burst stalls on, new ones are not.
             max_keepalive_connections=min(config.max_concurrency, KEEPALIVE_POOL_CAP),
         ),
         follow_redirects=False,
@@ -83,6 +88,7 @@ class Exchanger:
         self._classify = classify
         self._scrubber = scrubber
         self._default_params = dict(default_params or {})
+        self._bases: dict[str, _BaseUrl] = {}
 
     async def exchange(self, request: Request, endpoint: Endpoint) -> tuple[Outcome, int | None]:
         """One HTTP exchange: the decoded body or the typed error, and the status when there was one."""
@@ -150,10 +156,62 @@ class Exchanger:
         error.__cause__ = exc
         return Outcome(error=error, maybe_sent=sent)
 
-    def url(self, endpoint: Endpoint, request: Request) -> httpx.URL:
-        """Endpoint URL + path, keeping the endpoint's own query (e.g. `?api-key=`) beside ours."""
-        url = httpx.URL(endpoint.url)
-        if request.path:
-            url = url.copy_with(path=url.path.rstrip("/") + "/" + request.path.lstrip("/"))
-        params = {**self._default_params, **(request.params or {})}
-        return url.copy_merge_params(params) if params else url
+    def url(self, endpoint: Endpoint, request: Request) -> str:
+        """Endpoint URL + path, keeping the endpoint's own query (e.g. `?api-key=`) beside ours.
+
+        The same URL as `httpx.URL(endpoint.url).copy_with(path=...).copy_merge_params(params)`, built
+        as a string from the endpoint's parts parsed once: those three parses per request were ~5% of
+        the exchange's CPU at 100 requests in flight (httpx parses the string once more, as it must).
+        """
+        base = self._bases.get(endpoint.url)
+        if base is None:
+            base = self._bases[endpoint.url] = _BaseUrl.parse(endpoint.url)
+        path = request.path
+        url = base.prefix + "/" + path.lstrip("/") if path else base.whole
+        overrides = {**self._default_params, **(request.params or {})}
+        if not overrides:
+            return url + base.query
+        return url + "?" + urlencode([(k, _param_str(v)) for k, v in _merged(base.params, overrides)])
+
+
+def _param_str(value: object) -> str:
+    """A query value as httpx writes it (`true`/`false` for booleans)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _merged(base: list[tuple[str, str]], overrides: Mapping[str, object]) -> list[tuple[str, object]]:
+    """`base` pairs with `overrides` replacing every value of their keys (in the key's first place),
+    then the new keys: `httpx.QueryParams.merge`'s order."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in base:
+        if key not in overrides:
+            pairs.append((key, value))
+        elif all(k != key for k, _ in pairs):
+            pairs.append((key, overrides[key]))
+    seen = {key for key, _ in base}
+    pairs += [(key, value) for key, value in overrides.items() if key not in seen]
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class _BaseUrl:
+    """An endpoint URL's parts, parsed once: what request URLs are built from."""
+
+    whole: str  # without the query
+    prefix: str  # without the query and the path's trailing slash
+    query: str  # "?..." or ""
+    params: list[tuple[str, str]]
+
+    @classmethod
+    def parse(cls, url: str) -> _BaseUrl:
+        parsed = httpx.URL(url)
+        whole = str(parsed.copy_with(query=None, fragment=None))
+        query = parsed.query.decode("ascii")
+        return cls(
+            whole=whole,
+            prefix=str(parsed.copy_with(path=parsed.path.rstrip("/"), query=None, fragment=None)),
+            query="?" + query if query else "",
+            params=list(parsed.params.multi_items()),
+        )
