@@ -16,8 +16,9 @@ revision and excluded from `alembic check`.
 
 from __future__ import annotations
 
+# isort: off
+# Registration order in `metadata`: as when the schema was one module (see the docstring).
 from walletsync.db.models.base import CHAINS, NAMING_CONVENTION, metadata
-from walletsync.db.models.events import outbox, outbox_seq, webhook_deliveries, webhooks
 from walletsync.db.models.facts import (
     assets,
     balance_deltas,
@@ -29,6 +30,7 @@ from walletsync.db.models.facts import (
     wallets,
 )
 from walletsync.db.models.market import asset_prices, candles, exchanges, instruments, provider_credits
+from walletsync.db.models.events import outbox, outbox_seq, webhook_deliveries, webhooks
 from walletsync.db.models.operations import (
     api_keys,
     job_failures,
@@ -37,6 +39,7 @@ from walletsync.db.models.operations import (
     web_sessions,
     web_signin_tokens,
 )
+# isort: on
 
 __all__ = [
     "CHAINS",
