@@ -8,7 +8,6 @@ back on every breaker change; request counts go to `provider_stats` every
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -80,27 +79,6 @@ def build_adapters(
     return adapters, market
 
 
-_heap_settled = False
-
-
-def settle_heap() -> None:
-    """Once a process: collect, then move every object alive now out of the collector's sight
-    (`gc.freeze`).
-
-    Why: what a process builds before its first sync (modules, settings, engines, clients: ~170,000
-    objects) is never garbage, yet each full collection walks it. In `bench/sync_latency.py` the
-    burst of a sync's first 100 requests triggered one full collection of 100-240 ms at load ~4, a
-    sixth of the sync; frozen, collections during the sync took 15 ms in all. Once, because what is
-    frozen is never collected: later objects stay in the collector's view.
-    """
-    global _heap_settled
-    if _heap_settled:
-        return
-    _heap_settled = True
-    gc.collect()
-    gc.freeze()
-
-
 @asynccontextmanager
 async def open_services(
     settings: Settings, database_url: str, *, application_name: str = "walletsync"
@@ -133,7 +111,6 @@ async def open_services(
         flusher = StatsFlusher(db, stats, interval_s=settings.provider_stats_flush_s)
         try:
             adapters, market = build_adapters(settings, clients)
-            settle_heap()
             async with (
                 share.kept_fresh(db, stale_after_s=settings.worker_stalled_after_s),
                 flusher.running(),
