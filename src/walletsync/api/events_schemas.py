@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from annotated_types import Ge, Le
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from walletsync.api.schemas import BodyId, StrictRequest
+from walletsync.api.schemas import BodyId, StrictRequest, integral_number
+
+# 49.0 is an integer to JSON Schema (and to the fuzzer): accepted like 49; 49.5 and "49" are refused.
+BatchSize = Annotated[
+    int,
+    Ge(1),
+    Le(100),
+    BeforeValidator(integral_number),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100}),
+]
 
 Topic = Literal["tx.indexed", "tx.rolled_back", "balance.changed", "sync.completed", "sync.failed"]
 
@@ -32,10 +42,8 @@ class WebhookIn(StrictRequest):
         default=False,
         description="Also deliver the matching events already published (still within retention), oldest first.",
     )
-    batch_size: int = Field(
+    batch_size: BatchSize = Field(
         default=1,
-        ge=1,
-        le=100,
         description="Events of one wallet per signed request: 1 (default) sends each event on its own; "
         "more sends a `batch` envelope of up to that many events, in order (see the `batch` webhook).",
     )

@@ -30,7 +30,7 @@ BalanceKind = Annotated[
 ]
 
 
-def _integral_number(value: object) -> object:
+def integral_number(value: object) -> object:
     # JSON Schema counts 7.0 as an integer; strict mode would refuse it. 7.5 and "7" stay refused.
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
@@ -43,7 +43,7 @@ BodyId = Annotated[
     int,
     Ge(1),
     Le(MAX_BODY_ID),
-    BeforeValidator(_integral_number),
+    BeforeValidator(integral_number),
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_BODY_ID}),
 ]
 

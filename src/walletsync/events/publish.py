@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from walletsync.db.bulk import insert_ignore
 from walletsync.db.models import outbox, wallets, webhook_deliveries, webhooks
 from walletsync.events import metrics
-from walletsync.events.envelope import wallet_id_of
 from walletsync.events.listen import PUBLISHED_CHANNEL
 
 # Two-key advisory lock: "events" (0x5745, "WE"), publishing (1).
@@ -84,7 +83,13 @@ async def publish(conn: AsyncConnection, *, now: datetime, limit: int = PUBLISH_
     )
     rows: Sequence[Any] = (
         await conn.execute(
-            select(outbox.c.id, outbox.c.topic, outbox.c.payload)
+            # The wallet id only, not the payload: decoding 1,000 JSON payloads in the relay's event
+            # loop lengthened the transaction that every live stream waits on.
+            select(
+                outbox.c.id,
+                outbox.c.topic,
+                func.coalesce(outbox.c.payload["wallet_id"].astext.cast(BigInteger), 0).label("wallet_id"),
+            )
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(limit)
@@ -95,7 +100,7 @@ async def publish(conn: AsyncConnection, *, now: datetime, limit: int = PUBLISH_
         return 0
     subscriptions = await active_subscriptions(conn)
     if subscriptions:
-        wallet_of = {row.id: wallet_id_of(row.payload) for row in rows}
+        wallet_of = {row.id: int(row.wallet_id) for row in rows}
         need_groups = any(s.group is not None for s in subscriptions)
         groups = await _groups(conn, set(wallet_of.values())) if need_groups else {}
         deliveries = [

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from sqlalchemy import BigInteger, Select, Text, any_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Settings
 from walletsync.db.engine import Database
@@ -36,6 +37,14 @@ log = structlog.get_logger(__name__)
 
 PAGE = 500
 POLL_S = 2.0
+
+
+async def stream_position(conn: AsyncConnection) -> int:
+    """The last published `seq` (0 when none): a stream opened with `after=` this position gets
+    every event published since it was read. A page reads it before its data (on the same
+    connection), so an event committed between the render and its `EventSource` opening is replayed,
+    never missed (one already in the rendered data may come again: it only triggers a re-read)."""
+    return int(await conn.scalar(select(func.coalesce(func.max(outbox.c.seq), 0))) or 0)
 
 
 class StreamClosed(Exception):
@@ -131,7 +140,7 @@ class Hub:
             if self._task is not None:
                 return
             async with self.db.primary.connect() as conn:
-                self.position = int(await conn.scalar(select(func.coalesce(func.max(outbox.c.seq), 0))) or 0)
+                self.position = await stream_position(conn)
             if self.settings.redis_url:
                 self._listener = RedisWake(
                     self.settings.redis_url, channel_of(self.settings.cache_namespace), self._wake.set

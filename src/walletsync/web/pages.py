@@ -13,7 +13,8 @@ from starlette.responses import Response
 from walletsync.api.keys import Scope
 from walletsync.config import Chain
 from walletsync.events.registry import list_deliveries, list_webhooks
-from walletsync.indexing.state import get_sync_state
+from walletsync.events.streams import stream_position
+from walletsync.indexing.state import get_sync_state, sync_version
 from walletsync.jobs.api import list_jobs, queue_depth
 from walletsync.market.candles import latest_priced_bar_ts
 from walletsync.portfolio.balances import wallet_balances
@@ -67,6 +68,11 @@ async def portfolio_page(
     intervals = intervals_of(state.settings.price_intervals)
     chosen = interval if interval in intervals else ("1day" if "1day" in intervals else intervals[0])
     async with state.db.read() as conn:
+        # Before the data: the page's stream resumes from here and its poller compares with this
+        # version, so a sync committed while the page loads still shows (issue 15's gap).
+        after = await stream_position(conn)
+        wallets, _truncated = await views.all_wallets(conn)
+        version = await sync_version(conn, [w.id for w in views.select_wallets(wallets, scope)])
         view = await views.portfolio(conn, quote=quote, scope_key=scope)
         latest = await latest_priced_bar_ts(conn, chosen)
     return page(
@@ -83,6 +89,8 @@ async def portfolio_page(
             latest=latest,
             mode=mode,
             modes=MODES,
+            after=after,
+            version=version,
         ),
     )
 
@@ -96,6 +104,7 @@ async def wallet_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     async with state.db.read() as conn:
+        after = await stream_position(conn)  # before the data: see `stream_position`
         try:
             wallet = await get_wallet(conn, wallet_id)
         except WalletNotFoundError:
@@ -112,7 +121,7 @@ async def wallet_page(
     return page(
         request,
         "wallet.html",
-        base_context(session, "portfolio", balances=balances, sync=sync, **txs),
+        base_context(session, "portfolio", balances=balances, sync=sync, after=after, **txs),
     )
 
 
