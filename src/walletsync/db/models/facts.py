@@ -152,6 +152,8 @@ current_balances = Table(
     Column("asset_id", BigInteger, ForeignKey("assets.id"), nullable=False),
     Column("amount", Numeric(40, 0), nullable=False),
     PrimaryKeyConstraint("wallet_id", "asset_id"),
+    # The value board reads the rows of a few priced assets (revision 0017).
+    Index("ix_current_balances_asset_id", "asset_id"),
 )
 
 staking_balances = Table(
