@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select
 from tests.integration.indexing.test_jobs import _add, _start_worker, _wait_for, spawn_worker  # noqa: F401
 from walletsync.config import Chain
 from walletsync.db.engine import Database
-from walletsync.db.models import assets, balance_deltas, sync_state, wallet_transactions
+from walletsync.db.models import assets, balance_deltas, sync_state
 from walletsync.jobs.api import defer_sync, list_jobs
 from walletsync.jobs.worker import run_worker
 from walletsync.services import open_services
@@ -24,6 +24,7 @@ from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
 
 from .conftest import SEED, simulator_settings
+from .stored import linked_tx_ids
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +33,6 @@ def ledger() -> Ledger:
     (up to 1,000 transactions) at a time, so three kills, each right after the next commit, stop
     about 3,000 in, with pages to spare however late a busy machine notices a commit."""
     return Ledger(SEED, solana_wallets=3, cardano_wallets=3, exact_solana_wallets=[2300, 6500])
-
-
-async def _stored(db: Database, wallet_id: int) -> list[str]:
-    async with db.read() as conn:
-        return list(
-            (
-                await conn.execute(
-                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-                )
-            ).scalars()
-        )
 
 
 async def _native_balance(db: Database, wallet_id: int) -> int:
@@ -90,16 +80,16 @@ async def test_worker_sigkilled_three_times_mid_backfill_converges_exactly(
         for _ in range(3):
             worker = _start_worker(database_url, simulator)
             spawn_worker.append(worker)
-            before = len(await _stored(db, wallet_id))
+            before = len(await linked_tx_ids(db, wallet_id))
             deadline = time.monotonic() + 90
-            while len(await _stored(db, wallet_id)) <= before:
+            while len(await linked_tx_ids(db, wallet_id)) <= before:
                 if worker.poll() is not None:
                     raise AssertionError(f"worker exited with {worker.returncode}")
                 assert time.monotonic() < deadline, f"no progress past {before} transactions in 90 s"
                 await _pause_briefly()
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
-            progress.append(len(await _stored(db, wallet_id)))
+            progress.append(len(await linked_tx_ids(db, wallet_id)))
         assert progress == sorted(progress)
         assert progress[-1] < len(expected), "the backfill finished before the third kill"
 
@@ -110,7 +100,7 @@ async def test_worker_sigkilled_three_times_mid_backfill_converges_exactly(
         assert last.wait(timeout=60) == 0
     finally:
         simulator.set_faults(FaultConfig())
-    assert Counter(await _stored(db, wallet_id)) == Counter(expected)  # no gap, no duplicate
+    assert Counter(await linked_tx_ids(db, wallet_id)) == Counter(expected)  # no gap, no duplicate
     assert await _native_balance(db, wallet_id) == ledger.solana_lamports(address)
     assert set(await _delta_rows_per_tx_and_asset(db, wallet_id)) == {1}
     async with db.read() as conn:
@@ -159,7 +149,7 @@ async def test_malformed_bodies_fail_the_job_with_one_line_and_store_nothing_par
     assert state.status == "error"
     assert state.error is not None
     assert "\n" not in state.error
-    stored = await _stored(db, wallet_id)
+    stored = await linked_tx_ids(db, wallet_id)
     assert set(stored) <= ledger.wallet_tx_ids(Chain.SOLANA, address)
     assert set(await _delta_rows_per_tx_and_asset(db, wallet_id)) <= {1}
 
@@ -167,5 +157,5 @@ async def test_malformed_bodies_fail_the_job_with_one_line_and_store_nothing_par
         await defer_sync(conn, wallet_id)
     async with open_services(settings, database_url) as services:
         await run_worker(services, concurrency=1, wait=False, install_signal_handlers=False)
-    assert Counter(await _stored(db, wallet_id)) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
+    assert Counter(await linked_tx_ids(db, wallet_id)) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
     assert await _native_balance(db, wallet_id) == ledger.solana_lamports(address)

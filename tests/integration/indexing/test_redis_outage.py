@@ -24,7 +24,7 @@ from walletsync.api.app import create_app
 from walletsync.api.keys import create_key, key_memo
 from walletsync.config import Chain
 from walletsync.db.engine import Database
-from walletsync.db.models import sync_state, wallet_transactions
+from walletsync.db.models import sync_state
 from walletsync.jobs.api import defer_sync, get_job
 from walletsync.jobs.worker import run_worker
 from walletsync.services import open_services
@@ -33,6 +33,7 @@ from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
 
 from .conftest import simulator_settings
+from .stored import linked_tx_ids
 
 
 @pytest.fixture
@@ -41,17 +42,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
-
-
-async def _stored(db: Database, wallet_id: int) -> list[str]:
-    async with db.read() as conn:
-        return list(
-            (
-                await conn.execute(
-                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-                )
-            ).scalars()
-        )
 
 
 @pytest.mark.slow
@@ -90,7 +80,7 @@ async def test_redis_killed_during_a_sync_and_api_reads(
             worker = asyncio.create_task(run_worker(services, concurrency=2, install_signal_handlers=False))
             try:
                 deadline = time.monotonic() + 60
-                while not await _stored(db, wallet_id):
+                while not await linked_tx_ids(db, wallet_id):
                     assert time.monotonic() < deadline, "the sync never stored a batch"
                     await asyncio.sleep(0.1)  # polling the worker task; outcomes are asserted
 
@@ -135,4 +125,4 @@ async def test_redis_killed_during_a_sync_and_api_reads(
     assert statuses == Counter({200: 40})  # 0 errors while Redis was down
     async with db.read() as conn:
         assert (await get_job(conn, job_id)).status == "succeeded"
-    assert Counter(await _stored(db, wallet_id)) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
+    assert Counter(await linked_tx_ids(db, wallet_id)) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))

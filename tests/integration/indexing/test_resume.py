@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
 
+from tests.integration.indexing.stored import indexed_state, ledger_solana_balances
 from walletsync.config import Chain
-from walletsync.db.models import wallet_transactions
 from walletsync.indexing import sources
 from walletsync.indexing.sync import sync_wallet
-from walletsync.portfolio.balances import wallet_balances
 from walletsync.services import Services
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.solana_records import SPL_TRANSFER
@@ -27,24 +25,6 @@ PAGE = 10  # signatures per page: a ~50-transaction wallet then spans many pages
 
 class Interrupted(Exception):
     pass
-
-
-def _ledger_balances(ledger: Ledger, address: str) -> dict[str, int]:
-    expected = {"native": ledger.solana_lamports(address), **ledger.solana_token_balances(address)}
-    return {asset: amount for asset, amount in expected.items() if amount}
-
-
-async def _state(services: Services, wallet_id: int) -> tuple[Counter[str], dict[str, int]]:
-    async with services.db.read() as conn:
-        ids = Counter(
-            (
-                await conn.execute(
-                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-                )
-            ).scalars()
-        )
-        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id) if b.kind == "liquid"}
-    return ids, balances
 
 
 async def test_first_sync_interrupted_after_each_page_resumes_to_the_ledger(
@@ -65,12 +45,12 @@ async def test_first_sync_interrupted_after_each_page_resumes_to_the_ledger(
     listed = await services.adapters.solana.token_accounts(address)  # type: ignore[union-attr]
     assert closed.isdisjoint(a.account for a in listed)
     expected_ids = Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
-    expected_balances = _ledger_balances(ledger, address)
+    expected_balances = ledger_solana_balances(ledger, address)
 
     async with services.db.write() as conn:
         wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
     full = await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-    assert await _state(services, wallet.id) == (expected_ids, expected_balances)
+    assert await indexed_state(services.db, wallet.id) == (expected_ids, expected_balances)
     assert full.pages > 5
 
     for stop_after in range(1, full.pages + 1):
@@ -98,7 +78,7 @@ async def test_first_sync_interrupted_after_each_page_resumes_to_the_ledger(
         else:
             pytest.fail(f"the sync ended before page {stop_after}")
         await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-        ids, balances = await _state(services, wallet.id)
+        ids, balances = await indexed_state(services.db, wallet.id)
         assert (ids, balances) == (expected_ids, expected_balances), f"interrupted after page {stop_after}"
         # And a later sync adds nothing (nothing left to repair).
         again = await sync_wallet(

@@ -14,15 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from walletsync.config import Chain
-from walletsync.db.models import current_balances, outbox, sync_state, wallet_transactions
+from walletsync.db.models import current_balances, outbox, sync_state
 from walletsync.indexing.sync import sync_wallet
-from walletsync.portfolio.balances import wallet_balances
 from walletsync.services import Services, open_services
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
 from walletsync.wallets.repository import add_wallet
 
 from .conftest import simulator_settings
+from .stored import indexed_state
 
 
 @pytest.fixture
@@ -50,19 +50,6 @@ def _heights(ledger: Ledger, address: str) -> list[int]:
     return sorted(ada.txs[ada.hash_index[h]].height for h in ledger.wallet_tx_ids(Chain.CARDANO, address))
 
 
-async def _state(services: Services, wallet_id: int) -> tuple[Counter[str], dict[str, int]]:
-    async with services.db.read() as conn:
-        ids = Counter(
-            (
-                await conn.execute(
-                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-                )
-            ).scalars()
-        )
-        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id) if b.kind == "liquid"}
-    return ids, balances
-
-
 def _ledger_balances(ledger: Ledger, address: str) -> dict[str, int]:
     return {
         ("native" if unit == "lovelace" else unit): q for unit, q in ledger.cardano_amounts(address).items()
@@ -81,7 +68,7 @@ async def test_safety_depth_keeps_the_newest_blocks_out(
         async with services.db.write() as conn:
             wallet = await add_wallet(conn, chain=Chain.CARDANO, address=address)
         await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-        ids, _ = await _state(services, wallet.id)
+        ids, _ = await indexed_state(services.db, wallet.id)
     ada = fork_ledger.cardano
     expected = {
         h
@@ -105,7 +92,7 @@ async def test_rolled_back_transactions_are_retracted_and_the_wallet_matches_the
         async with services.db.write() as conn:
             wallet = await add_wallet(conn, chain=Chain.CARDANO, address=address)
         await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-        before_ids, _ = await _state(services, wallet.id)
+        before_ids, _ = await indexed_state(services.db, wallet.id)
         assert before_ids == Counter(fork_ledger.wallet_tx_ids(Chain.CARDANO, address))
         async with services.db.read() as conn:
             indexed = {
@@ -124,7 +111,7 @@ async def test_rolled_back_transactions_are_retracted_and_the_wallet_matches_the
         assert moved
 
         await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-        ids, balances = await _state(services, wallet.id)
+        ids, balances = await indexed_state(services.db, wallet.id)
         assert ids == Counter(fork_ledger.wallet_tx_ids(Chain.CARDANO, address))
         assert not dropped & set(ids)
         assert balances == {k: v for k, v in _ledger_balances(fork_ledger, address).items() if v}
@@ -200,6 +187,6 @@ async def test_a_shared_transaction_moved_to_another_block_is_retracted_once(
         assert counts[(ids[first], newest)] == 1
         assert counts[(ids[second], newest)] == 0
         for address in (first, second):
-            linked, balances = await _state(services, ids[address])
+            linked, balances = await indexed_state(services.db, ids[address])
             assert linked == Counter(fork_ledger.wallet_tx_ids(Chain.CARDANO, address))
             assert balances == {k: v for k, v in _ledger_balances(fork_ledger, address).items() if v}

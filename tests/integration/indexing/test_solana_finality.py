@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from walletsync.config import Chain
-from walletsync.db.models import outbox, wallet_transactions
+from walletsync.db.models import outbox
 from walletsync.indexing.sync import sync_wallet
-from walletsync.portfolio.balances import wallet_balances
-from walletsync.services import Services, open_services
+from walletsync.services import open_services
 from walletsync.simulator.forks import drop_solana_newest
 from walletsync.simulator.ledger import Ledger
 from walletsync.simulator.server import SimulatorServer
 from walletsync.wallets.repository import add_wallet
 
 from .conftest import simulator_settings
+from .stored import indexed_state, ledger_solana_balances
 
 
 @pytest.fixture
@@ -41,22 +41,8 @@ def lag_simulator(lagging: tuple[Ledger, list[int]]) -> Iterator[SimulatorServer
         yield server
 
 
-async def _state(services: Services, wallet_id: int) -> tuple[Counter[str], dict[str, int]]:
-    async with services.db.read() as conn:
-        ids = Counter(
-            (
-                await conn.execute(
-                    select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-                )
-            ).scalars()
-        )
-        balances = {b.asset_key: b.amount for b in await wallet_balances(conn, wallet_id) if b.kind == "liquid"}
-    return ids, balances
-
-
 def _ledger_state(ledger: Ledger, address: str) -> tuple[Counter[str], dict[str, int]]:
-    amounts = {"native": ledger.solana_lamports(address), **ledger.solana_token_balances(address)}
-    return Counter(ledger.wallet_tx_ids(Chain.SOLANA, address)), {k: v for k, v in amounts.items() if v}
+    return Counter(ledger.wallet_tx_ids(Chain.SOLANA, address)), ledger_solana_balances(ledger, address)
 
 
 async def test_finalized_commitment_indexes_only_finalized(
@@ -75,7 +61,7 @@ async def test_finalized_commitment_indexes_only_finalized(
             async with services.db.write() as conn:
                 wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
             await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-            ids, _ = await _state(services, wallet.id)
+            ids, _ = await indexed_state(services.db, wallet.id)
             final = {
                 s
                 for s in ledger.wallet_tx_ids(Chain.SOLANA, address)
@@ -104,16 +90,16 @@ async def test_confirmed_facts_are_provisional_and_retracted_when_dropped(
             await sync_wallet(
                 services.db, wallets[address], adapters=services.adapters, settings=services.settings
             )
-            assert await _state(services, wallets[address]) == _ledger_state(ledger, address)
+            assert await indexed_state(services.db, wallets[address]) == _ledger_state(ledger, address)
         # The fork holding the 3 newest (unfinalized) transactions is abandoned.
         dropped = set(drop_solana_newest(sol, 3))
         linked = {
-            s for s in dropped for address in wallets if s in (await _state(services, wallets[address]))[0]
+            s for s in dropped for address in wallets if s in (await indexed_state(services.db, wallets[address]))[0]
         }
         assert linked
         for address, wallet_id in wallets.items():
             await sync_wallet(services.db, wallet_id, adapters=services.adapters, settings=services.settings)
-            assert await _state(services, wallet_id) == _ledger_state(ledger, address)
+            assert await indexed_state(services.db, wallet_id) == _ledger_state(ledger, address)
         async with services.db.read() as conn:
             rolled_back = [
                 row.payload

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from tests.integration.indexing.stored import linked_tx_ids
 from walletsync.config import Chain
 from walletsync.db.models import balance_deltas, outbox, sync_state, transactions, wallet_transactions
 from walletsync.indexing.sync import WalletBusyError, sync_wallet, wallet_lock
@@ -23,14 +24,6 @@ from walletsync.wallets.repository import WalletRow, add_wallet
 async def _track(services: Services, chain: Chain, address: str) -> WalletRow:
     async with services.db.write() as conn:
         return await add_wallet(conn, chain=chain, address=address)
-
-
-async def _tx_ids(services: Services, wallet_id: int) -> list[str]:
-    async with services.db.read() as conn:
-        rows = await conn.execute(
-            select(wallet_transactions.c.tx_id).where(wallet_transactions.c.wallet_id == wallet_id)
-        )
-        return list(rows.scalars())
 
 
 # The indexer's own events (balance.changed and sync.* are tested in test_sync_events.py).
@@ -62,7 +55,7 @@ async def test_sync_gives_exactly_the_ledger(services: Services, ledger: Ledger,
         report = await sync_wallet(
             services.db, wallet.id, adapters=services.adapters, settings=services.settings
         )
-        ids = await _tx_ids(services, wallet.id)
+        ids = await linked_tx_ids(services.db, wallet.id)
         assert Counter(ids) == Counter(ledger.wallet_tx_ids(chain, address))
         assert report.new_transactions == len(ids)
         async with services.db.read() as conn:
@@ -145,14 +138,14 @@ async def test_interrupted_backfill_resumes_without_gaps_or_duplicates(
             settings=services.settings,
             progress=crash_after_first_page,
         )
-    partial = await _tx_ids(services, wallet.id)
+    partial = await linked_tx_ids(services.db, wallet.id)
     assert 0 < len(partial) < len(ledger.wallet_tx_ids(Chain.SOLANA, address))
     async with services.db.read() as conn:
         state = (await conn.execute(select(sync_state).where(sync_state.c.wallet_id == wallet.id))).one()
     assert state.status == "error"
     assert "Crash" in state.error
     report = await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-    final = await _tx_ids(services, wallet.id)
+    final = await linked_tx_ids(services.db, wallet.id)
     assert Counter(final) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
     assert report.new_transactions == len(final) - len(partial)
     assert await _count(services, TX_EVENTS) == len(final)
@@ -178,7 +171,7 @@ async def test_two_syncs_of_one_wallet_never_overlap(services: Services, ledger:
     )
     assert sum(isinstance(r, WalletBusyError) for r in results) >= 1
     assert [r for r in results if not isinstance(r, WalletBusyError | Exception)]
-    ids = await _tx_ids(services, first.id)
+    ids = await linked_tx_ids(services.db, first.id)
     assert Counter(ids) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, ledger.solana_wallets[0]))
 
 
@@ -221,7 +214,7 @@ async def test_token_accounts_no_longer_listed_are_found_from_the_owners_transac
 
     wallet = await _track(services, Chain.SOLANA, address)
     await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
-    ids = await _tx_ids(services, wallet.id)
+    ids = await linked_tx_ids(services.db, wallet.id)
     assert Counter(ids) == Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
     async with services.db.read() as conn:
         cursor = (
