@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
+from tests.facts import hold_sol
 from tests.integration.api.conftest import Api, Keys
 from tests.integration.market.facts import WALLETS, T, build_portfolio
 from walletsync.config import Chain
@@ -232,7 +233,6 @@ async def test_assets_prices_and_exchanges(api: Api, keys: Keys) -> None:
 async def test_value_total_is_null_when_nothing_is_priced(api: Api, keys: Keys) -> None:
     """Holdings but no price at all (a fresh install): `total` is null, not "0"; an empty wallet is 0."""
     from walletsync.config import Chain
-    from walletsync.db.models import assets
     from walletsync.wallets.repository import add_wallet
 
     async with api.db.write() as conn:
@@ -242,22 +242,7 @@ async def test_value_total_is_null_when_nothing_is_priced(api: Api, keys: Keys) 
         empty = await add_wallet(
             conn, chain=Chain.SOLANA, address="So11111111111111111111111111111111111111112"
         )
-        asset = await conn.scalar(
-            insert(assets)
-            .values(chain="solana", asset_key="native", symbol="SOL", decimals=9)
-            .returning(assets.c.id)
-        )
-        await conn.execute(
-            insert(transactions).values(chain="solana", tx_id="t1", height=1, fee=0, success=True)
-        )
-        await conn.execute(
-            insert(wallet_transactions).values(wallet_id=held.id, chain="solana", tx_id="t1", height=1)
-        )
-        await conn.execute(
-            insert(balance_deltas).values(
-                wallet_id=held.id, chain="solana", tx_id="t1", asset_id=asset, amount=7
-            )
-        )
+        await hold_sol(conn, held.id, 7)
     body = (await api.client.get(f"/v1/wallets/{held.id}/value", headers=keys.read)).json()
     assert body["total"] is None
     assert body["complete"] is False

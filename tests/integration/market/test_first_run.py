@@ -7,15 +7,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 
+from tests.facts import hold_sol
 from walletsync.config import Chain
 from walletsync.db.engine import Database
 from walletsync.db.models import (
-    assets,
-    balance_deltas,
     candles,
     instruments,
-    transactions,
-    wallet_transactions,
 )
 from walletsync.jobs.tables import procrastinate_jobs
 from walletsync.market.first_run import queue_first_price_sync
@@ -71,22 +68,7 @@ async def test_unpriced_reason_before_the_first_price_sync(db: Database) -> None
     'no price source linked'."""
     async with db.write() as conn:
         wallet = await add_wallet(conn, chain=Chain.SOLANA, address=SOLANA)
-        asset = await conn.scalar(
-            insert(assets)
-            .values(chain="solana", asset_key="native", symbol="SOL", decimals=9)
-            .returning(assets.c.id)
-        )
-        await conn.execute(
-            insert(transactions).values(chain="solana", tx_id="t1", height=1, fee=0, success=True)
-        )
-        await conn.execute(
-            insert(wallet_transactions).values(wallet_id=wallet.id, chain="solana", tx_id="t1", height=1)
-        )
-        await conn.execute(
-            insert(balance_deltas).values(
-                wallet_id=wallet.id, chain="solana", tx_id="t1", asset_id=asset, amount=5
-            )
-        )
+        await hold_sol(conn, wallet.id, 5)
     async with db.read() as conn:
         fresh = await wallet_value(conn, wallet.id)
     assert [p.unpriced_reason for p in fresh.unpriced] == [
