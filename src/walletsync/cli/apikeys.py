@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from walletsync.cli.common import console, database_url, load, run_async, with_db
+from walletsync.cli.common import command_group, console, database_url, load, run_async, with_db
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
-apikeys_app = typer.Typer(rich_markup_mode=None, help="Create, list and revoke API keys.", no_args_is_help=True)
+apikeys_app = command_group("Create, list and revoke API keys.")
 
 
 @apikeys_app.command("create")

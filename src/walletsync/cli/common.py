@@ -35,6 +35,12 @@ OptionalChain = Annotated[
 _service = False
 
 
+def command_group(help: str) -> typer.Typer:
+    """A `walletsync <group>` sub-app: bare, it prints its help; help is click's plain form
+    (`rich_markup_mode=None`, as on the root app: typer's rich help doubled `--help`'s start-up)."""
+    return typer.Typer(rich_markup_mode=None, help=help, no_args_is_help=True)
+
+
 def is_service() -> bool:
     """True once a long-running command (serve, api, worker, demo) has started."""
     return _service

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from walletsync.cli.common import YesOption, confirm, console, err_console, load
+from walletsync.cli.common import YesOption, command_group, confirm, console, err_console, load
 
 if TYPE_CHECKING:
     from walletsync.db.migrate import MigrationStatus
 
-migrate_app = typer.Typer(rich_markup_mode=None, help="Apply, revert and inspect database migrations.", no_args_is_help=True)
+migrate_app = command_group("Apply, revert and inspect database migrations.")
 
 
 def _migration_target() -> str:

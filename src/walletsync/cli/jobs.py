@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from walletsync.cli.common import console, database_url, load, run_async, with_db
+from walletsync.cli.common import command_group, console, database_url, load, run_async, with_db
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
     from walletsync.jobs.api import JobInfo
 
-jobs_app = typer.Typer(rich_markup_mode=None, help="Inspect and requeue background jobs.", no_args_is_help=True)
+jobs_app = command_group("Inspect and requeue background jobs.")
 
 
 @jobs_app.command("list")

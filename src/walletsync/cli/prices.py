@@ -6,15 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from walletsync.cli.common import console, database_url, load, run_async, with_db
+from walletsync.cli.common import command_group, console, database_url, load, run_async, with_db
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
-prices_app = typer.Typer(
-    rich_markup_mode=None,
-    help="Market data: sync prices from Twelve Data, show stored bars.", no_args_is_help=True
-)
+prices_app = command_group("Market data: sync prices from Twelve Data, show stored bars.")
 
 
 @prices_app.command("sync")

@@ -13,6 +13,7 @@ from walletsync.cli.common import (
     ChainOption,
     OptionalChain,
     YesOption,
+    command_group,
     confirm,
     console,
     database_url,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from walletsync.portfolio.balances import Balance
     from walletsync.wallets.repository import WalletRow
 
-wallets_app = typer.Typer(rich_markup_mode=None, help="Add, list and remove tracked wallets.", no_args_is_help=True)
+wallets_app = command_group("Add, list and remove tracked wallets.")
 
 
 @wallets_app.command("add")

@@ -8,16 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from walletsync.cli.common import console, database_url, err_console, load, run_async, with_db
+from walletsync.cli.common import command_group, console, database_url, err_console, load, run_async, with_db
 
 if TYPE_CHECKING:
     from walletsync.db.engine import Database
 
-webhooks_app = typer.Typer(
-    rich_markup_mode=None,
-    help="Register receivers of signed events (Standard Webhooks) and inspect deliveries.",
-    no_args_is_help=True,
-)
+webhooks_app = command_group("Register receivers of signed events (Standard Webhooks) and inspect deliveries.")
 
 
 @webhooks_app.command("add")
