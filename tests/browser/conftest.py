@@ -20,12 +20,13 @@ import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import text
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import TestEnv, create_database, drop_database
@@ -33,6 +34,7 @@ from tests.support import clean_env, start_walletsync
 from walletsync.api.keys import create_key
 from walletsync.config import Chain
 from walletsync.db.engine import async_url
+from walletsync.db.models import sync_state
 from walletsync.wallets.repository import add_wallet
 
 CHROMIUM = Path(os.environ.get("WALLETSYNC_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -104,11 +106,20 @@ class Demo:
         return run_async(run())
 
     async def add_wallet(self, chain: Chain, address: str, label: str) -> int:
-        """Track a wallet without queueing its sync (like `walletsync wallets add --no-sync`)."""
+        """Track a wallet without queueing its sync (like `walletsync wallets add --no-sync`), and not
+        due for a day either: a new wallet is due at once, so the demo's minutely sweep would sync it
+        in the middle of a test that expects it untouched until the test asks (the live-update test
+        once saw that sync's events refresh the status it asserts is left alone)."""
         engine = create_async_engine(async_url(self.database_url))
         try:
             async with engine.begin() as conn:
-                return (await add_wallet(conn, chain=chain, address=address, label=label)).id
+                wallet_id = (await add_wallet(conn, chain=chain, address=address, label=label)).id
+                await conn.execute(
+                    update(sync_state)
+                    .where(sync_state.c.wallet_id == wallet_id)
+                    .values(next_sync_at=func.now() + timedelta(days=1))
+                )
+                return wallet_id
         finally:
             await engine.dispose()
 
