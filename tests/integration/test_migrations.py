@@ -40,6 +40,7 @@ OWNED = {
     "0015": {"provider_stats"},
     "0016": set(),
     "0017": set(),
+    "0018": set(),
 }
 ALL_TABLES = set().union(*OWNED.values())
 # Tables computed from others when their revision is applied (re-filled on re-upgrade, not empty).

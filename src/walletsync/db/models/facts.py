@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 from walletsync.db.models.base import CHAIN_CHECK, created_at, metadata
 
@@ -72,7 +72,8 @@ transactions = Table(
     Column("success", Boolean, nullable=False),
     # Cardano: the block that holds it; a rollback check compares it with the chain's answer now.
     Column("block_hash", Text),
-    Column("raw", JSONB),
+    # The provider's own JSON text, as `json` compressed with lz4 where the server has it (0018).
+    Column("raw", JSON),
     Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("chain", "tx_id"),
     CheckConstraint(CHAIN_CHECK, name="chain"),
