@@ -128,33 +128,16 @@ async def store_batch(
     asset_ids: AssetIds,
     cursor: dict[str, Any],
     store_raw: bool = True,
+    transactions_stored: bool = False,
 ) -> int:
     """Store `batch` for the wallet and advance its cursor; return how many txs were new to it.
 
     Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`).
+    `transactions_stored`: the caller has already committed the batch's `transactions` rows with
+    `store_transactions` (the sync does, on a second connection, ahead of the page).
     """
-    # A transaction seen again in another block (re-included after a rollback) takes its new block
-    # and height, so the rollback check of every wallet linking it agrees with the chain again.
-    if batch:
-        await conn.execute(
-            _upsert_transactions(),
-            unnest_params(
-                TX_COLUMNS,
-                [
-                    (
-                        item.tx.tx_id,
-                        item.tx.height,
-                        item.tx.block_time,
-                        item.tx.fee,
-                        item.tx.success,
-                        item.tx.block_hash,
-                        item.tx.raw if store_raw else None,
-                    )
-                    for item in batch
-                ],
-                {"chain": chain.value},
-            ),
-        )
+    if not transactions_stored:
+        await store_transactions(conn, chain, batch, store_raw=store_raw)
     new_ids = set(
         await insert_ignore_returning(
             conn,
@@ -200,6 +183,35 @@ async def store_batch(
         new_transactions=len(new),
     )
     return len(new)
+
+
+async def store_transactions(
+    conn: AsyncConnection, chain: Chain, batch: Sequence[WalletTx], *, store_raw: bool = True
+) -> None:
+    """Upsert the transactions of `batch` (facts shared by every wallet that links them)."""
+    if not batch:
+        return
+    # A transaction seen again in another block (re-included after a rollback) takes its new block
+    # and height, so the rollback check of every wallet linking it agrees with the chain again.
+    await conn.execute(
+        _upsert_transactions(),
+        unnest_params(
+            TX_COLUMNS,
+            [
+                (
+                    item.tx.tx_id,
+                    item.tx.height,
+                    item.tx.block_time,
+                    item.tx.fee,
+                    item.tx.success,
+                    item.tx.block_hash,
+                    item.tx.raw if store_raw else None,
+                )
+                for item in batch
+            ],
+            {"chain": chain.value},
+        ),
+    )
 
 
 async def already_linked(conn: AsyncConnection, wallet_id: int, tx_ids: Sequence[str]) -> set[str]:

@@ -30,7 +30,14 @@ from walletsync.indexing.sources import (
     TransactionSource,
 )
 from walletsync.indexing.staking import native_asset_id, read_staking, replace_staking
-from walletsync.indexing.store import AssetIds, WalletTx, already_linked, store_batch, wallet_view
+from walletsync.indexing.store import (
+    AssetIds,
+    WalletTx,
+    already_linked,
+    store_batch,
+    store_transactions,
+    wallet_view,
+)
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
 from walletsync.providers.staking import StakePosition
@@ -276,10 +283,41 @@ async def _facts(
             return
         await queue.put(None)
 
+    # Stage two: each page's `transactions` rows commit on a connection of their own while the
+    # previous page's own transaction is still running (see `upsert_ahead`).
+    ready: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=1)
+    in_flight: dict[int, set[str]] = {}  # page number -> its tx ids, until its own commit
+
+    async def upsert_ahead() -> None:
+        number = 0
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, _Failed):
+                    await ready.put(item)
+                    return
+                # Rows an earlier page still in flight also holds were committed by that page's own
+                # upsert, and skipping them keeps the two transactions' rows disjoint: neither can
+                # wait on a row lock the other holds (no deadlock).
+                busy = set().union(*in_flight.values())
+                ids = {view.tx.tx_id for view in item.views}
+                fresh = [view for view in item.views if view.tx.tx_id not in busy]
+                async with db.write() as conn:
+                    await store_transactions(
+                        conn, wallet.chain, fresh, store_raw=settings.store_raw_transactions
+                    )
+                number += 1
+                in_flight[number] = ids
+                await ready.put(item)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            await ready.put(_Failed(exc))
+            return
+        await ready.put(None)
+
     new_total = seen_total = pages = 0
     producer = asyncio.create_task(produce(), name=f"sync-produce-{wallet.id}")
+    upserter = asyncio.create_task(upsert_ahead(), name=f"sync-upsert-{wallet.id}")
     try:
-        while (item := await queue.get()) is not None:
+        while (item := await ready.get()) is not None:
             if isinstance(item, _Failed):
                 raise item.error
             keys = sorted({asset for view in item.views for asset in view.amounts})
@@ -295,8 +333,10 @@ async def _facts(
                     asset_ids=asset_ids,
                     cursor=item.cursor,
                     store_raw=settings.store_raw_transactions,
+                    transactions_stored=True,
                 )
             pages += 1
+            in_flight.pop(pages, None)
             new_total += new
             seen_total += item.seen
             if new and on_new_transactions is not None:
@@ -305,7 +345,8 @@ async def _facts(
                 progress(new_total, seen_total)
     finally:
         producer.cancel()
+        upserter.cancel()
         for task in asset_lookups.values():
             task.cancel()
-        await asyncio.gather(producer, *asset_lookups.values(), return_exceptions=True)
+        await asyncio.gather(producer, upserter, *asset_lookups.values(), return_exceptions=True)
     return new_total, seen_total, pages

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.indexing.stored import indexed_state, ledger_solana_balances
 from walletsync.config import Chain
@@ -85,3 +86,43 @@ async def test_first_sync_interrupted_after_each_page_resumes_to_the_ledger(
             services.db, wallet.id, adapters=services.adapters, settings=services.settings
         )
         assert again.new_transactions == 0
+
+
+async def test_transactions_stored_ahead_of_an_interrupted_page_are_linked_by_the_resumed_run(
+    services: Services, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's `transactions` rows commit on a second connection before the page's own
+    transaction (overlapping the previous page's). Interrupted after the first page, those rows may
+    be in the database with no link; they are facts shared by all wallets, so nothing of the wallet
+    shows them, and the resumed run links every one of them: exactly the ledger, no row left unlinked."""
+    monkeypatch.setattr(sources, "SOLANA_PAGE", PAGE)
+    address = ledger.solana_wallets[1]
+    expected_ids = Counter(ledger.wallet_tx_ids(Chain.SOLANA, address))
+    async with services.db.write() as conn:
+        wallet = await add_wallet(conn, chain=Chain.SOLANA, address=address)
+
+    def interrupt(new: int, seen: int) -> None:
+        raise Interrupted(f"after {new} new transactions")
+
+    with pytest.raises(Interrupted):
+        await sync_wallet(
+            services.db, wallet.id, adapters=services.adapters, settings=services.settings, progress=interrupt
+        )
+    linked = await _count(services, "SELECT count(*) FROM wallet_transactions")
+    stored = await _count(services, "SELECT count(*) FROM transactions")
+    assert 0 < linked <= PAGE
+    assert linked <= stored <= linked + 2 * PAGE  # at most the next pages, stored ahead
+
+    await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
+    assert (await indexed_state(services.db, wallet.id))[0] == expected_ids
+    unlinked = await _count(
+        services,
+        "SELECT count(*) FROM transactions t WHERE NOT EXISTS"
+        " (SELECT 1 FROM wallet_transactions w WHERE w.chain = t.chain AND w.tx_id = t.tx_id)",
+    )
+    assert unlinked == 0
+
+
+async def _count(services: Services, query: str) -> int:
+    async with services.db.read() as conn:
+        return int((await conn.execute(text(query))).scalar_one())
