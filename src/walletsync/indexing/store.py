@@ -1,9 +1,11 @@
 """Storing one batch of normalized transactions for one wallet, in one database transaction.
 
-Facts (transactions, the wallet's link to each, its balance deltas), one `tx.indexed` outbox event
+The wallet's facts (its link to each transaction, its balance deltas), one `tx.indexed` outbox event
 per transaction new to the wallet, and the advanced cursor commit together: a crash leaves either
-nothing of the batch or all of it. Every insert is `ON CONFLICT DO NOTHING` on natural keys, so a
-re-run of the same batch (after a crash between fetch and commit) adds nothing.
+nothing of the batch or all of it. The `transactions` rows themselves are facts shared by every
+wallet: the sync commits them just ahead of the batch (`store_transactions`, on a second
+connection), so a crash may leave some unlinked, and the resumed run links them. Every insert is
+`ON CONFLICT` on natural keys, so a re-run of the same batch adds nothing.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Listing and fetching run ahead of storing by a bounded number of pages (`PREFETCH_PAGES`), so the
 network and the database work at the same time while memory stays bounded whatever the wallet's
-size. A session-level advisory lock per wallet guarantees that two workers (or a worker and
+size. Storing is two stages: a page's `transactions` rows commit on one connection while the
+previous page's own transaction (links, deltas, events, cursor) runs on another. A session-level advisory lock per wallet guarantees that two workers (or a worker and
 `walletsync sync`) never sync the same wallet at once.
 """
 
@@ -320,7 +321,10 @@ async def _facts(
         while (item := await ready.get()) is not None:
             if isinstance(item, _Failed):
                 raise item.error
-            keys = sorted({asset for view in item.views for asset in view.amounts})
+            # Only assets this run has not stored or found yet (one insert, not one per page).
+            keys = sorted(
+                asset_ids.missing(wallet.chain, {asset for view in item.views for asset in view.amounts})
+            )
             infos = [info for key in keys if (info := await asset_lookups[key]) is not None]
             async with db.write() as conn:
                 await asset_ids.insert(conn, infos)
