@@ -198,7 +198,9 @@ class SolanaRpc:
         if not params or not isinstance(params[0], str):
             raise RpcError(INVALID_PARAMS, "Invalid params: missing signature")
         signature = params[0]
-        _signature_param(signature)
+        idx = self.chain.sig_index.get(signature)
+        if idx is None:  # a signature the chain has is valid base58 of 64 bytes: checked only otherwise
+            _signature_param(signature)
         raw = params[1] if len(params) > 1 else None
         config: dict[str, Any] = {"encoding": raw} if isinstance(raw, str) else _config(params, 1)
         encoding = config.get("encoding") or "json"
@@ -207,7 +209,6 @@ class SolanaRpc:
         if config.get("commitment") == "processed":
             raise RpcError(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
         max_version = config.get("maxSupportedTransactionVersion")
-        idx = self.chain.sig_index.get(signature)
         if idx is None:
             return None
         tx = self.chain.txs[idx]
