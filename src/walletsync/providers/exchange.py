@@ -96,17 +96,18 @@ class Exchanger:
         try:
             async with asyncio.timeout(self._timeout_s):
                 if request.content is not None:
-                    response = await self.http.request(
+                    built = self.http.build_request(
                         request.method, url, content=request.content, headers=request.headers
                     )
                 elif request.method == "POST":
                     # Encoded with orjson: httpx's `json=` uses the stdlib encoder, a visible cost
                     # on 250-call JSON-RPC batches (3% of a backfill's CPU under py-spy).
-                    response = await self.http.request(
+                    built = self.http.build_request(
                         request.method, url, content=encode_json(request.body), headers=JSON_HEADERS
                     )
                 else:
-                    response = await self.http.request(request.method, url)
+                    built = self.http.build_request(request.method, url)
+                response, content = await self._send(built)
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
         except httpx.TimeoutException as exc:
@@ -126,7 +127,7 @@ class Exchanger:
             return self._refused(raw_error, endpoint), status
         decoded = True
         try:
-            body: Any = decode_json(response.content)
+            body: Any = decode_json(content)
         except (ValueError, RecursionError):
             body, decoded = None, False
         error = self._classify(status, body, response.headers)
@@ -135,6 +136,19 @@ class Exchanger:
         if error is None:
             return Outcome(body=body), status
         return self._refused(error, endpoint), status
+
+    async def _send(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read here rather than kept on the response.
+
+        An httpx response and its stream refer to each other, so a response is freed only by the
+        garbage collector's full pass; a body kept on it (`response.content`) stayed in memory until
+        then: a 100,000-transaction backfill grew by about 2.5 MB per 1,000 transactions between
+        passes (600 kB per 250-call JSON-RPC batch)."""
+        response = await self.http.send(request, stream=True)
+        try:
+            return response, b"".join([chunk async for chunk in response.aiter_bytes()])
+        finally:
+            await response.aclose()
 
     def _refused(self, error: ProviderError, endpoint: Endpoint) -> Outcome:
         error.provider = error.provider or self.provider
