@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Executable, Table, bindparam, func, select
+from sqlalchemy import Column, Executable, Table, Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,20 +36,28 @@ def _same_param(name: str) -> str:
 
 
 @lru_cache(maxsize=128)
-def unnest_insert(table: Table, columns: tuple[str, ...], same: tuple[str, ...] = ()) -> Insert:
+def unnest_insert(
+    table: Table, columns: tuple[str, ...], same: tuple[str, ...] = (), from_text: tuple[str, ...] = ()
+) -> Insert:
     """`INSERT INTO table (columns, same...) SELECT ..., :same... FROM unnest(:rows_col1, ...)`.
 
     Values come at execute time from `unnest_params(columns, rows, same)`: one array per column of
     `columns`, and one value for each column of `same` (a wallet id, a chain: sent once rather
-    than repeated in an array). Built once per argument tuple (cached): callers add `ON CONFLICT`.
+    than repeated in an array). Columns named in `from_text` travel as text and are cast by the
+    server (JSON already encoded by the caller, not encoded again per element). Built once per
+    argument tuple (cached): callers add `ON CONFLICT`.
     """
     cols: list[Column[Any]] = [table.c[name] for name in columns]
-    arrays = [bindparam(_array_param(col.name), type_=ARRAY(col.type)) for col in cols]
+    arrays = [
+        bindparam(_array_param(col.name), type_=ARRAY(Text if col.name in from_text else col.type))
+        for col in cols
+    ]
     source = func.unnest(*arrays).table_valued(*columns).render_derived(name="rows")
     constants = [bindparam(_same_param(name), type_=table.c[name].type).label(name) for name in same]
-    return pg_insert(table).from_select(
-        [*columns, *same], select(*(source.c[name] for name in columns), *constants)
-    )
+    selected = [
+        cast(source.c[col.name], col.type) if col.name in from_text else source.c[col.name] for col in cols
+    ]
+    return pg_insert(table).from_select([*columns, *same], select(*selected, *constants))
 
 
 def unnest_params(

@@ -39,7 +39,7 @@ def psycopg_url(url: str) -> URL:
     return make_url(url).set(drivername="postgresql+psycopg")
 
 
-def _dumps(value: Any) -> str:
+def dumps_json(value: Any) -> str:
     # orjson: raw transactions are stored as jsonb, and the stdlib encoder was a visible cost.
     try:
         return orjson.dumps(value).decode()
@@ -67,7 +67,7 @@ def engine_options(settings: Settings, *, application_name: str = "walletsync") 
             "prepared_statement_name_func": _pgbouncer_statement_name,
         }
     return {
-        "json_serializer": _dumps,
+        "json_serializer": dumps_json,
         "json_deserializer": orjson.loads,
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,

@@ -264,6 +264,8 @@ async def _facts(
             if delta.owner in owners and delta.asset not in asset_lookups:
                 asset_lookups[delta.asset] = asyncio.create_task(lookup(delta.asset))
 
+    store_raw = settings.store_raw_transactions
+
     async def produce() -> None:
         try:
             async for page in source.pages(cursor):
@@ -273,7 +275,7 @@ async def _facts(
                 txs = await source.fetch(todo, on_tx=on_tx)
                 await queue.put(
                     _Prepared(
-                        views=[wallet_view(tx, owners) for tx in txs],
+                        views=[wallet_view(tx, owners, encode_raw=store_raw) for tx in txs],
                         cursor=source.settle(page, txs),
                         seen=len(page.refs),
                     )

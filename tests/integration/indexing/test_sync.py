@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import httpx
+import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select
 
 from tests.integration.indexing.stored import linked_tx_ids
 from walletsync.config import Chain
@@ -60,7 +62,9 @@ async def test_sync_gives_exactly_the_ledger(services: Services, ledger: Ledger,
         assert report.new_transactions == len(ids)
         async with services.db.read() as conn:
             balances = await wallet_balances(conn, wallet.id)
-        assert {b.asset_key: b.amount for b in balances if b.kind == "liquid"} == _expected_balances(ledger, chain, address)
+        assert {b.asset_key: b.amount for b in balances if b.kind == "liquid"} == _expected_balances(
+            ledger, chain, address
+        )
 
 
 async def test_balances_match_provider_reported_amounts(services: Services, ledger: Ledger) -> None:
@@ -74,8 +78,12 @@ async def test_balances_match_provider_reported_amounts(services: Services, ledg
     for wallet in (sol, ada):
         await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
     async with services.db.read() as conn:
-        sol_balances = {b.asset_key: b.amount for b in await wallet_balances(conn, sol.id) if b.kind == "liquid"}
-        ada_balances = {b.asset_key: b.amount for b in await wallet_balances(conn, ada.id) if b.kind == "liquid"}
+        sol_balances = {
+            b.asset_key: b.amount for b in await wallet_balances(conn, sol.id) if b.kind == "liquid"
+        }
+        ada_balances = {
+            b.asset_key: b.amount for b in await wallet_balances(conn, ada.id) if b.kind == "liquid"
+        }
     assert sol_balances["native"] == await solana_adapter.balance(sol_address)
     token_amounts: Counter[str] = Counter()
     for account in await solana_adapter.token_accounts(sol_address):
@@ -221,3 +229,44 @@ async def test_token_accounts_no_longer_listed_are_found_from_the_owners_transac
             await conn.execute(select(sync_state.c.cursor).where(sync_state.c.wallet_id == wallet.id))
         ).scalar_one()
     assert closed <= set(cursor["addresses"])
+
+
+@pytest.mark.parametrize("chain", [Chain.SOLANA, Chain.CARDANO])
+async def test_raw_bodies_are_stored_as_the_provider_sent_them(
+    services: Services, ledger: Ledger, simulator: SimulatorServer, chain: Chain
+) -> None:
+    """Each stored raw body is the provider's own answer for that transaction, asked for here
+    directly over HTTP (Solana's getTransaction result; Blockfrost's transaction and its UTXOs)."""
+    address = ledger.solana_wallets[0] if chain is Chain.SOLANA else ledger.cardano_wallets[0]
+    wallet = await _track(services, chain, address)
+    await sync_wallet(services.db, wallet.id, adapters=services.adapters, settings=services.settings)
+    async with services.db.read() as conn:
+        stored = {
+            row.tx_id: orjson.loads(row.raw)
+            for row in await conn.execute(
+                select(transactions.c.tx_id, transactions.c.raw.cast(Text).label("raw")).where(
+                    transactions.c.chain == chain.value
+                )
+            )
+        }
+    assert set(stored) == ledger.wallet_tx_ids(chain, address)
+    async with httpx.AsyncClient() as http:
+        for tx_id in sorted(stored)[:5]:
+            if chain is Chain.SOLANA:
+                answer = await http.post(
+                    simulator.url("solana"),
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "getTransaction",
+                        "params": [tx_id, {"encoding": "jsonParsed", "maxSupportedTransactionVersion": 0}],
+                    },
+                )
+                expected = answer.json()["result"]
+            else:
+                base = f"{simulator.url('blockfrost')}/txs/{tx_id}"
+                expected = {
+                    "tx": (await http.get(base)).json(),
+                    "utxos": (await http.get(f"{base}/utxos")).json(),
+                }
+            assert stored[tx_id] == expected, tx_id
