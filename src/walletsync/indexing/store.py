@@ -145,16 +145,31 @@ async def store_batch(
     asset_ids: AssetIds,
     cursor: dict[str, Any],
     store_raw: bool = True,
-    transactions_stored: bool = False,
 ) -> int:
     """Store `batch` for the wallet and advance its cursor; return how many txs were new to it.
 
-    Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`).
-    `transactions_stored`: the caller has already committed the batch's `transactions` rows with
-    `store_transactions` (the sync does, on a second connection, ahead of the page).
+    Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`). The
+    sync runs the same three steps (`store_transactions`, `link_batch`, `store_linked`) as
+    overlapping stages (`indexing.pipeline`).
     """
-    if not transactions_stored:
-        await store_transactions(conn, chain, batch, store_raw=store_raw)
+    await store_transactions(conn, chain, batch, store_raw=store_raw)
+    new = await link_batch(conn, wallet_id=wallet_id, chain=chain, batch=batch)
+    return await store_linked(
+        conn,
+        wallet_id=wallet_id,
+        chain=chain,
+        address=address,
+        batch=batch,
+        new=new,
+        asset_ids=asset_ids,
+        cursor=cursor,
+    )
+
+
+async def link_batch(
+    conn: AsyncConnection, *, wallet_id: int, chain: Chain, batch: Sequence[WalletTx]
+) -> list[WalletTx]:
+    """Link the wallet to each transaction of `batch`; return those it was not linked to before."""
     new_ids = set(
         await insert_ignore_returning(
             conn,
@@ -165,7 +180,22 @@ async def store_batch(
             same={"wallet_id": wallet_id, "chain": chain.value},
         )
     )
-    new = [item for item in batch if item.tx.tx_id in new_ids]
+    return [item for item in batch if item.tx.tx_id in new_ids]
+
+
+async def store_linked(
+    conn: AsyncConnection,
+    *,
+    wallet_id: int,
+    chain: Chain,
+    address: str,
+    batch: Sequence[WalletTx],
+    new: Sequence[WalletTx],
+    asset_ids: AssetIds,
+    cursor: dict[str, Any],
+) -> int:
+    """The rest of `store_batch` once `link_batch` has told which of `batch` are `new`: their balance
+    deltas and events, and the advanced cursor. Returns `len(new)`."""
     await insert_ignore(
         conn,
         balance_deltas,

@@ -2,8 +2,7 @@
 
 Listing and fetching run ahead of storing by a bounded number of pages (`PREFETCH_PAGES`), so the
 network and the database work at the same time while memory stays bounded whatever the wallet's
-size. Storing is two stages: a page's `transactions` rows commit on one connection while the
-previous page's own transaction (links, deltas, events, cursor) runs on another. A session-level advisory lock per wallet guarantees that two workers (or a worker and
+size. Storing overlaps consecutive pages too, committing them in order (`indexing.pipeline`). A session-level advisory lock per wallet guarantees that two workers (or a worker and
 `walletsync sync`) never sync the same wallet at once.
 """
 
@@ -23,6 +22,7 @@ from walletsync.db.engine import Database
 from walletsync.errors import ConflictError, WalletsyncError
 from walletsync.events.emit import emit_sync_completed, emit_sync_failed
 from walletsync.indexing import state
+from walletsync.indexing.pipeline import Failed, PageQueue, Prepared, store_pages
 from walletsync.indexing.rollback import reconcile
 from walletsync.indexing.sources import (
     CardanoSource,
@@ -31,14 +31,7 @@ from walletsync.indexing.sources import (
     TransactionSource,
 )
 from walletsync.indexing.staking import native_asset_id, read_staking, replace_staking
-from walletsync.indexing.store import (
-    AssetIds,
-    WalletTx,
-    already_linked,
-    store_batch,
-    store_transactions,
-    wallet_view,
-)
+from walletsync.indexing.store import AssetIds, already_linked, wallet_view
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
 from walletsync.providers.staking import StakePosition
@@ -74,18 +67,6 @@ class SyncReport:
     seen_transactions: int
     pages: int
     seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    views: list[WalletTx]
-    cursor: dict[str, object]
-    seen: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
 
 
 def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) -> TransactionSource:
@@ -247,7 +228,7 @@ async def _facts(
     cursor, retracted = await reconcile(db, wallet, source, cursor)
     if retracted and on_new_transactions is not None:
         await on_new_transactions(wallet.id)  # the wallet's facts changed: cached reads are stale
-    queue: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=PREFETCH_PAGES)
+    queue: PageQueue = asyncio.Queue(maxsize=PREFETCH_PAGES)
     asset_ids = AssetIds()
     # Metadata of each asset new to this run is looked up as soon as a transaction mentions it,
     # while the rest of the page is still being fetched (not one round trip after the page).
@@ -274,7 +255,7 @@ async def _facts(
                 todo = [ref for ref in page.refs if ref.tx_id not in linked]
                 txs = await source.fetch(todo, on_tx=on_tx)
                 await queue.put(
-                    _Prepared(
+                    Prepared(
                         views=[wallet_view(tx, owners, encode_raw=store_raw) for tx in txs],
                         cursor=source.settle(page, txs),
                         seen=len(page.refs),
@@ -282,77 +263,39 @@ async def _facts(
                 )
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             # (CancelledError is not caught: the consumer cancels us when it stops early.)
-            await queue.put(_Failed(exc))
+            await queue.put(Failed(exc))
             return
         await queue.put(None)
 
-    # Stage two: each page's `transactions` rows commit on a connection of their own while the
-    # previous page's own transaction is still running (see `upsert_ahead`).
-    ready: asyncio.Queue[_Prepared | _Failed | None] = asyncio.Queue(maxsize=1)
-    in_flight: dict[int, set[str]] = {}  # page number -> its tx ids, until its own commit
-
-    async def upsert_ahead() -> None:
-        number = 0
-        try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, _Failed):
-                    await ready.put(item)
-                    return
-                # Rows an earlier page still in flight also holds were committed by that page's own
-                # upsert, and skipping them keeps the two transactions' rows disjoint: neither can
-                # wait on a row lock the other holds (no deadlock).
-                busy = set().union(*in_flight.values())
-                ids = {view.tx.tx_id for view in item.views}
-                fresh = [view for view in item.views if view.tx.tx_id not in busy]
-                async with db.write() as conn:
-                    await store_transactions(
-                        conn, wallet.chain, fresh, store_raw=settings.store_raw_transactions
-                    )
-                number += 1
-                in_flight[number] = ids
-                await ready.put(item)
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            await ready.put(_Failed(exc))
-            return
-        await ready.put(None)
+    async def asset_infos(keys: list[str]) -> list[AssetInfo]:
+        return [info for key in keys if (info := await asset_lookups[key]) is not None]
 
     new_total = seen_total = pages = 0
+
+    async def on_stored(new: int, seen: int) -> None:
+        nonlocal new_total, seen_total, pages
+        pages += 1
+        new_total += new
+        seen_total += seen
+        if new and on_new_transactions is not None:
+            await on_new_transactions(wallet.id)
+        if progress is not None:
+            progress(new_total, seen_total)
+
     producer = asyncio.create_task(produce(), name=f"sync-produce-{wallet.id}")
-    upserter = asyncio.create_task(upsert_ahead(), name=f"sync-upsert-{wallet.id}")
     try:
-        while (item := await ready.get()) is not None:
-            if isinstance(item, _Failed):
-                raise item.error
-            # Only assets this run has not stored or found yet (one insert, not one per page).
-            keys = sorted(
-                asset_ids.missing(wallet.chain, {asset for view in item.views for asset in view.amounts})
-            )
-            infos = [info for key in keys if (info := await asset_lookups[key]) is not None]
-            async with db.write() as conn:
-                await asset_ids.insert(conn, infos)
-                new = await store_batch(
-                    conn,
-                    wallet_id=wallet.id,
-                    chain=wallet.chain,
-                    address=wallet.address,
-                    batch=item.views,
-                    asset_ids=asset_ids,
-                    cursor=item.cursor,
-                    store_raw=settings.store_raw_transactions,
-                    transactions_stored=True,
-                )
-            pages += 1
-            in_flight.pop(pages, None)
-            new_total += new
-            seen_total += item.seen
-            if new and on_new_transactions is not None:
-                await on_new_transactions(wallet.id)
-            if progress is not None:
-                progress(new_total, seen_total)
+        await store_pages(
+            db,
+            wallet,
+            queue,
+            asset_ids=asset_ids,
+            asset_infos=asset_infos,
+            store_raw=store_raw,
+            on_stored=on_stored,
+        )
     finally:
         producer.cancel()
-        upserter.cancel()
         for task in asset_lookups.values():
             task.cancel()
-        await asyncio.gather(producer, upserter, *asset_lookups.values(), return_exceptions=True)
+        await asyncio.gather(producer, *asset_lookups.values(), return_exceptions=True)
     return new_total, seen_total, pages
