@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from walletsync.config import Chain, ProviderConfig
+from tests.unit.providers.client_fakes import make_config
+from walletsync.config import Chain
 from walletsync.providers import solana
 from walletsync.providers.http import ResilientClient
 from walletsync.simulator import Ledger, SimulatorServer
@@ -50,21 +51,7 @@ def collector_off() -> Iterator[None]:
 async def test_decoded_bodies_do_not_wait_for_the_garbage_collector(
     simulator: SimulatorServer, ledger: Ledger, collector_off: None
 ) -> None:
-    config = ProviderConfig(
-        name="solana",
-        urls=(simulator.url("solana"),),
-        api_key=None,
-        rate=10_000.0,
-        burst=1000,
-        max_concurrency=4,
-        timeout_s=10.0,
-        max_attempts=2,
-        backoff_initial_s=0.05,
-        backoff_max_s=0.5,
-        breaker_failure_threshold=5,
-        breaker_cooldown_s=1.0,
-        metadata_cache_ttl_s=60.0,
-    )
+    config = make_config(urls=(simulator.url("solana"),), timeout_s=10.0, max_attempts=2)
     signatures = sorted(ledger.wallet_tx_ids(Chain.SOLANA, ledger.solana_wallets[0]))
     batch = [
         {
