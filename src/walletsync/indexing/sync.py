@@ -2,8 +2,9 @@
 
 Listing and fetching run ahead of storing by a bounded number of pages (`PREFETCH_PAGES`), so the
 network and the database work at the same time while memory stays bounded whatever the wallet's
-size. Storing overlaps consecutive pages too, committing them in order (`indexing.pipeline`). A session-level advisory lock per wallet guarantees that two workers (or a worker and
-`walletsync sync`) never sync the same wallet at once.
+size. Storing runs in two stages that overlap consecutive pages and commit them in order
+(`indexing.pipeline`). A session-level advisory lock per wallet guarantees that two workers (or a
+worker and `walletsync sync`) never sync the same wallet at once.
 """
 
 from __future__ import annotations
