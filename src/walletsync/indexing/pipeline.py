@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from walletsync.db.engine import Database
-from walletsync.indexing.store import AssetIds, WalletTx, link_batch, store_linked, store_transactions
+from walletsync.indexing.store import AssetIds, WalletTx, store_transactions, store_wallet_facts
 from walletsync.providers.types import AssetInfo
 from walletsync.wallets.repository import WalletRow
 
@@ -88,14 +88,12 @@ async def store_pages(
         infos = await asset_infos(sorted(asset_ids.missing(wallet.chain, mentioned)))
         async with db.write() as conn:
             await asset_ids.insert(conn, infos)
-            new = await link_batch(conn, wallet_id=wallet.id, chain=wallet.chain, batch=item.views)
-            return await store_linked(
+            return await store_wallet_facts(
                 conn,
                 wallet_id=wallet.id,
                 chain=wallet.chain,
                 address=wallet.address,
                 batch=item.views,
-                new=new,
                 asset_ids=asset_ids,
                 cursor=item.cursor,
             )

@@ -149,27 +149,34 @@ async def store_batch(
     """Store `batch` for the wallet and advance its cursor; return how many txs were new to it.
 
     Assets referenced by the batch must already be in `asset_ids` (see `AssetIds.insert`). The
-    sync runs the same three steps (`store_transactions`, `link_batch`, `store_linked`) as
-    overlapping stages (`indexing.pipeline`).
+    sync runs the same two steps (`store_transactions`, then `store_wallet_facts`) as overlapping
+    stages (`indexing.pipeline`).
     """
     await store_transactions(conn, chain, batch, store_raw=store_raw)
-    new = await link_batch(conn, wallet_id=wallet_id, chain=chain, batch=batch)
-    return await store_linked(
+    return await store_wallet_facts(
         conn,
         wallet_id=wallet_id,
         chain=chain,
         address=address,
         batch=batch,
-        new=new,
         asset_ids=asset_ids,
         cursor=cursor,
     )
 
 
-async def link_batch(
-    conn: AsyncConnection, *, wallet_id: int, chain: Chain, batch: Sequence[WalletTx]
-) -> list[WalletTx]:
-    """Link the wallet to each transaction of `batch`; return those it was not linked to before."""
+async def store_wallet_facts(
+    conn: AsyncConnection,
+    *,
+    wallet_id: int,
+    chain: Chain,
+    address: str,
+    batch: Sequence[WalletTx],
+    asset_ids: AssetIds,
+    cursor: dict[str, Any],
+) -> int:
+    """The wallet's side of `batch`, its `transactions` rows already stored: the links, the deltas
+    and events of the transactions new to the wallet, and the advanced cursor. Returns how many
+    were new."""
     new_ids = set(
         await insert_ignore_returning(
             conn,
@@ -180,22 +187,7 @@ async def link_batch(
             same={"wallet_id": wallet_id, "chain": chain.value},
         )
     )
-    return [item for item in batch if item.tx.tx_id in new_ids]
-
-
-async def store_linked(
-    conn: AsyncConnection,
-    *,
-    wallet_id: int,
-    chain: Chain,
-    address: str,
-    batch: Sequence[WalletTx],
-    new: Sequence[WalletTx],
-    asset_ids: AssetIds,
-    cursor: dict[str, Any],
-) -> int:
-    """The rest of `store_batch` once `link_batch` has told which of `batch` are `new`: their balance
-    deltas and events, and the advanced cursor. Returns `len(new)`."""
+    new = [item for item in batch if item.tx.tx_id in new_ids]
     await insert_ignore(
         conn,
         balance_deltas,
