@@ -20,6 +20,7 @@ transactions waiting on each other through shared rows and a small pool).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -61,21 +62,19 @@ async def store_pages(
 ) -> None:
     """Store every page of `pages` (until None; a `Failed` raises its error) for `wallet`."""
     ready: PageQueue = asyncio.Queue(maxsize=1)
-    in_flight: dict[int, set[str]] = {}  # page number -> its tx ids, until its own commit
+    in_flight: deque[set[str]] = deque()  # tx ids of each upserted page, oldest first, until it commits
 
     async def upsert_ahead() -> None:
-        number = 0
         try:
             while (item := await pages.get()) is not None:
                 if isinstance(item, Failed):
                     await ready.put(item)
                     return
-                busy = set().union(*in_flight.values())
+                busy = set().union(*in_flight)
                 fresh = [view for view in item.views if view.tx.tx_id not in busy]
                 async with db.write() as conn:
                     await store_transactions(conn, wallet.chain, fresh, store_raw=store_raw)
-                number += 1
-                in_flight[number] = {view.tx.tx_id for view in item.views}
+                in_flight.append({view.tx.tx_id for view in item.views})
                 await ready.put(item)
         except Exception as exc:  # noqa: BLE001 - handed to the writer, which re-raises it
             await ready.put(Failed(exc))
@@ -99,14 +98,12 @@ async def store_pages(
             )
 
     upserter = asyncio.create_task(upsert_ahead(), name=f"sync-upsert-{wallet.id}")
-    committed = 0
     try:
         while (item := await ready.get()) is not None:
             if isinstance(item, Failed):
                 raise item.error
             new = await write(item)
-            committed += 1
-            in_flight.pop(committed, None)
+            in_flight.popleft()  # pages are written in the order they were upserted
             await on_stored(new, item.seen)
     finally:
         upserter.cancel()
