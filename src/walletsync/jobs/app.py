@@ -80,8 +80,10 @@ async def open_app(database_url: str, *, max_pool_size: int = 10) -> AsyncIterat
         kwargs={"application_name": "walletsync-jobs"},
     )
     with app.replace_connector(connector):
-        await app.open_async()
         try:
+            # Inside the try: a cancellation while the pool opens must still close it, or its
+            # worker tasks (which outlive a cancellation by design) keep the event loop from ending.
+            await app.open_async()
             yield app
         finally:
             await app.close_async()
