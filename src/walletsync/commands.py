@@ -4,7 +4,6 @@ so it stays a list of thin command functions."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 import structlog
@@ -116,6 +115,7 @@ async def serve_services(
 
     from walletsync.api.app import create_app
     from walletsync.jobs.worker import run_worker
+    from walletsync.signals import termination_requested
 
     config = uvicorn.Config(
         create_app(services.settings, database=services.db, services=services),
@@ -126,23 +126,25 @@ async def serve_services(
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    stop_worker = asyncio.Event()
     worker = asyncio.create_task(
-        run_worker(services, concurrency=concurrency, install_signal_handlers=False), name="worker"
+        run_worker(services, concurrency=concurrency, install_signal_handlers=False, stop=stop_worker),
+        name="worker",
     )
 
     def worker_ended(task: asyncio.Task[None]) -> None:
         # The worker only ends by itself when it gave up on the database: stop the API too, so the
         # process exits non-zero (the error is raised below) and its supervisor restarts it.
-        if not task.cancelled():
+        if not stop_worker.is_set():
             server.should_exit = True
 
     worker.add_done_callback(worker_ended)
     log.info("serve.started", host=host, port=port, concurrency=concurrency)
-    if console is not None and services.settings.dashboard_enabled:
-        await print_signin_link(services, host=host, port=port, console=console)
     try:
-        await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
+        if console is not None and services.settings.dashboard_enabled:
+            await print_signin_link(services, host=host, port=port, console=console)
+        if not termination_requested():  # a SIGTERM while starting, its cancellation lost on the way
+            await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
     finally:
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker  # re-raises the worker's error (DatabaseUnavailableError: exit 75)
+        stop_worker.set()  # not cancelled: a cancellation can be lost while the worker starts
+        await worker  # re-raises the worker's error (DatabaseUnavailableError: exit 75)

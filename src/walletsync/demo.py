@@ -30,6 +30,7 @@ from walletsync.portfolio.balances import LIQUID, Balance, wallet_balances
 from walletsync.providers.types import NATIVE
 from walletsync.runtime import prepare_database
 from walletsync.services import Services, open_services
+from walletsync.signals import run_until_signalled
 from walletsync.wallets.repository import WalletExistsError, WalletRow, add_wallet, find_wallet
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def run_demo(
         target = prepare_database(settings)
         console.print(f"[bold]database[/]: {target.describe(settings)}")
         addresses = _demo_addresses(simulator)
-        return asyncio.run(
+        return run_until_signalled(
             _demo(
                 settings,
                 target.url,

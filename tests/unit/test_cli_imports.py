@@ -36,12 +36,12 @@ VERSION_WALLETSYNC = [
     "walletsync.cli.jobs",
     "walletsync.cli.prices",
     "walletsync.cli.serve",
-    "walletsync.cli.signals",
     "walletsync.cli.text",  # escapes user text for the terminal (re + rich.text, both loaded anyway)
     "walletsync.cli.usage",
     "walletsync.cli.wallets",
     "walletsync.cli.webhooks",
     "walletsync.errors",
+    "walletsync.signals",
 ]
 # typer and rich (the command line itself); pydantic and its helpers come from typer, which coerces
 # option values through pydantic TypeAdapters (typer >= 0.2x), not from walletsync's settings.

@@ -124,7 +124,7 @@ async def with_db(settings: Settings, url: str, body: Callable[[Database], Await
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion (commands are sync; the work is async)."""
-    import asyncio  # here, not at the top: `version` and `--help` never start an event loop
+    """Run a coroutine to completion (commands are sync; the work is async); SIGTERM cancels it."""
+    from walletsync.signals import run_until_signalled
 
-    return asyncio.run(coro)
+    return run_until_signalled(coro)

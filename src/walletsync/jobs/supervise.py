@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
+from typing import Protocol
 
 import psycopg
 import structlog
@@ -48,46 +49,80 @@ class Ended(Enum):
 
 @contextlib.contextmanager
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set `stop` (running jobs then finish before the worker returns)."""
+    """SIGINT/SIGTERM set `stop` (running jobs then finish before the worker returns).
+
+    A SIGTERM that `walletsync.signals` already took (it came while the process started) sets
+    `stop` at once: its cancellation of the command may have been swallowed on the way here.
+
+    The handlers found are put back afterwards: asyncio's `remove_signal_handler` would leave SIGTERM
+    at its default (die on the spot: no `finally`, the embedded PostgreSQL left running).
+    """
+    from walletsync.signals import termination_requested
+
+    if termination_requested():  # SIGTERM arrived while the process started: it still counts
+        stop.set()
     loop = asyncio.get_running_loop()
-    installed = []
+    installed = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
+            installed[sig] = previous
     try:
         yield
     finally:
-        for sig in installed:
+        for sig, previous in installed.items():
             loop.remove_signal_handler(sig)
+            if previous is not None:  # None: set outside Python, nothing to put back
+                signal.signal(sig, previous)
 
 
-async def run_once(run: Callable[[], Awaitable[None]], stop: asyncio.Event, *, wait: bool) -> Ended:
+class Stoppable(Protocol):
+    """A Procrastinate `Worker`: `run()` until `stop()` is called (running jobs then finish)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+async def run_once(worker: Stoppable, stop: asyncio.Event, *, wait: bool) -> Ended:
     """Run the worker once; say why it ended. Cancelling this stops the worker gracefully first."""
-    worker = asyncio.ensure_future(run())
+    running = asyncio.ensure_future(worker.run())
     stopper = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({running, stopper}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        await _stop(worker)
+        await _stop(worker, running)
         raise
     finally:
         stopper.cancel()
-    if not worker.done():  # stop requested
-        await _stop(worker)
+    if not running.done():  # stop requested
+        await _stop(worker, running)
         return Ended.STOPPED
-    error = worker.exception()
+    error = running.exception()
     if error is None and not wait:
         return Ended.DRAINED
     log.warning("worker.lost", error=one_line(error) if error else "a side task failed")
     return Ended.LOST
 
 
-async def _stop(worker: asyncio.Future[None]) -> None:
-    """Cancel the worker (Procrastinate lets running jobs finish) and wait for it."""
-    worker.cancel()
+async def _stop(worker: Stoppable, running: asyncio.Future[None]) -> None:
+    """Ask the worker to stop (running jobs finish) and wait for it; cancel it if this is cancelled.
+
+    Asked, not cancelled: on Python 3.11 `asyncio.wait_for` swallows a cancellation that lands as
+    its inner future completes (bpo-42130), and psycopg_pool waits for connections that way; a
+    worker cancelled while it registered itself ran on after SIGTERM until it was killed. `stop()`
+    sets an event the worker's loop checks. (The worker clears that event in its first step, which
+    asyncio always runs before this: `running` was scheduled first.)
+    """
+    worker.stop()
     try:
-        await worker
+        await asyncio.wait({running})
+    except asyncio.CancelledError:
+        running.cancel()  # asked again while stopping: end the running jobs too
+        raise
+    try:
+        running.result()
     except asyncio.CancelledError:
         pass
     except Exception as exc:  # noqa: BLE001 - stopping anyway; the database may be the reason

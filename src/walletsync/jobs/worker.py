@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 
 import procrastinate
+import procrastinate.worker
 import structlog
 
 from walletsync.db.engine import Database
@@ -74,8 +75,12 @@ async def run_worker(
     queues: Iterable[str] | None = None,
     install_signal_handlers: bool = True,
     wait: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Process jobs until stopped (SIGINT/SIGTERM, or cancellation); with wait=False, until the queue is empty.
+    """Process jobs until stopped (SIGINT/SIGTERM, `stop` set, or cancellation); with wait=False, until the queue is empty.
+
+    Setting `stop` is the sure way for the caller: running jobs finish, then this returns. A
+    cancellation can be lost on Python 3.11 while the worker starts (`jobs.supervise._stop`).
 
     A worker that loses the database starts again once it answers (`jobs.supervise`); after
     WALLETSYNC_WORKER_RECONNECT_TIMEOUT seconds without it, `DatabaseUnavailableError` is raised.
@@ -83,7 +88,7 @@ async def run_worker(
     settings = services.settings
     RETRY_POLICY.max_attempts = settings.job_max_attempts
     chosen = list(queues) if queues else list(QUEUES)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     signals = stop_on_signals(stop) if install_signal_handlers else contextlib.nullcontext()
     async with open_app(services.db.direct_url, max_pool_size=concurrency + 3) as app:
         manager = app.job_manager
@@ -92,8 +97,12 @@ async def run_worker(
         async def on_retry_conflict(job_id: int) -> int | None:
             return await supersede(services.db, job_id, why="its attempt failed and a retry was due")
 
-        async def run() -> None:
-            await app.run_worker_async(
+        def new_worker() -> procrastinate.worker.Worker:
+            # What `app.run_worker_async` builds (walletsync's app has no import paths and no worker
+            # defaults), kept in hand to be stopped with `stop()`: a cancellation can be lost
+            # (`jobs.supervise._stop`).
+            return procrastinate.worker.Worker(
+                app=app,
                 concurrency=concurrency,
                 queues=chosen,
                 wait=wait,
@@ -115,7 +124,7 @@ async def run_worker(
                 quick_restarts = 0
                 while True:
                     started = time.monotonic()
-                    if await run_once(run, stop, wait=wait) is not Ended.LOST:
+                    if await run_once(new_worker(), stop, wait=wait) is not Ended.LOST:
                         break
                     reconnected = await wait_for_database(
                         lambda: database_answers(services.db.direct_url),
