@@ -13,9 +13,10 @@ depends on what runs:
 
 - Synchronous code (starting the embedded server, migrating): `Terminated` is raised where the main
   thread is. `Terminated` is a SystemExit, so context managers close and `atexit` stops the server.
-- An event loop started by `run_until_signalled` (every async command): the loop's main task is
-  cancelled, exactly as `asyncio.run` does for Ctrl-C, and `run_until_signalled` raises `Terminated`
-  once the task has unwound. Raising inside the loop instead lands the exception in whatever task
+- An event loop started by `run_until_signalled` (`cli.common.run_async` and `demo`: every command
+  but `api`, whose loop uvicorn runs with its own handler installed throughout, and the brief loops
+  of `doctor` and `restore`): the loop's main task is cancelled, exactly as `asyncio.run` does for
+  Ctrl-C, and `run_until_signalled` raises `Terminated` once the task has unwound. Raising inside the loop instead lands the exception in whatever task
   happens to run, a connection pool's worker say: that task dies half-way and the shutdown that
   follows can wait for it forever (a worker signalled while its pool opened hung until SIGKILL).
   A second signal while the first unwinds raises `Terminated` at once, like a second Ctrl-C.
