@@ -26,6 +26,7 @@ import structlog
 
 from walletsync.db.engine import libpq_url
 from walletsync.errors import WalletsyncError
+from walletsync.signals import termination_requested
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +58,6 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     The handlers found are put back afterwards: asyncio's `remove_signal_handler` would leave SIGTERM
     at its default (die on the spot: no `finally`, the embedded PostgreSQL left running).
     """
-    from walletsync.signals import termination_requested
-
     if termination_requested():  # SIGTERM arrived while the process started: it still counts
         stop.set()
     loop = asyncio.get_running_loop()
