@@ -1,8 +1,9 @@
 """One HTTP exchange with one provider endpoint: the request on the wire, and its answer as a body or
 a typed `ProviderError` (step 5 of the resilient client's call, `providers.http`).
 
-Bounded by `timeout_s` in total (httpx's connect timeout is half of it, so an unreachable endpoint is
-recognised as "never sent"); the adapter's `ErrorClassifier` reads the answer. Whether the server may
+Bounded by `timeout_s` in total (the connection has half of it, so an unreachable endpoint is
+recognised as "never sent"); the bytes travel over a `providers.wire.Wire` (aiohttp, or httpx with an
+injected transport), and the adapter's `ErrorClassifier` reads the answer. Whether the server may
 have processed the request (`Outcome.maybe_sent`) decides if a non-idempotent call may be retried.
 """
 
@@ -18,7 +19,6 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from walletsync.config import ProviderConfig
 from walletsync.providers.endpoints import Endpoint
 from walletsync.providers.errors import (
     MalformedResponseError,
@@ -30,6 +30,7 @@ from walletsync.providers.errors import (
 from walletsync.providers.redact import Scrubber
 from walletsync.providers.request import Outcome, Request, decode_json
 from walletsync.providers.types import ErrorClassifier
+from walletsync.providers.wire import Wire, WireFailure
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -42,40 +43,13 @@ def encode_json(body: Any) -> bytes:
         return json.dumps(body).encode()
 
 
-KEEPALIVE_POOL_CAP = 16
-
-
-def http_client(
-    config: ProviderConfig,
-    headers: Mapping[str, str] | None,
-    transport: httpx.AsyncBaseTransport | None,
-) -> httpx.AsyncClient:
-    """The one `httpx.AsyncClient` of a provider's resilient client."""
-    return httpx.AsyncClient(
-        transport=transport,
-        headers={"Accept": "application/json", "User-Agent": "walletsync", **(headers or {})},
-        timeout=httpx.Timeout(config.timeout_s, connect=config.timeout_s / 2),
-        limits=httpx.Limits(
-            max_connections=config.max_concurrency + len(config.urls),
-            # Re-measured with httpx 0.28.1 / httpcore 1.0.9 (bench/sync_latency.py, 160 requests at
-            # concurrency 100): with the cap at 100 the second wave of 60 requests took up to 3.7 s
-            # and the client 1.5-1.9 s of CPU, against 0.3-0.45 s at 16. httpcore's pool hands one
-            # idle HTTP/1.1 connection to every waiting request at once and the losers re-queue,
-            # each pass O(connections x requests) (encode/httpcore#1035, pydantic/httpx2#1075):
-            # idle connections are what a burst stalls on, new ones are not.
-            max_keepalive_connections=min(config.max_concurrency, KEEPALIVE_POOL_CAP),
-        ),
-        follow_redirects=False,
-    )
-
-
 class Exchanger:
     """Sends a `Request` to an `Endpoint` and classifies the answer."""
 
     def __init__(
         self,
         provider: str,
-        http: httpx.AsyncClient,
+        wire: Wire,
         *,
         timeout_s: float,
         classify: ErrorClassifier,
@@ -83,7 +57,7 @@ class Exchanger:
         default_params: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.http = http
+        self.wire = wire
         self._timeout_s = timeout_s
         self._classify = classify
         self._scrubber = scrubber
@@ -93,62 +67,40 @@ class Exchanger:
     async def exchange(self, request: Request, endpoint: Endpoint) -> tuple[Outcome, int | None]:
         """One HTTP exchange: the decoded body or the typed error, and the status when there was one."""
         url = self.url(endpoint, request)
+        if request.content is not None:
+            content, headers = request.content, request.headers
+        elif request.method == "POST":
+            # Encoded with orjson: the stdlib encoder was a visible cost on 250-call JSON-RPC
+            # batches (3% of a backfill's CPU under py-spy).
+            content, headers = encode_json(request.body), JSON_HEADERS
+        else:
+            content, headers = None, None
         try:
             async with asyncio.timeout(self._timeout_s):
-                if request.content is not None:
-                    built = self.http.build_request(
-                        request.method, url, content=request.content, headers=request.headers
-                    )
-                elif request.method == "POST":
-                    # Encoded with orjson: httpx's `json=` uses the stdlib encoder, a visible cost
-                    # on 250-call JSON-RPC batches (3% of a backfill's CPU under py-spy).
-                    built = self.http.build_request(
-                        request.method, url, content=encode_json(request.body), headers=JSON_HEADERS
-                    )
-                else:
-                    built = self.http.build_request(request.method, url)
-                response, content = await self._send(built)
-        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return self._failed(ProviderTimeoutError, "connect timeout", exc, endpoint, sent=False), None
-        except httpx.TimeoutException as exc:
-            return self._failed(ProviderTimeoutError, "read timeout", exc, endpoint, sent=True), None
+                answer = await self.wire.send(request.method, url, content=content, headers=headers)
+        except WireFailure as failure:
+            kind = ProviderTimeoutError if failure.timeout else ProviderConnectionError
+            return self._failed(kind, failure.what, failure.cause, endpoint, sent=failure.sent), None
         except TimeoutError as exc:
             detail = f"no answer within {self._timeout_s}s"
             return self._failed(ProviderTimeoutError, detail, exc, endpoint, sent=True), None
-        except httpx.ConnectError as exc:
-            return self._failed(ProviderConnectionError, "cannot connect", exc, endpoint, sent=False), None
-        except httpx.TransportError as exc:
-            return self._failed(ProviderConnectionError, "connection lost", exc, endpoint, sent=True), None
-        status = response.status_code
+        status = answer.status
         if request.content is not None:  # raw exchange: the status is the answer
-            raw_error = self._classify(status, None, response.headers)
+            raw_error = self._classify(status, None, answer.headers)
             if raw_error is None:
                 return Outcome(body=status), status
             return self._refused(raw_error, endpoint), status
         decoded = True
         try:
-            body: Any = decode_json(content)
+            body: Any = decode_json(answer.body)
         except (ValueError, RecursionError):
             body, decoded = None, False
-        error = self._classify(status, body, response.headers)
+        error = self._classify(status, body, answer.headers)
         if error is None and not decoded:
             error = MalformedResponseError(f"HTTP {status} with a body that is not JSON", http_status=status)
         if error is None:
             return Outcome(body=body), status
         return self._refused(error, endpoint), status
-
-    async def _send(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
-        """The response and its body, read here rather than kept on the response.
-
-        An httpx response and its stream refer to each other, so a response is freed only by the
-        garbage collector's full pass; a body kept on it (`response.content`) stayed in memory until
-        then: a 100,000-transaction backfill grew by about 2.5 MB per 1,000 transactions between
-        passes (600 kB per 250-call JSON-RPC batch)."""
-        response = await self.http.send(request, stream=True)
-        try:
-            return response, b"".join([chunk async for chunk in response.aiter_bytes()])
-        finally:
-            await response.aclose()
 
     def _refused(self, error: ProviderError, endpoint: Endpoint) -> Outcome:
         error.provider = error.provider or self.provider

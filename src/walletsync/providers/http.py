@@ -1,6 +1,6 @@
 """The resilient HTTP client every provider adapter uses (`ResilientClient`, implementing `JsonTransport`).
 
-One instance per provider, one `httpx.AsyncClient` inside. A call goes:
+One instance per provider, one HTTP connection pool inside. A call goes:
 
 1. metadata cache (`cache_ttl_s`): a fresh cached body is returned without a request; concurrent
    identical calls share one request (`providers.metadata_cache`);
@@ -13,8 +13,9 @@ One instance per provider, one `httpx.AsyncClient` inside. A call goes:
 4. rate limit: `cost` tokens from the provider's token bucket, shared by every process through Redis
    (`providers.ratelimit`). Tokens are taken after the endpoint choice, right before sending, because
    the bucket's schedule only holds if requests leave when their tokens fall due;
-5. the request, bounded by `timeout_s` in total (httpx's connect timeout is half of it, so an
-   unreachable endpoint is recognised as "never sent"); the adapter's `ErrorClassifier` reads the answer;
+5. the request, bounded by `timeout_s` in total (the connection has half of it, so an unreachable
+   endpoint is recognised as "never sent"), over aiohttp, or over httpx when the caller hands in an
+   httpx transport (`providers.wire`); the adapter's `ErrorClassifier` reads the answer;
 6. breaker accounting: 5xx, timeouts, connection errors and malformed bodies are endpoint failures;
    other answers (including 4xx) prove the endpoint alive; 429 is neutral: it does not open a
    breaker, since the limit is the provider's, not one endpoint's. A breaker opens on a failure rate
@@ -57,7 +58,7 @@ from walletsync.providers.breaker import utcnow
 from walletsync.providers.classify import default_classifier
 from walletsync.providers.endpoints import Endpoint, EndpointPool, EndpointState
 from walletsync.providers.errors import ProviderError, ProviderUnavailableError, RateLimitedError
-from walletsync.providers.exchange import KEEPALIVE_POOL_CAP, Exchanger, http_client
+from walletsync.providers.exchange import Exchanger
 from walletsync.providers.metadata_cache import TtlCache
 from walletsync.providers.ratelimit import LocalTokenBucket, RateLimiter
 from walletsync.providers.redact import Scrubber
@@ -72,9 +73,9 @@ from walletsync.providers.request import (
 from walletsync.providers.retry import Backoff
 from walletsync.providers.stats import ProviderStats
 from walletsync.providers.types import ErrorClassifier
+from walletsync.providers.wire import HttpxWire, Wire, http_client
 
 __all__ = [
-    "KEEPALIVE_POOL_CAP",
     "OnChange",
     "ResilientClient",
     "Sleep",
@@ -137,10 +138,10 @@ class ResilientClient:
             initial_states=initial_states,
             on_transition=self._books.on_transition,
         )
-        self._http = http_client(config, headers, transport)
+        self._wire = _wire(config, headers, transport)
         self._exchanger = Exchanger(
             config.name,
-            self._http,
+            self._wire,
             timeout_s=config.timeout_s,
             classify=classify,
             scrubber=scrubber,
@@ -203,7 +204,7 @@ class ResilientClient:
 
     async def aclose(self) -> None:
         await self.flush_state()
-        await self._http.aclose()
+        await self._wire.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -369,3 +370,14 @@ class ResilientClient:
                 self._books.scrub(f"{error_kind(error)}: {error.detail}")[:500], probe=probe
             )
         self._pool.notify()
+
+
+def _wire(
+    config: ProviderConfig, headers: Mapping[str, str] | None, transport: httpx.AsyncBaseTransport | None
+) -> Wire:
+    """httpx over the caller's transport (an SSRF guard, an ASGI app, a test's mock), else aiohttp."""
+    if transport is not None:
+        return HttpxWire(http_client(config, headers, transport))
+    from walletsync.providers.wire_aiohttp import AiohttpWire  # aiohttp only where it is used
+
+    return AiohttpWire(config, headers)

@@ -12,6 +12,7 @@ from walletsync.providers.classify import default_classifier
 from walletsync.providers.exchange import Exchanger
 from walletsync.providers.redact import Scrubber
 from walletsync.providers.request import Request
+from walletsync.providers.wire import HttpxWire
 
 ENDPOINTS = [
     "http://127.0.0.1:8080/blockfrost/api/v0",
@@ -46,7 +47,7 @@ def test_request_url_is_the_one_httpx_builds(endpoint: str) -> None:
     for defaults in DEFAULTS:
         exchanger = Exchanger(
             "p",
-            httpx.AsyncClient(),
+            HttpxWire(httpx.AsyncClient()),
             timeout_s=1.0,
             classify=default_classifier,
             scrubber=Scrubber(api_key=None, urls=[endpoint]),

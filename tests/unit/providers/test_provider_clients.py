@@ -46,5 +46,5 @@ async def test_clients_for_configured_providers_with_their_auth(tmp_path: Path) 
         }
     assert seen["bf.test"]["project_id"] == "mainnetPROJECT"
     assert seen["td.test"]["authorization"] == "apikey TDKEY123"
-    assert clients.get("blockfrost")._http.is_closed
-    assert clients.get("twelvedata")._http.is_closed
+    assert clients.get("blockfrost")._wire.client.is_closed  # type: ignore[attr-defined]
+    assert clients.get("twelvedata")._wire.client.is_closed  # type: ignore[attr-defined]

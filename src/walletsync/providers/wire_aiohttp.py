@@ -1,0 +1,73 @@
+"""`AiohttpWire`: the default `Wire` of a provider client (why aiohttp: `providers.wire`).
+
+What it keeps of httpx's behaviour, so nothing changes for a user when the transport does:
+
+- failures read the same: an unreachable host or a connection that cannot be had within half the
+  timeout is "never sent" (safe to retry even for a non-idempotent call); anything after the
+  connection is up (a dropped connection, a truncated or garbled answer) may have been processed;
+- proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` are honoured (`trust_env`), as httpx does;
+- no redirects are followed; gzip/deflate bodies are decompressed;
+- idle connections are dropped after 5 s (httpx's keep-alive expiry): servers such as uvicorn close
+  theirs at 5 s, and aiohttp re-sends on a stale connection only for GET, never for the JSON-RPC
+  POSTs.
+
+The session is made on first use, inside the running event loop that it then belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+
+from walletsync.config import ProviderConfig
+from walletsync.providers.wire import DEFAULT_HEADERS, WireAnswer, WireFailure
+
+KEEPALIVE_S = 5.0
+
+
+class AiohttpWire:
+    """A `Wire` over one `aiohttp.ClientSession` (made on first use)."""
+
+    def __init__(self, config: ProviderConfig, headers: Mapping[str, str] | None) -> None:
+        self._headers = {**DEFAULT_HEADERS, **(headers or {})}
+        self._limit = config.max_concurrency + len(config.urls)
+        self._connect_timeout_s = config.timeout_s / 2
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=KEEPALIVE_S),
+                headers=self._headers,
+                # The whole exchange is bounded by the caller; only the connection (including the
+                # wait for a pooled one) has its own bound, so that a timeout there means "never sent".
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout_s),
+                trust_env=True,
+                raise_for_status=False,
+            )
+        return session
+
+    async def send(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None
+    ) -> WireAnswer:
+        try:
+            async with self._open().request(
+                method, url, data=content, headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                return WireAnswer(response.status, response.headers, body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise WireFailure("connect timeout", sent=False, timeout=True, cause=exc) from exc
+        except aiohttp.ServerTimeoutError as exc:
+            raise WireFailure("read timeout", sent=True, timeout=True, cause=exc) from exc
+        except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as exc:
+            raise WireFailure("cannot connect", sent=False, timeout=False, cause=exc) from exc
+        except aiohttp.ClientError as exc:
+            raise WireFailure("connection lost", sent=True, timeout=False, cause=exc) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
