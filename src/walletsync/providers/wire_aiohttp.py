@@ -5,7 +5,9 @@ What it keeps of httpx's behaviour, so nothing changes for a user when the trans
 - failures read the same: an unreachable host or a connection that cannot be had within half the
   timeout is "never sent" (safe to retry even for a non-idempotent call); anything after the
   connection is up (a dropped connection, a truncated or garbled answer) may have been processed;
-- proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` are honoured (`trust_env`), as httpx does;
+- proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` are honoured, as httpx does. Read once per
+  endpoint origin rather than with aiohttp's `trust_env`, which reads them (and `~/.netrc`) in a
+  thread on every request: 7% of the client's CPU and a thread hop per call in bench/http_burst.py;
 - no redirects are followed; gzip/deflate bodies are decompressed;
 - idle connections are dropped after 5 s (httpx's keep-alive expiry): servers such as uvicorn close
   theirs at 5 s, and aiohttp re-sends on a stale connection only for GET, never for the JSON-RPC
@@ -16,14 +18,18 @@ The session is made on first use, inside the running event loop that it then bel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from walletsync.config import ProviderConfig
 from walletsync.providers.wire import DEFAULT_HEADERS, WireAnswer, WireFailure
 
 KEEPALIVE_S = 5.0
+_ORIGIN = re.compile(r"[^:/?#]+://[^/?#]*")
 
 
 class AiohttpWire:
@@ -34,6 +40,20 @@ class AiohttpWire:
         self._limit = config.max_concurrency + len(config.urls)
         self._connect_timeout_s = config.timeout_s / 2
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+
+    def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy the environment names for `url`'s origin (None: connect directly)."""
+        matched = _ORIGIN.match(url)
+        origin = matched.group(0) if matched else url
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(URL(origin))
+            except LookupError:
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
 
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
@@ -44,7 +64,7 @@ class AiohttpWire:
                 # The whole exchange is bounded by the caller; only the connection (including the
                 # wait for a pooled one) has its own bound, so that a timeout there means "never sent".
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout_s),
-                trust_env=True,
+                trust_env=False,  # proxies: `_proxy`
                 raise_for_status=False,
             )
         return session
@@ -52,9 +72,16 @@ class AiohttpWire:
     async def send(
         self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None
     ) -> WireAnswer:
+        proxy, proxy_auth = self._proxy(url)
         try:
             async with self._open().request(
-                method, url, data=content, headers=headers, allow_redirects=False
+                method,
+                url,
+                data=content,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 body = await response.read()
                 return WireAnswer(response.status, response.headers, body)
