@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
@@ -31,7 +31,7 @@ import structlog
 
 from walletsync.config import Chain
 from walletsync.errors import WalletsyncError
-from walletsync.providers.cardano import CardanoAdapter
+from walletsync.providers.cardano import CardanoAdapter, normalize_cardano_tx, units_moved
 from walletsync.providers.errors import UpstreamNotFoundError
 from walletsync.providers.solana import SolanaAdapter
 from walletsync.providers.solana_parse import owned_token_accounts, token_decimals
@@ -44,8 +44,9 @@ CARDANO_PAGE = 100  # Blockfrost maximum `count`
 
 T = TypeVar("T")
 R = TypeVar("R")
-OnTx = Callable[[ChainTx], None]
-"""Told of each transaction as soon as it arrives (before the whole page is in)."""
+OnAssets = Callable[[Iterable[str]], None]
+"""Told, as soon as fetched data names them (before the whole page is in), of the assets whose
+balances the page may change for the source's owners (a superset is fine: it only starts lookups)."""
 
 
 class ChainNotConfiguredError(WalletsyncError):
@@ -76,7 +77,7 @@ class TransactionSource(Protocol):
 
     def pages(self, cursor: dict[str, Any] | None) -> AsyncIterator[Page]: ...
 
-    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]: ...
+    async def fetch(self, refs: Sequence[TxRef], *, on_assets: OnAssets | None = None) -> list[ChainTx]: ...
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]: ...
 
@@ -208,18 +209,18 @@ class SolanaSource:
             if finished:
                 return
 
-    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
+    async def fetch(self, refs: Sequence[TxRef], *, on_assets: OnAssets | None = None) -> list[ChainTx]:
         signatures = [ref.tx_id for ref in refs]
         size = self._batch_size
         batches = [signatures[i : i + size] for i in range(0, len(signatures), size)]
+        owners = await self.owners()
 
         def each(batch: list[ChainTx]) -> None:
             for tx in batch:
                 if tx.raw is not None:
                     self._decimals.update(token_decimals(tx.raw))
-            if on_tx is not None:
-                for tx in batch:
-                    on_tx(tx)
+            if on_assets is not None:
+                on_assets({d.asset for tx in batch for d in tx.deltas if d.owner in owners})
 
         results = await bounded_map(
             self._adapter.transactions, batches, concurrency=self._concurrency, on_result=each
@@ -347,13 +348,30 @@ class CardanoSource:
                 rewound["addresses"][address] = [height - 1, 0]
         return rewound
 
-    async def fetch(self, refs: Sequence[TxRef], *, on_tx: OnTx | None = None) -> list[ChainTx]:
-        return await bounded_map(
-            self._adapter.transaction,
-            [ref.tx_id for ref in refs],
-            concurrency=self._concurrency,
-            on_result=on_tx,
-        )
+    async def fetch(self, refs: Sequence[TxRef], *, on_assets: OnAssets | None = None) -> list[ChainTx]:
+        """Every transaction's UTxOs are asked for before any body: the UTxOs name the assets, so
+        their metadata lookups run beside the bodies instead of a round trip after the page (with
+        each pair fetched together, a page larger than one wave of calls found some assets only in
+        its last wave). `concurrency` transactions in flight are twice as many calls."""
+        tx_ids = [ref.tx_id for ref in refs]
+        owners = await self.owners()
+
+        def hint(utxos: Any) -> None:
+            if on_assets is not None:
+                on_assets(units_moved(utxos, owners))
+
+        async def call(item: tuple[bool, str]) -> Any:
+            is_utxos, tx_id = item
+            if is_utxos:
+                utxos = await self._adapter.tx_utxos(tx_id)
+                hint(utxos)
+                return utxos
+            return await self._adapter.tx_body(tx_id)
+
+        calls = [(True, tx_id) for tx_id in tx_ids] + [(False, tx_id) for tx_id in tx_ids]
+        bodies = await bounded_map(call, calls, concurrency=2 * self._concurrency)
+        n = len(tx_ids)
+        return [normalize_cardano_tx(bodies[n + i], bodies[i]) for i in range(n)]
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -36,7 +36,7 @@ from walletsync.indexing.store import AssetIds, already_linked, wallet_view
 from walletsync.providers.cardano import CardanoAdapter
 from walletsync.providers.solana import SolanaAdapter
 from walletsync.providers.staking import StakePosition
-from walletsync.providers.types import AssetInfo, ChainTx
+from walletsync.providers.types import AssetInfo
 from walletsync.wallets.repository import WalletRow, get_wallet
 
 log = structlog.get_logger(__name__)
@@ -241,10 +241,10 @@ async def _facts(
                 return None  # already in `assets`
         return (await source.asset_infos({key}))[0]
 
-    def on_tx(tx: ChainTx) -> None:
-        for delta in tx.deltas:
-            if delta.owner in owners and delta.asset not in asset_lookups:
-                asset_lookups[delta.asset] = asyncio.create_task(lookup(delta.asset))
+    def on_assets(keys: Iterable[str]) -> None:
+        for key in keys:
+            if key not in asset_lookups:
+                asset_lookups[key] = asyncio.create_task(lookup(key))
 
     store_raw = settings.store_raw_transactions
 
@@ -254,7 +254,7 @@ async def _facts(
                 async with db.primary.connect() as conn:
                     linked = await already_linked(conn, wallet.id, [ref.tx_id for ref in page.refs])
                 todo = [ref for ref in page.refs if ref.tx_id not in linked]
-                txs = await source.fetch(todo, on_tx=on_tx)
+                txs = await source.fetch(todo, on_assets=on_assets)
                 await queue.put(
                     Prepared(
                         views=[wallet_view(tx, owners, encode_raw=store_raw) for tx in txs],

@@ -93,6 +93,24 @@ def _asset_key(unit: str) -> str:
     return NATIVE if unit == LOVELACE else unit
 
 
+def units_moved(utxos: Any, owners: frozenset[str]) -> set[str]:
+    """Asset keys of every amount at `owners`' addresses among a `/txs/{hash}/utxos` body's inputs and
+    outputs: the assets the transaction may change their balances of (a superset: collateral,
+    reference inputs and net-zero moves included). Nothing for a body that is not one."""
+    units: set[str] = set()
+    if not isinstance(utxos, Mapping):
+        return units
+    for side in ("inputs", "outputs"):
+        entries = utxos.get(side)
+        for utxo in entries if isinstance(entries, list) else ():
+            if isinstance(utxo, Mapping) and utxo.get("address") in owners:
+                amounts = utxo.get("amount")
+                for amount in amounts if isinstance(amounts, list) else ():
+                    if isinstance(amount, Mapping) and isinstance(amount.get("unit"), str):
+                        units.add(_asset_key(amount["unit"]))
+    return units
+
+
 def normalize_cardano_tx(tx: Mapping[str, Any], utxos: Mapping[str, Any]) -> ChainTx:
     """`/txs/{hash}` and `/txs/{hash}/utxos` bodies of one transaction as a `ChainTx`.
 
@@ -211,11 +229,16 @@ class CardanoAdapter:
 
     async def transaction(self, tx_hash: str) -> ChainTx:
         """One transaction, its body and UTxOs fetched concurrently."""
-        path = f"/txs/{quote(tx_hash, safe='')}"
-        tx, utxos = await asyncio.gather(
-            self._transport.get_json(path), self._transport.get_json(f"{path}/utxos")
-        )
+        tx, utxos = await asyncio.gather(self.tx_body(tx_hash), self.tx_utxos(tx_hash))
         return normalize_cardano_tx(tx, utxos)
+
+    async def tx_body(self, tx_hash: str) -> Any:
+        """`/txs/{hash}`, as sent (one half of `normalize_cardano_tx`'s input)."""
+        return await self._transport.get_json(f"/txs/{quote(tx_hash, safe='')}")
+
+    async def tx_utxos(self, tx_hash: str) -> Any:
+        """`/txs/{hash}/utxos`, as sent (the other half)."""
+        return await self._transport.get_json(f"/txs/{quote(tx_hash, safe='')}/utxos")
 
     async def block_of(self, tx_hash: str) -> str | None:
         """The hash of the block holding `tx_hash` now, or None when the chain no longer has it."""
