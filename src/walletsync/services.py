@@ -70,6 +70,7 @@ def build_adapters(
             # Failed items of a getTransaction batch: as many attempts as a whole request gets.
             item_attempts=settings.provider_max_attempts,
             item_backoff_s=settings.provider_backoff_initial_s,
+            max_batch=clients.solana.safe_cost,
         )
         if clients.solana
         else None,

@@ -70,6 +70,26 @@ class SyncReport:
     seconds: float
 
 
+def batch_size(configured: int, cap: int | None) -> int:
+    """`WALLETSYNC_SYNC_BATCH_SIZE`, lowered to what the rate limit sends with slack (`cap`): a batch
+    costing the provider's whole burst conforms only when it arrives exactly on time."""
+    if cap is None or configured <= cap:
+        return configured
+    if _batch_capped.get(configured) != cap:
+        _batch_capped[configured] = cap
+        log.info(
+            "sync.batch_size.lowered",
+            configured=configured,
+            batch_size=cap,
+            reason="a batch this large leaves the provider's rate-limit bucket no slack "
+            "(raise WALLETSYNC_SOLANA_BURST if the provider allows it)",
+        )
+    return cap
+
+
+_batch_capped: dict[int, int] = {}  # logged once per process and setting
+
+
 def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) -> TransactionSource:
     if wallet.chain is Chain.SOLANA:
         if adapters.solana is None:
@@ -78,7 +98,7 @@ def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) 
             adapters.solana,
             wallet.address,
             concurrency=settings.sync_fetch_concurrency,
-            batch_size=settings.sync_batch_size,
+            batch_size=batch_size(settings.sync_batch_size, adapters.solana.max_batch),
         )
     if adapters.cardano is None:
         raise ChainNotConfiguredError("no Blockfrost endpoint configured (set BLOCKFROST_URLS)")

@@ -190,6 +190,12 @@ class ResilientClient:
     # --- health, lifecycle -----------------------------------------------------------------
 
     @property
+    def safe_cost(self) -> int:
+        """The largest call cost (JSON-RPC batch size) the rate limit can send with slack
+        (`RateLimiter.safe_cost`): batch no larger than this."""
+        return self._limiter.safe_cost
+
+    @property
     def metadata_ttl_s(self) -> float:
         """The configured TTL for slow-changing metadata (what adapters pass as `cache_ttl_s`)."""
         return self.config.metadata_cache_ttl_s

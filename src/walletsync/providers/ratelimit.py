@@ -73,6 +73,17 @@ class RateLimiter(Protocol):
         """Wait for `cost` tokens; return the seconds waited."""
         ...
 
+    @property
+    def safe_cost(self) -> int:
+        """The largest call cost that still leaves the provider's bucket its reserve on arrival.
+
+        A call costing the provider's whole burst (a JSON-RPC batch as large as the bucket) conforms
+        only if it arrives no earlier than the bucket is full again: its only slack is the rate
+        margin, 3% of its own cost in time (6 ms for 10 calls at 50/s), so ordinary arrival jitter
+        makes it a violation (bench/workers.py: 1-2 per run). Batches up to `safe_cost` keep the
+        reserve's slack (`jitter_s`)."""
+        ...
+
 
 def effective_limits(
     rate: float,
@@ -144,6 +155,10 @@ class LocalTokenBucket:
 
     def reserve(self, cost: int = 1) -> float:
         return self.gcra.reserve(cost, self._clock())
+
+    @property
+    def safe_cost(self) -> int:
+        return self.gcra.burst
 
     async def acquire(self, cost: int = 1) -> float:
         wait = self.reserve(cost)
@@ -220,6 +235,10 @@ class RedisTokenBucket:
             )
             self._fallback_shares = shares
         return self._fallback
+
+    @property
+    def safe_cost(self) -> int:
+        return self._burst
 
     @property
     def using_fallback(self) -> bool:

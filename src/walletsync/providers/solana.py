@@ -145,8 +145,11 @@ class SolanaAdapter:
         item_attempts: int = 4,
         item_backoff_s: float = 0.2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_batch: int | None = None,
     ) -> None:
         self._transport = transport
+        # The most calls a batch may hold (`ResilientClient.safe_cost`); None: no cap of our own.
+        self.max_batch = max_batch
         self._commitment = commitment
         self._metadata_cache_ttl_s = metadata_cache_ttl_s
         self._item_attempts = max(1, item_attempts)

@@ -39,6 +39,8 @@ NAME = display_name(URL)
 class FixedWaits:
     """A rate limiter that says each call waited the next of `waits` seconds (without waiting)."""
 
+    safe_cost = 1_000
+
     def __init__(self, waits: list[float]) -> None:
         self.waits = list(waits)
 

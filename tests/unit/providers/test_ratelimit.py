@@ -147,3 +147,31 @@ async def test_redis_down_falls_back_to_the_local_bucket_and_logs_once() -> None
     assert bucket.using_fallback
     events = [e["event"] for e in logs]
     assert events.count("provider.ratelimit.redis_unavailable") == 1
+
+
+async def test_batches_up_to_safe_cost_absorb_arrival_jitter_and_full_burst_batches_do_not() -> None:
+    """A batch costing the provider's whole burst conforms only if it arrives exactly on time: with
+    0-20 ms of network jitter (under the 100 ms reserve) such batches are rejected now and then, while
+    batches of `safe_cost` never are. The provider is `bucket_violations`, checking at arrival."""
+    rejected: dict[int, int] = {}
+    for cost in (10, 5):
+        clock = FakeClock()
+        bucket = LocalTokenBucket(50.0, 10, clock=clock, sleep=clock.sleep)
+        assert bucket.safe_cost == 5  # 10 minus 100 ms of tokens at 50/s
+        rng = random.Random(7)
+        sends: list[tuple[float, int]] = []
+        for _ in range(2_000 // cost):
+            await bucket.acquire(cost)
+            sends.append((clock.now + rng.uniform(0.0, 0.02), cost))
+        rejected[cost] = bucket_violations(sends, 50.0, 10)
+    assert rejected[10] > 0
+    assert rejected[5] == 0
+
+
+def test_safe_cost_is_the_burst_less_the_reserve() -> None:
+    assert LocalTokenBucket(10.0, 100).safe_cost == 99  # the Solana defaults: 100 ms is one token
+    assert LocalTokenBucket(50.0, 1).safe_cost == 1
+    redis = Redis.from_url("redis://127.0.0.1:1")  # never contacted
+    shared = RedisTokenBucket(redis, "k", 50.0, 10, jitter_s=SHARED_JITTER_S)
+    assert shared.safe_cost == 1  # 250 ms is 12.5 tokens at 50/s: all but one of 10 kept back
+    assert RedisTokenBucket(redis, "k", 10.0, 100, jitter_s=SHARED_JITTER_S).safe_cost == 97
