@@ -1,18 +1,16 @@
 """What the provider client itself adds to a burst: 160 Blockfrost calls at concurrency 100, 200 ms each.
 
 This is the transaction-fetch phase of `bench/sync_latency.py` (80 transactions, each `/txs/{hash}`
-and `/txs/{hash}/utxos`) without the database: the resilient client (`providers.http`, httpx under
-it) against the simulator in its own process, with Blockfrost's limits enforced there (10/s, burst
-500). The bound is latency and concurrency alone: ceil(160 / 100) round trips of 200 ms = 0.4 s.
-What is above it is the client's CPU, which is on the critical path: each answer of the first wave
-must be processed before the request it frees can start.
+and `/txs/{hash}/utxos`) without the database: the resilient client (`providers.http`, aiohttp under
+it: `providers.wire_aiohttp`) against the simulator in its own process, with Blockfrost's limits
+enforced there (10/s, burst 500). The bound is latency and concurrency alone: ceil(160 / 100) round
+trips of 200 ms = 0.4 s. What is above it is the client's CPU, which is on the critical path: each
+answer of the first wave must be processed before the request it frees can start.
 
-Measured 2026-11-30 00:40 UTC (2-core VM, load 1.0, three runs of four bursts, each beside the
-same script with `httpx_aiohttp.AiohttpTransport` injected as the client's transport, a one-off
-change not kept): walletsync's client 0.71-0.75 s, 2.3-2.5 ms of CPU per call; through aiohttp's
-connection pool 0.55-0.60 s, 1.2-1.3 ms per call; a bare aiohttp session 0.43-0.45 s, 0.4 ms per call.
-The difference is httpcore's pool, whose work per request grows with the connections it holds
-(encode/httpcore#1035).
+History (2-core VM, quiet; docs/benchmarks.md): over httpx 0.28.1 / httpcore 1.0.9 the client took
+0.65-0.75 s and 1.9-2.5 ms of CPU per call; a bare aiohttp session 0.43-0.45 s and 0.4 ms. Over
+aiohttp with `trust_env` (proxy variables read in a thread on every request) 0.55 s and 1.0 ms;
+reading them once per endpoint, 0.45-0.48 s and 0.42 ms.
 
 Usage: `.venv/bin/python bench/http_burst.py [--runs 5]`. The last line of output is one JSON object:
 {"burst_s": .., "bound_s": .., "ratio_to_bound": .., "client_cpu_s": .., "cpu_ms_per_call": ..,
