@@ -8,6 +8,9 @@ What it keeps of httpx's behaviour, so nothing changes for a user when the trans
 - proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` are honoured, as httpx does. Read once per
   endpoint origin rather than with aiohttp's `trust_env`, which reads them (and `~/.netrc`) in a
   thread on every request: 7% of the client's CPU and a thread hop per call in bench/http_burst.py;
+- TLS trusts what httpx trusted: certifi's roots, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set
+  (`httpx.create_ssl_context`; aiohttp alone would use the system store);
+- response header lines up to 16 KiB (aiohttp's default is 8 KiB; h11 took more);
 - no redirects are followed; gzip/deflate bodies are decompressed;
 - idle connections are dropped after 5 s (httpx's keep-alive expiry): servers such as uvicorn close
   theirs at 5 s, and aiohttp re-sends on a stale connection only for GET, never for the JSON-RPC
@@ -22,6 +25,7 @@ import re
 from collections.abc import Mapping
 
 import aiohttp
+import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
@@ -29,6 +33,7 @@ from walletsync.config import ProviderConfig
 from walletsync.providers.wire import DEFAULT_HEADERS, WireAnswer, WireFailure
 
 KEEPALIVE_S = 5.0
+HEADER_LIMIT = 16 * 1024
 _ORIGIN = re.compile(r"[^:/?#]+://[^/?#]*")
 
 
@@ -59,7 +64,11 @@ class AiohttpWire:
         session = self._session
         if session is None or session.closed:
             session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=KEEPALIVE_S),
+                connector=aiohttp.TCPConnector(
+                    limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=httpx.create_ssl_context()
+                ),
+                max_line_size=HEADER_LIMIT,
+                max_field_size=HEADER_LIMIT,
                 headers=self._headers,
                 # The whole exchange is bounded by the caller; only the connection (including the
                 # wait for a pooled one) has its own bound, so that a timeout there means "never sent".

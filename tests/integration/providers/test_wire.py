@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -313,3 +315,67 @@ async def test_proxy_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> 
     assert outcome.error is None
     assert outcome.body == {"via": "proxy"}
     assert asked == [b"GET http://provider.invalid/api/v0/txs/abc HTTP/1.1"]
+
+
+@pytest.fixture
+def self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 (its own issuer) and its key, made with the openssl CLI."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.parametrize("kind", WIRES)
+async def test_tls_trusts_ssl_cert_file_and_refuses_an_unknown_issuer(
+    kind: str, self_signed: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx does: certifi's roots unless SSL_CERT_FILE names others. An untrusted certificate
+    fails the handshake, before the request is sent."""
+    cert, key = self_signed
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"tls": True})
+
+    app = web.Application()
+    app.router.add_get("/api/v0/txs/abc", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/api/v0"
+    try:
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        [refused] = await _exchange(kind, url)
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        [trusted] = await _exchange(kind, url)
+    finally:
+        await runner.cleanup()
+    assert isinstance(refused.error, ProviderConnectionError), refused.error
+    assert not refused.maybe_sent
+    assert trusted.error is None
+    assert trusted.body == {"tls": True}
+
+
+@pytest.mark.parametrize("kind", WIRES)
+async def test_long_response_headers_are_read(kind: str, app_url: Any) -> None:
+    """A 12 KiB header line (large cookies behind some CDNs) is an answer, not a broken connection."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True}, headers={"X-Padding": "a" * 12_000})
+
+    app = web.Application()
+    app.router.add_get("/api/v0/txs/abc", handler)
+    [outcome] = await _exchange(kind, await app_url(app))
+    assert outcome.error is None, outcome.error
+    assert outcome.body == {"ok": True}
