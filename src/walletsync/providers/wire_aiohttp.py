@@ -21,7 +21,10 @@ The session is made on first use, inside the running event loop that it then bel
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import ssl
 from collections.abc import Mapping
 
 import aiohttp
@@ -37,6 +40,12 @@ HEADER_LIMIT = 16 * 1024
 _ORIGIN = re.compile(r"[^:/?#]+://[^/?#]*")
 
 
+@functools.cache
+def tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's context for these `SSL_CERT_FILE`/`SSL_CERT_DIR` values, shared by every wire."""
+    return httpx.create_ssl_context()
+
+
 class AiohttpWire:
     """A `Wire` over one `aiohttp.ClientSession` (made on first use)."""
 
@@ -45,6 +54,12 @@ class AiohttpWire:
         self._limit = config.max_concurrency + len(config.urls)
         self._connect_timeout_s = config.timeout_s / 2
         self._session: aiohttp.ClientSession | None = None
+        # Made here, not on the first call: loading the roots takes 25-30 ms of CPU.
+        self._ssl: ssl.SSLContext | bool = (
+            tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            if any(url.startswith("https:") for url in config.urls)
+            else True
+        )
         self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
@@ -65,7 +80,7 @@ class AiohttpWire:
         if session is None or session.closed:
             session = self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=httpx.create_ssl_context()
+                    limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=self._ssl
                 ),
                 max_line_size=HEADER_LIMIT,
                 max_field_size=HEADER_LIMIT,
