@@ -22,6 +22,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from tests.unit.providers.client_fakes import make_config
 from walletsync.config import ProviderConfig
 from walletsync.providers.classify import default_classifier
 from walletsync.providers.errors import (
@@ -42,21 +43,7 @@ WIRES = ["aiohttp", "httpx"]
 
 
 def _config(url: str) -> ProviderConfig:
-    return ProviderConfig(
-        name="blockfrost",
-        urls=(url,),
-        api_key="K",
-        rate=100.0,
-        burst=100,
-        max_concurrency=4,
-        timeout_s=TIMEOUT_S,
-        max_attempts=1,
-        backoff_initial_s=0.01,
-        backoff_max_s=0.01,
-        breaker_failure_threshold=5,
-        breaker_cooldown_s=1.0,
-        metadata_cache_ttl_s=1.0,
-    )
+    return make_config(name="blockfrost", urls=(url,), api_key="K", max_concurrency=4, timeout_s=TIMEOUT_S)
 
 
 def _wire(kind: str, url: str) -> Wire:
