@@ -16,11 +16,12 @@ import typer
 
 from walletsync.cli import apikeys, db, info, jobs, prices, serve, wallets, webhooks
 from walletsync.cli.common import err_console, is_service
-from walletsync.cli.usage import ClickException, patch_typer_help, report_click_error
+from walletsync.cli.usage import ClickException, patch_typer_coercion, patch_typer_help, report_click_error
 from walletsync.errors import WalletsyncError
 from walletsync.signals import Terminated, stop_on_termination_signals
 
 patch_typer_help()
+patch_typer_coercion()
 
 app = typer.Typer(
     rich_markup_mode=None,
