@@ -76,6 +76,14 @@ def build_adapters(
         else None,
         cardano=CardanoAdapter(clients.blockfrost, metadata_cache_ttl_s=ttl) if clients.blockfrost else None,
     )
+    if clients.solana and settings.sync_batch_size > clients.solana.safe_cost:
+        log.info(
+            "sync.batch_size.lowered",
+            configured=settings.sync_batch_size,
+            batch_size=clients.solana.safe_cost,
+            reason="a batch this large leaves the provider's rate-limit bucket no slack "
+            "(raise WALLETSYNC_SOLANA_BURST if the provider allows it)",
+        )
     market = TwelveDataAdapter(clients.twelvedata) if clients.twelvedata else None
     return adapters, market
 

@@ -369,9 +369,9 @@ class CardanoSource:
             return await self._adapter.tx_body(tx_id)
 
         calls = [(True, tx_id) for tx_id in tx_ids] + [(False, tx_id) for tx_id in tx_ids]
-        bodies = await bounded_map(call, calls, concurrency=2 * self._concurrency)
-        n = len(tx_ids)
-        return [normalize_cardano_tx(bodies[n + i], bodies[i]) for i in range(n)]
+        answers = await bounded_map(call, calls, concurrency=2 * self._concurrency)
+        n = len(tx_ids)  # answers: every UTxO body, then every transaction body, in `tx_ids` order
+        return [normalize_cardano_tx(answers[n + i], answers[i]) for i in range(n)]
 
     async def asset_infos(self, keys: set[str]) -> list[AssetInfo]:
         async def info(key: str) -> AssetInfo:

@@ -72,22 +72,9 @@ class SyncReport:
 
 def batch_size(configured: int, cap: int | None) -> int:
     """`WALLETSYNC_SYNC_BATCH_SIZE`, lowered to what the rate limit sends with slack (`cap`): a batch
-    costing the provider's whole burst conforms only when it arrives exactly on time."""
-    if cap is None or configured <= cap:
-        return configured
-    if _batch_capped.get(configured) != cap:
-        _batch_capped[configured] = cap
-        log.info(
-            "sync.batch_size.lowered",
-            configured=configured,
-            batch_size=cap,
-            reason="a batch this large leaves the provider's rate-limit bucket no slack "
-            "(raise WALLETSYNC_SOLANA_BURST if the provider allows it)",
-        )
-    return cap
-
-
-_batch_capped: dict[int, int] = {}  # logged once per process and setting
+    costing the provider's whole burst conforms only when it arrives exactly on time (the lowering
+    is logged where the cap is learnt, `services.build_adapters`)."""
+    return configured if cap is None else min(configured, cap)
 
 
 def make_source(wallet: WalletRow, adapters: ChainAdapters, settings: Settings) -> TransactionSource:
