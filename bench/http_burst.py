@@ -26,7 +26,7 @@ import math
 import statistics
 import time
 
-from walletsync.config import ProviderConfig
+from walletsync.config import load_settings
 from walletsync.logs import configure_logging
 from walletsync.providers.cardano import classify_error
 from walletsync.providers.http import ResilientClient
@@ -50,21 +50,13 @@ async def run(runs: int) -> dict[str, object]:
     )
     times, cpus, violations = [], [], 0
     with SimulatorServer(faults=faults, ledger_kwargs=ledger_kwargs, process=True) as sim:
-        config = ProviderConfig(
-            name="blockfrost",
-            urls=(sim.url("blockfrost"),),
-            api_key=None,
-            rate=10.0,
-            burst=500,
-            max_concurrency=CONCURRENCY,
-            timeout_s=10.0,
-            max_attempts=3,
-            backoff_initial_s=0.2,
-            backoff_max_s=5.0,
-            breaker_failure_threshold=5,
-            breaker_cooldown_s=10.0,
-            metadata_cache_ttl_s=0.0,
-        )
+        # Configured as a sync's client is (sync_latency.py's settings), defaults included.
+        config = load_settings(
+            blockfrost_urls=[sim.url("blockfrost")],
+            blockfrost_rate=10.0,
+            blockfrost_burst=500,
+            blockfrost_max_concurrency=CONCURRENCY,
+        ).provider_config("blockfrost")
         for _ in range(runs):  # a new client each run: connections are opened as a sync's would be
             sim.reset()
             async with ResilientClient(config, classify=classify_error) as client:
