@@ -119,14 +119,18 @@ class SimulatorApp:
         if kind == "rate_limited":
             await _send(send, provider.rate_limited(decision.retry_after_s))
             return
-        if decision.latency_s > 0:
-            await asyncio.sleep(decision.latency_s)
-        if kind == "timeout":
-            await _wait_disconnect(receive, decision.hang_s)
-            await _drop(send)
-        if kind == "server_error":
+        if kind in ("timeout", "server_error"):
+            if decision.latency_s > 0:
+                await asyncio.sleep(decision.latency_s)
+            if kind == "timeout":
+                await _wait_disconnect(receive, decision.hang_s)
+                await _drop(send)
             await _send(send, provider.server_error(decision.status))
             return
+        # The answer is computed on arrival and sent when the latency has passed, so `latency_ms`
+        # is the time a client waits, as with a real provider, not latency plus our own CPU: a
+        # burst of 100 calls due together would otherwise queue behind each other's handlers.
+        arrived = asyncio.get_running_loop().time()
         response = provider.handle(request)
         if response.status == 200 and response.content_type == "application/json":
             parsed = request.parsed if provider.name == "solana" else None
@@ -138,6 +142,9 @@ class SimulatorApp:
                 response = SimResponse(200, _HTML_ERROR, "text/html")
             else:
                 response = SimResponse(200, response.body[: max(1, len(response.body) // 2)])
+        remaining = decision.latency_s - (asyncio.get_running_loop().time() - arrived)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
         await _send(send, response)
 
     def admin(self, method: str, path: str, body: bytes) -> SimResponse:
