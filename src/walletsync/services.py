@@ -8,6 +8,7 @@ back on every breaker change; request counts go to `provider_stats` every
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from walletsync.providers.stats import ProviderStats
 from walletsync.providers.twelvedata import TwelveDataAdapter
 
 log = structlog.get_logger(__name__)
+WARM_CONNECTIONS = 4
+"""Pooled connections each process opens at start-up (`Database.warm`)."""
 
 
 @dataclass
@@ -100,7 +103,11 @@ async def open_services(
     try:
         stats = ProviderStats()  # this process's provider counts, flushed to `provider_stats`
         share = WorkerShare()  # live workers: each one's share of a rate limit while Redis is down
-        states = await load_endpoint_states(db)
+        # The connections a sync holds at once (the wallet's lock, the upsert ahead, the page
+        # writer, an asset lookup), opened beside the first read rather than on the first sync.
+        states, _ = await asyncio.gather(
+            load_endpoint_states(db), db.warm(min(WARM_CONNECTIONS, settings.database_pool_size))
+        )
         by_provider: dict[str, list[Any]] = {}
         for endpoint in states:
             by_provider.setdefault(endpoint.provider, []).append(endpoint)

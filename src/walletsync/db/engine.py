@@ -8,6 +8,7 @@ back to the primary.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from walletsync.config import Settings
+from walletsync.db.array_types import introspect_on_connect
 from walletsync.db.replicas import Replica, ReplicaSet, reading_after, replica_name
 
 
@@ -74,12 +76,17 @@ def engine_options(settings: Settings, *, application_name: str = "walletsync") 
         "pool_timeout": settings.database_pool_timeout_s,
         "pool_recycle": settings.database_pool_recycle_s,
         "pool_pre_ping": True,
+        "pool_use_lifo": True,
         "connect_args": connect_args,
     }
 
 
 def make_engine(url: str, settings: Settings, *, application_name: str = "walletsync") -> AsyncEngine:
-    return create_async_engine(async_url(url), **engine_options(settings, application_name=application_name))
+    engine = create_async_engine(
+        async_url(url), **engine_options(settings, application_name=application_name)
+    )
+    introspect_on_connect(engine)
+    return engine
 
 
 @dataclass
@@ -169,6 +176,26 @@ class Database:
         """A transaction on the primary: committed when the block ends, rolled back on error."""
         async with self.primary.begin() as conn:
             yield conn
+
+    async def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections to the primary now, together (keep it <= the pool size).
+
+        A new connection costs a backend start and our set-up (`db/array_types.py`): 10-20 ms that
+        a process should pay at start-up, not on its first sync's critical path. Raises what
+        opening one raised, after closing the others.
+        """
+        pending = [self.primary.connect() for _ in range(connections)]
+        opened = await asyncio.gather(*(conn.start() for conn in pending), return_exceptions=True)
+        await asyncio.gather(
+            *(
+                conn.close()
+                for conn, result in zip(pending, opened, strict=True)
+                if not isinstance(result, BaseException)
+            )
+        )
+        for result in opened:
+            if isinstance(result, BaseException):
+                raise result
 
     async def dispose(self) -> None:
         await self.primary.dispose()
