@@ -138,7 +138,7 @@ async def sync_wallet(
             await state.mark_running(conn, wallet_id)
         log.info("sync.wallet.started", wallet_id=wallet_id, chain=wallet.chain.value)
         try:
-            new, seen, pages = await _run(
+            new, seen, pages, positions = await _run(
                 db,
                 wallet,
                 cursor,
@@ -147,6 +147,17 @@ async def sync_wallet(
                 progress=progress,
                 on_new_transactions=on_new_transactions,
             )
+            # The staking snapshot and the sync's end in one transaction: one commit fewer on
+            # every sync's critical path, and the snapshot never stored by a sync marked failed.
+            async with db.write() as conn:
+                asset_id = await native_asset_id(conn, wallet.chain, AssetIds())
+                staking_changed = await replace_staking(
+                    conn, wallet_id=wallet.id, asset_id=asset_id, positions=positions
+                )
+                await state.mark_done(conn, wallet_id, interval_s=settings.sync_interval_s)
+                await emit_sync_completed(
+                    conn, wallet, new_transactions=new, seen_transactions=seen, pages=pages
+                )
         except BaseException as exc:
             error = describe_error(exc)
             async with db.write() as conn:
@@ -154,9 +165,8 @@ async def sync_wallet(
                 await emit_sync_failed(conn, wallet, error=error)
             log.warning("sync.wallet.failed", wallet_id=wallet_id, error=error)
             raise
-        async with db.write() as conn:
-            await state.mark_done(conn, wallet_id, interval_s=settings.sync_interval_s)
-            await emit_sync_completed(conn, wallet, new_transactions=new, seen_transactions=seen, pages=pages)
+        if staking_changed and on_new_transactions is not None:
+            await on_new_transactions(wallet_id)  # cached balances and values include staking
     report = SyncReport(
         wallet_id=wallet_id,
         chain=wallet.chain,
@@ -185,7 +195,8 @@ async def _run(
     settings: Settings,
     progress: Progress | None,
     on_new_transactions: OnNewTransactions | None,
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, list[StakePosition]]:
+    """Store every page; return (new, seen, pages) and what is staked now, to store at the end."""
     source = make_source(wallet, adapters, settings)
     # What is staked now is read beside the listing; stored once every page is (`indexing.staking`).
     # Staking off: nothing is read and the wallet's staking lines go (none is known to be true).
@@ -209,12 +220,7 @@ async def _run(
     finally:
         staking.cancel()
         await asyncio.gather(staking, return_exceptions=True)
-    async with db.write() as conn:
-        asset_id = await native_asset_id(conn, wallet.chain, AssetIds())
-        changed = await replace_staking(conn, wallet_id=wallet.id, asset_id=asset_id, positions=positions)
-    if changed and on_new_transactions is not None:
-        await on_new_transactions(wallet.id)  # cached balances and values include staking
-    return new, seen, pages
+    return new, seen, pages, positions
 
 
 async def _no_staking() -> list[StakePosition]:

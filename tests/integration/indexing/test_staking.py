@@ -261,6 +261,35 @@ async def test_failed_stake_listing_fails_the_sync_and_keeps_the_snapshot_whole(
     assert await _snapshot(services.db, wallet.id) == ledger.staking(Chain.SOLANA, address)
 
 
+async def test_a_sync_failing_at_its_end_keeps_the_old_snapshot_and_is_marked_failed(
+    services: Services, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new snapshot commits with the sync's end (`mark_done`), not before it: a failure there
+    leaves the previous snapshot whole and the sync recorded as failed, not stuck 'running'."""
+    address = ledger.solana_wallets[0]
+    wallet = await _wallet(services, Chain.SOLANA, address)
+    await _sync(services, wallet)
+    before = await _snapshot(services.db, wallet.id)
+    ledger.solana_stakes.close(sorted(source for _, source in before)[0])
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away at the end")
+
+    monkeypatch.setattr("walletsync.indexing.state.mark_done", refused)
+    with pytest.raises(RuntimeError):
+        await _sync(services, wallet)
+    async with services.db.read() as conn:
+        state = (await conn.execute(select(sync_state).where(sync_state.c.wallet_id == wallet.id))).one()
+    assert state.status == "error"
+    assert state.error == "RuntimeError: the database went away at the end"
+    assert await _snapshot(services.db, wallet.id) == before
+
+    monkeypatch.undo()
+    await _sync(services, wallet)
+    assert await _snapshot(services.db, wallet.id) == ledger.staking(Chain.SOLANA, address)
+    assert len(await _snapshot(services.db, wallet.id)) == len(before) - 1
+
+
 async def test_snapshot_replace_on_one_pooled_connection(db: Database) -> None:
     """Twelve replacements in a row on one connection (generic plans after five): each leaves exactly
     the hand-written lines, closed accounts deleted, `observed_at` kept from the first sighting of each
