@@ -112,3 +112,17 @@ async def test_warm_raises_what_opening_raised(database_url: str) -> None:
         assert pool.checkedout() == 0
     finally:
         await db.dispose()
+
+
+async def test_the_pool_hands_out_its_most_recent_connection_first(database_url: str) -> None:
+    """A quiet process keeps reusing one warm backend instead of cycling through all it opened."""
+    db = Database.from_settings(database_url, load_settings(database_url=database_url, database_pool_size=4))
+    try:
+        await db.warm(4)
+        backends = []
+        for _ in range(6):
+            async with db.write() as conn:
+                backends.append(await conn.scalar(select(func.pg_backend_pid())))
+        assert len(set(backends)) == 1, backends
+    finally:
+        await db.dispose()
