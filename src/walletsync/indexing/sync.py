@@ -158,6 +158,8 @@ async def sync_wallet(
                 await emit_sync_completed(
                     conn, wallet, new_transactions=new, seen_transactions=seen, pages=pages
                 )
+            if staking_changed and on_new_transactions is not None:
+                await on_new_transactions(wallet_id)  # cached balances and values include staking
         except BaseException as exc:
             error = describe_error(exc)
             async with db.write() as conn:
@@ -165,8 +167,6 @@ async def sync_wallet(
                 await emit_sync_failed(conn, wallet, error=error)
             log.warning("sync.wallet.failed", wallet_id=wallet_id, error=error)
             raise
-        if staking_changed and on_new_transactions is not None:
-            await on_new_transactions(wallet_id)  # cached balances and values include staking
     report = SyncReport(
         wallet_id=wallet_id,
         chain=wallet.chain,
