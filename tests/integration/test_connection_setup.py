@@ -1,9 +1,9 @@
-"""A pooled connection's set-up: array types known before the first page, connections opened at start-up.
+"""A pooled connection's set-up: array types learnt before the first page, connections opened at start-up.
 
 asyncpg introspects an array type the first time a connection binds one (a catalog query and two
-JIT toggles, each a round trip); a sync's page writer binds arrays of five types. `db/array_types.py`
-has every new connection learn them as it opens, so the page itself runs no introspection;
-`Database.warm` opens the connections before anyone waits on them.
+JIT toggles, each a round trip); a sync's page writer binds arrays of five types. `Database.warm`
+opens the connections a process starts with and has each learn every array type at once
+(`db/array_types.py`), so a page written on one runs no introspection.
 """
 
 from __future__ import annotations
@@ -62,11 +62,12 @@ async def _logged(conn: AsyncConnection) -> list[LoggedQuery]:
     return queries
 
 
-async def test_a_new_connection_writes_its_pages_without_type_introspection(db: Database) -> None:
-    """Twelve pages (links, deltas, events, cursor) on one new pooled connection: no introspection in
-    any of them, and every page stored (generic plans after five runs)."""
+async def test_a_warmed_connection_writes_its_pages_without_type_introspection(db: Database) -> None:
+    """Twelve pages (links, deltas, events, cursor) on the connection `warm` opened: no introspection
+    in any of them, and every page stored (generic plans after five runs)."""
     wallet_id, ids = await _seed(db)
-    await db.primary.dispose()  # the next connection is a new one
+    await db.primary.dispose()  # no connection left: the next one is the one `warm` opens
+    await db.warm(1)
     async with db.primary.connect() as conn:
         queries = await _logged(conn)
         for page in range(12):

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from walletsync.config import Settings
-from walletsync.db.array_types import introspect_on_connect
+from walletsync.db.array_types import learn_array_types
 from walletsync.db.replicas import Replica, ReplicaSet, reading_after, replica_name
 
 
@@ -82,11 +82,7 @@ def engine_options(settings: Settings, *, application_name: str = "walletsync") 
 
 
 def make_engine(url: str, settings: Settings, *, application_name: str = "walletsync") -> AsyncEngine:
-    engine = create_async_engine(
-        async_url(url), **engine_options(settings, application_name=application_name)
-    )
-    introspect_on_connect(engine)
-    return engine
+    return create_async_engine(async_url(url), **engine_options(settings, application_name=application_name))
 
 
 @dataclass
@@ -178,14 +174,28 @@ class Database:
             yield conn
 
     async def warm(self, connections: int) -> None:
-        """Open `connections` pooled connections to the primary now, together (keep it <= the pool size).
+        """Open `connections` pooled connections to the primary now, together (keep it <= the pool size),
+        each with every array type learnt (`db/array_types.py`).
 
-        A new connection costs a backend start and our set-up (`db/array_types.py`): 10-20 ms that
-        a process should pay at start-up, not on its first sync's critical path. Raises what
-        opening one raised, after closing the others.
+        A new connection costs a backend start and asyncpg's type introspection: 10-20 ms that a
+        process should pay at start-up, not on its first sync's critical path (the pool hands out
+        its most recent connections first, so these are the ones a quiet process keeps using).
+        Raises what opening one raised, after closing the others.
         """
+
+        async def open_one(conn: AsyncConnection) -> None:
+            await conn.start()
+            try:
+                await learn_array_types(conn)
+                # Ended at once: behind PgBouncer an open transaction holds a server connection,
+                # and four of them waiting on each other could outnumber its pool.
+                await conn.rollback()
+            except BaseException:
+                await conn.close()
+                raise
+
         pending = [self.primary.connect() for _ in range(connections)]
-        opened = await asyncio.gather(*(conn.start() for conn in pending), return_exceptions=True)
+        opened = await asyncio.gather(*(open_one(conn) for conn in pending), return_exceptions=True)
         await asyncio.gather(
             *(
                 conn.close()
