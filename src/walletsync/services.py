@@ -105,9 +105,17 @@ async def open_services(
         share = WorkerShare()  # live workers: each one's share of a rate limit while Redis is down
         # The connections a sync holds at once (the wallet's lock, the upsert ahead, the page
         # writer, an asset lookup), opened beside the first read rather than on the first sync.
-        states, _ = await asyncio.gather(
-            load_endpoint_states(db), db.warm(min(WARM_CONNECTIONS, settings.database_pool_size))
+        # Both run to their end before an error of either is raised, so none outlives the pool.
+        loaded, warmed = await asyncio.gather(
+            load_endpoint_states(db),
+            db.warm(min(WARM_CONNECTIONS, settings.database_pool_size)),
+            return_exceptions=True,
         )
+        if isinstance(loaded, BaseException):
+            raise loaded
+        if isinstance(warmed, BaseException):
+            raise warmed
+        states = loaded
         by_provider: dict[str, list[Any]] = {}
         for endpoint in states:
             by_provider.setdefault(endpoint.provider, []).append(endpoint)

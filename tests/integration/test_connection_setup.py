@@ -8,12 +8,15 @@ opens the connections a process starts with and has each learn every array type 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncpg.connection import LoggedQuery
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from walletsync.config import Chain, load_settings
@@ -21,6 +24,7 @@ from walletsync.db.engine import Database
 from walletsync.db.models import assets, balance_deltas, wallet_transactions, wallets
 from walletsync.indexing.store import AssetIds, WalletTx, store_batch
 from walletsync.providers.types import BalanceDelta, ChainTx
+from walletsync.services import open_services
 
 ADDRESS = "So11111111111111111111111111111111111111112"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -127,3 +131,18 @@ async def test_the_pool_hands_out_its_most_recent_connection_first(database_url:
         assert len(set(backends)) == 1, backends
     finally:
         await db.dispose()
+
+
+async def test_services_on_an_unmigrated_database_raise_with_no_connection_left_opening(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """The first read fails (no tables) while `warm` is still opening connections: the error is
+    raised only once `warm` is done, so nothing goes on opening into a pool being disposed."""
+    settings = load_settings(
+        database_url=empty_database_url, data_dir=tmp_path, redis_url=None, auto_migrate=False
+    )
+    before = asyncio.all_tasks()
+    with pytest.raises(ProgrammingError, match="provider_endpoints"):
+        async with open_services(settings, empty_database_url):
+            pass
+    assert asyncio.all_tasks() - before == set()

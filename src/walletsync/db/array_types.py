@@ -11,7 +11,7 @@ the bulk writes and filters use, so they are introspected together, before anyth
 
 Not in SQLAlchemy's `connect` event, which would cover every new connection: a task cancelled while
 that event's statement ran (the events hub, closed while it opened a connection) left the pool
-waiting, and `hub.close()` took 12 s to never (tests/integration/events/test_streams.py). Run as a
+waiting, and `hub.close()` took from 12 s to forever (tests/integration/events/test_streams.py). Run as a
 plain statement in its own transaction, it is cancelled like any other, and behind PgBouncer the
 introspection's JIT switch and its switch back stay on one server connection.
 
